@@ -1,0 +1,112 @@
+"""The executors that run fetches: a thread pool or a process pool, behind one interface.
+
+The runner only submits URLs and consumes `concurrent.futures.Future`s, so any executor
+that can fetch a URL into a `FetchResult` fits here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing.context import BaseContext
+from typing import Protocol
+
+from ._options import FetchOptions
+from ._result import FetchResult
+
+__all__ = ["Pool", "ProcessPool", "ThreadPool", "make_pool"]
+
+_REAP_SECONDS = 2.0  # how long an abort waits for terminated worker processes to go
+
+
+class Pool(Protocol):
+    """Runs `fetch(url)` for submitted URLs; can end in order or be abandoned at once."""
+
+    def submit(self, url: str) -> Future[FetchResult]: ...
+
+    def shutdown(self) -> None:
+        """End in order, once every submitted URL has finished."""
+
+    def abort(self) -> None:
+        """End now: cancel what has not started and stop what is running."""
+
+
+class ThreadPool:
+    """Worker threads, each with its own HTTP client. Cheapest to start; shares one GIL."""
+
+    def __init__(self, options: FetchOptions) -> None:
+        from ._fetch import PageFetcher
+
+        self._fetcher = PageFetcher(options)
+        self._executor = ThreadPoolExecutor(options.workers, thread_name_prefix="fetcher")
+
+    def submit(self, url: str) -> Future[FetchResult]:
+        return self._executor.submit(self._fetcher.fetch, url)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._fetcher.close()
+
+    def abort(self) -> None:
+        # Shutting the sockets down wakes threads blocked in reads, so they end now
+        # instead of holding the interpreter's exit until their timeouts.
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._fetcher.abort()
+
+
+class ProcessPool:
+    """Worker processes, each with its own HTTP client: one GIL per process.
+
+    Start method: `forkserver` where it exists, with fetcher's fetching code preloaded in
+    the server, so each worker starts as a cheap fork of a small single-threaded process
+    that has httpx imported already. Plain `fork` would copy a parent that may be running
+    threads (unsafe, and deprecated for that reason in Python 3.12+); `spawn` (used where
+    forkserver is missing) re-imports everything in every worker.
+    """
+
+    def __init__(self, options: FetchOptions) -> None:
+        from ._fetch import init_process_worker
+
+        self._executor = ProcessPoolExecutor(
+            options.workers,
+            mp_context=_process_context(),
+            initializer=init_process_worker,
+            initargs=(options,),
+        )
+
+    def submit(self, url: str) -> Future[FetchResult]:
+        from ._fetch import fetch_in_process
+
+        return self._executor.submit(fetch_in_process, url)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def abort(self) -> None:
+        # shutdown(cancel_futures=True) alone waits for running tasks, and leaving worker
+        # processes behind would keep the output pipe open: terminate them.
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(_REAP_SECONDS)
+            if process.is_alive():
+                process.kill()
+
+
+def _process_context() -> BaseContext:
+    if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["fetcher._fetch"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def make_pool(options: FetchOptions) -> Pool:
+    """The pool named by `options.executor`, sized by `options.workers`."""
+    if options.executor == "process":
+        return ProcessPool(options)
+    return ThreadPool(options)

@@ -1,0 +1,184 @@
+"""Running a list through a pool: a bounded window of futures, results as they complete.
+
+At most `options.window` URLs are submitted and unfinished at any time; the window is
+refilled from the (lazy) URL iterator as futures complete, so memory follows the number
+of requests in flight, never the length of the list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from ._options import FetchOptions
+from ._pools import Pool, make_pool
+from ._result import FetchResult
+
+__all__ = ["FetchRun", "fetch_all", "fetch_first"]
+
+
+class FetchRun(Iterator[FetchResult]):
+    """An iterator over the records of a run, in completion order.
+
+    Use it as a context manager (or call `close()`) when you may leave early: leaving
+    stops the pool at once, cancelling what has not started and abandoning what is
+    running. After an interruption (`KeyboardInterrupt` while iterating), `stop()` ends
+    the run and returns the records of URLs that finished but were not yet yielded.
+    """
+
+    def __init__(self, urls: Iterable[str], options: FetchOptions) -> None:
+        self.options = options
+        self._urls: Iterator[str] | None = iter(urls)
+        self._pool: Pool | None = None
+        self._in_flight: dict[Future[FetchResult], tuple[str, float]] = {}
+        self._ready: dict[Future[FetchResult] | int, FetchResult] = {}
+        self._closed = False
+        self._failed_submits = 0
+        self.submitted = 0
+        self.max_in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """URLs submitted to the pool and not yet finished."""
+        return len(self._in_flight)
+
+    def __iter__(self) -> FetchRun:
+        return self
+
+    def __next__(self) -> FetchResult:
+        while not self._ready:
+            if self._closed:
+                raise StopIteration
+            self._fill()
+            if not self._in_flight and not self._ready:
+                self.close()
+                raise StopIteration
+            if self._in_flight:
+                done, _ = wait(self._in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._ready[future] = self._outcome(future)
+                    del self._in_flight[future]
+        key = next(iter(self._ready))
+        return self._ready.pop(key)
+
+    def _fill(self) -> None:
+        if self._urls is None:
+            return
+        if self._pool is None:
+            self._pool = make_pool(self.options)
+        while len(self._in_flight) < self.options.window:
+            url = next(self._urls, None)
+            if url is None:
+                self._urls = None
+                return
+            self.submitted += 1
+            try:
+                future = self._pool.submit(url)
+            except Exception as exc:  # a broken pool: the URL still gets its record
+                self._failed_submits += 1
+                self._ready[-self._failed_submits] = _failed(url, 0.0, exc)
+                continue
+            self._in_flight[future] = (url, time.monotonic())
+        self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
+
+    def _outcome(self, future: Future[FetchResult]) -> FetchResult:
+        url, submitted_at = self._in_flight[future]
+        try:
+            return future.result()
+        except Exception as exc:
+            return _failed(url, time.monotonic() - submitted_at, exc)
+
+    def stop(self) -> list[FetchResult]:
+        """End the run now; return the finished records it had not yielded yet."""
+        finished = list(self._ready.values())
+        finished += [
+            self._outcome(future)
+            for future in self._in_flight
+            if future not in self._ready and future.done() and not future.cancelled()
+        ]
+        self._ready.clear()
+        self.close()
+        return finished
+
+    def close(self) -> None:
+        """Stop the pool: in order if everything finished, otherwise at once."""
+        if self._closed:
+            return
+        self._closed = True
+        pool, self._pool = self._pool, None
+        unfinished = bool(self._in_flight) or self._urls is not None
+        self._in_flight.clear()
+        self._urls = None
+        if pool is None:
+            return
+        if unfinished:
+            pool.abort()
+        else:
+            pool.shutdown()
+
+    def __enter__(self) -> FetchRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _failed(url: str, elapsed: float, exc: BaseException) -> FetchResult:
+    name = type(exc).__name__
+    reason = "worker process died" if name == "BrokenProcessPool" else f"worker failed: {name}"
+    return FetchResult(url, None, None, None, 0, elapsed, reason)
+
+
+def _options(options: FetchOptions | None, changes: dict[str, Any]) -> FetchOptions:
+    base = options or FetchOptions()
+    try:
+        return replace(base, **changes) if changes else base
+    except TypeError as exc:
+        raise TypeError(f"unknown fetch option: {exc}") from None
+
+
+def fetch_all(urls: Iterable[str], options: FetchOptions | None = None, **changes: Any) -> FetchRun:
+    """Fetch every URL; iterate the result for one `FetchResult` per URL as each completes.
+
+    `urls` may be any iterable (a generator over a huge file is read lazily). Settings come
+    from `options` (a `FetchOptions`), with keyword arguments overriding its fields:
+    `fetch_all(urls, workers=32, executor="process", timeout=5, max_bytes=1_000_000)`.
+    Every URL yields exactly one record, duplicates included, once the run completes.
+    """
+    return FetchRun(urls, _options(options, changes))
+
+
+def fetch_first(
+    urls: Iterable[str],
+    options: FetchOptions | None = None,
+    *,
+    on_failure: Callable[[FetchResult], None] | None = None,
+    **changes: Any,
+) -> FetchResult | None:
+    """Race the URLs; return the first page that downloads successfully, or None.
+
+    A success has no error and a status below 400. Everything else still running is
+    abandoned as soon as it arrives. Each failure that completes before the winner is
+    passed to `on_failure`, so a caller that gets None can tell why.
+    """
+    with fetch_all(urls, options, **changes) as run:
+        for result in run:
+            if result.ok:
+                return result
+            if on_failure is not None:
+                on_failure(result)
+    return None
