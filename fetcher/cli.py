@@ -1,0 +1,248 @@
+"""The `fetcher` command line: parse arguments, call the API, format what comes back.
+
+Only typer is imported at start-up; the HTTP client, the pools and tqdm are imported when
+a command runs, so `fetcher --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from typing import Annotated, Any, BinaryIO
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from ._exit import ExitCode
+from ._options import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_REDIRECTS,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
+    FetchOptions,
+)
+from ._version import __version__
+
+try:  # typer >= 0.26 carries its own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions  # type: ignore[no-redef,import-not-found]
+
+__all__ = ["ExitCode", "app", "main"]
+
+
+class Executor(StrEnum):
+    thread = "thread"
+    process = "process"
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2}
+_SIZE_UNITS |= {"MIB": 1024**2, "G": 1024**3, "GB": 1024**3, "GIB": 1024**3}
+
+
+def parse_size(text: str | int) -> int:
+    """A byte count such as `1000000`, `512K` or `10M` (K, M, G are powers of 1024)."""
+    if isinstance(text, int):
+        return text
+    stripped = text.strip().upper()
+    number = stripped.rstrip("KMGIB")
+    unit = stripped[len(number) :]
+    try:
+        value = float(number)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a size (examples: 1000000, 512K, 10M)") from None
+    if unit not in _SIZE_UNITS or value < 1:
+        raise typer.BadParameter(f"{text!r} is not a size (examples: 1000000, 512K, 10M)")
+    return int(value * _SIZE_UNITS[unit])
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A group whose default command runs when the first argument names no command.
+
+    `fetcher URLS` is the main form; subcommands sit beside it. A URL list whose file name
+    is also a command's name is reached with a path: `fetcher ./bench`.
+    """
+
+    default_command = "fetch"
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        first = args[0] if args else None
+        if first is None or first in ("-h", "--help") or first not in (*self.commands, "--version"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run with one-line errors: `fetcher: error: ...` and a meaningful exit code."""
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "fetcher")
+        try:
+            code = super().main(*args, **kwargs)
+        except click_exceptions.UsageError as exc:
+            _fail(f"{exc.format_message()} (see 'fetcher --help')", ExitCode.USAGE)
+        except click_exceptions.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except typer.Abort:
+            _fail("aborted", ExitCode.INTERRUPTED)
+        except Exception as exc:  # a bug: still one line, never a traceback
+            _fail(f"internal error: {type(exc).__name__}: {exc}", ExitCode.INTERNAL)
+        sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+class MainCommand(TyperCommand):
+    """The default command, whose usage line shows the main form."""
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage("fetcher", "[OPTIONS] URLS\n       fetcher COMMAND ...")
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"fetcher: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"fetcher {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _group(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Download web pages concurrently and print their titles."""
+
+
+@app.command("fetch", cls=MainCommand)
+def fetch_command(
+    urls: Annotated[
+        str,
+        typer.Argument(
+            metavar="URLS",
+            help="File with one URL a line, or - for stdin. Blank lines and # comments are "
+            "skipped; a line without a scheme is fetched as https://LINE.",
+            show_default=False,
+        ),
+    ],
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, max=1024, help="Concurrent requests.")
+    ] = DEFAULT_WORKERS,
+    executor: Annotated[
+        Executor,
+        typer.Option("--executor", "-e", help="Pool that runs the requests."),
+    ] = Executor.thread,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Seconds one URL may take in all: DNS, connect, headers, body."
+        ),
+    ] = DEFAULT_TIMEOUT,
+    max_bytes: Annotated[
+        int,
+        typer.Option(
+            parser=parse_size,
+            metavar="SIZE",
+            help="Largest body kept, after decompression (e.g. 500K, 10M); more is an error.",
+        ),
+    ] = DEFAULT_MAX_BYTES,
+    max_redirects: Annotated[
+        int, typer.Option(min=0, help="Redirects followed before giving up.")
+    ] = DEFAULT_MAX_REDIRECTS,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format on stdout.")
+    ] = OutputFormat.text,
+    first_only: Annotated[
+        bool,
+        typer.Option("--first-only", help="Print only the first page that succeeds, then stop."),
+    ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress bar on stderr.  [default: when stderr is a terminal]",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")
+    ] = False,
+) -> int:
+    """Fetch every URL in URLS and print one record per URL as it completes.
+
+    \b
+    Examples:
+      fetcher urls.txt --workers 8
+      fetcher urls.txt -w 8 --executor process
+      fetcher mirrors.txt --first-only
+      cat urls.txt | fetcher - --format jsonl | jq .title
+
+    Exit status: 0 all fetched with status < 400; 1 some failed (first-only: none
+    succeeded); 2 usage error; 130 interrupted; 141 stdout closed.
+    """
+    try:
+        options = FetchOptions(
+            workers=workers,
+            executor=executor.value,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            max_redirects=max_redirects,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    source, total = _open_urls(urls)
+    from ._console import Console
+
+    console = Console(
+        output_format.value,
+        show_progress=(not quiet and sys.stderr.isatty()) if progress is None else progress,
+        show_summary=not quiet,
+    )
+    with source:
+        if first_only:
+            return console.run_first(source, options)
+        return console.run_all(source, options, total)
+
+
+def _open_urls(path: str) -> tuple[BinaryIO, int | None]:
+    """The URL list as a binary stream, and its URL count when it is cheap to know."""
+    if path == "-":
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb"), None
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - closed by the caller
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory")
+        if not os.path.isfile(path):
+            return stream, None
+        from ._urls import count_urls
+
+        with open(path, "rb") as counting:
+            return stream, count_urls(counting)
+    except OSError as exc:
+        raise click_exceptions.UsageError(
+            f"cannot read URL list {path!r}: {exc.strerror or exc}"
+        ) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
