@@ -1,0 +1,299 @@
+"""fetch_all / fetch_first against a real local server, on both executors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from fetcher import FetchOptions, FetchResult, fetch_all, fetch_first
+from tests.server import LocalServer, gzip_bomb
+
+EXECUTORS = ["thread", "process"]
+
+
+def fetch_one(url: str, **options: object) -> FetchResult:
+    results = list(fetch_all([url], **options))
+    assert len(results) == 1
+    return results[0]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_mixed_list_every_url_once_in_completion_order(
+    server: LocalServer, refused_url: str, executor: str
+) -> None:
+    ok = server.html("/mixed/ok", "<title>Fine &amp; dandy</title>")
+    slow = server.html("/mixed/slow", "<title>Slow</title>", delay=0.5)
+    missing = server.html("/mixed/missing", "<title>Gone</title>", status=404)
+    broken = server.html("/mixed/broken", "<title>Oops</title>", status=500)
+    urls = [slow, ok, missing, broken, refused_url, ok, "ftp://example.com/"]
+
+    results = list(fetch_all(urls, executor=executor, workers=4, timeout=5))
+
+    assert Counter(r.url for r in results) == Counter(urls)
+    assert results[-1].url == slow  # completion order, not input order
+    by_url = {r.url: r for r in results}
+    assert (by_url[ok].status, by_url[ok].title, by_url[ok].error) == (200, "Fine & dandy", None)
+    assert by_url[ok].final_url == ok and by_url[ok].bytes == len(b"<title>Fine &amp; dandy</title>")
+    assert (by_url[missing].status, by_url[missing].title, by_url[missing].error) == (404, "Gone", None)
+    assert (by_url[broken].status, by_url[broken].error) == (500, None)
+    assert not by_url[missing].ok and not by_url[broken].ok
+    assert by_url[refused_url].error == "connection refused"
+    assert by_url[refused_url].status is None and by_url[refused_url].final_url is None
+    assert "unsupported scheme 'ftp'" in (by_url["ftp://example.com/"].error or "")
+
+
+def test_redirects_are_followed_to_the_final_url(server: LocalServer) -> None:
+    final = server.html("/redirect/final", "<title>Landed</title>")
+    server.add("/redirect/b", status=301, headers={"Location": "/redirect/final"})
+    start = server.add("/redirect/a", status=302, headers={"Location": server.url("/redirect/b")})
+
+    result = fetch_one(start)
+
+    assert (result.status, result.final_url, result.title, result.error) == (200, final, "Landed", None)
+
+
+def test_redirect_loop_is_an_error_row(server: LocalServer) -> None:
+    server.add("/loop/a", status=302, headers={"Location": "/loop/b"})
+    loop = server.add("/loop/b", status=302, headers={"Location": "/loop/a"})
+
+    result = fetch_one(loop)
+
+    assert result.error is not None and "redirect loop" in result.error
+    assert result.status == 302
+
+
+def test_too_many_redirects_is_an_error_row(server: LocalServer) -> None:
+    for i in range(4):
+        server.add(f"/chain/{i}", status=302, headers={"Location": f"/chain/{i + 1}"})
+    server.html("/chain/4", "<title>End</title>")
+
+    assert fetch_one(server.url("/chain/0"), max_redirects=4).title == "End"
+    result = fetch_one(server.url("/chain/0"), max_redirects=3)
+    assert result.error == "more than 3 redirects"
+
+
+def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
+    url = server.add("/to-file", status=302, headers={"Location": "file:///etc/passwd"})
+    result = fetch_one(url)
+    assert result.error is not None and "unsupported scheme 'file'" in result.error
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "title"),
+    [
+        ("<title>Привет, мир</title>".encode("windows-1251"), "text/html; charset=windows-1251", "Привет, мир"),
+        ("<title>Привет</title>".encode("koi8-r"), 'text/html; CHARSET="KOI8-R"', "Привет"),
+        ('<meta charset="gbk"><title>中文标题</title>'.encode("gbk"), "text/html", "中文标题"),
+        (b"<svg><title>icon</title></svg><title>Real</title>", "text/html", "Real"),
+        (b"<script>var t='<title>no</title>'</script><title>Yes</title>", "text/html", "Yes"),
+        (b'{"title": "<title>json</title>"}', "application/json", None),
+        (b"\x89PNG\r\n\x1a\n<title>png</title>", "image/png", None),
+        (b"<html><body>no title here</body></html>", "text/html", None),
+        (b"<title>  spread\n\tout  </title>", "TEXT/HTML", "spread out"),
+    ],
+)
+def test_titles_through_http(server: LocalServer, body: bytes, content_type: str, title: str | None) -> None:
+    url = server.add(f"/titles/{abs(hash(body))}", body=body, headers={"Content-Type": content_type})
+    result = fetch_one(url)
+    assert (result.title, result.error, result.bytes) == (title, None, len(body))
+
+
+def test_title_without_content_type_is_sniffed(server: LocalServer) -> None:
+    html = server.add("/sniff/html", body=b"<!DOCTYPE html><title>Sniffed</title>")
+    text = server.add("/sniff/text", body=b"just text <title>no</title>")
+    assert fetch_one(html).title == "Sniffed"
+    assert fetch_one(text).title is None
+
+
+def test_unclosed_title_is_capped(server: LocalServer) -> None:
+    url = server.html("/unclosed", "<title>" + "word " * 5000)
+    title = fetch_one(url).title
+    assert title is not None and len(title) == 1024
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_hanging_server_is_bounded_by_the_timeout(server: LocalServer, executor: str) -> None:
+    url = server.add(f"/hang/{executor}", hang=True)
+    result = fetch_one(url, timeout=1, executor=executor)
+    assert result.error == "timed out after 1s"
+    assert 0.9 <= result.elapsed < 3
+
+
+def test_a_trickling_body_is_bounded_by_the_timeout(server: LocalServer) -> None:
+    # httpx's own read timeout would never fire: a byte arrives every 0.2 s.
+    url = server.html("/drip/body", "<title>drip</title>" + "x" * 100, drip_body=0.2)
+    started = time.monotonic()
+    result = fetch_one(url, timeout=1.5)
+    assert time.monotonic() - started < 3.5
+    assert result.error == "timed out after 1.5s"
+    assert result.status == 200  # the headers did arrive
+
+
+def test_trickling_headers_are_bounded_by_the_timeout(server: LocalServer) -> None:
+    url = server.add("/drip/headers", drip_headers=0.2)
+    started = time.monotonic()
+    result = fetch_one(url, timeout=1.5)
+    assert time.monotonic() - started < 3.5
+    assert result.error == "timed out after 1.5s"
+    assert result.status is None
+
+
+def test_a_large_body_is_cut_at_max_bytes(server: LocalServer) -> None:
+    url = server.add("/large", stream_bytes=50_000_000, headers={"Content-Type": "application/octet-stream"})
+    result = fetch_one(url, max_bytes=1_000_000)
+    assert result.bytes == 1_000_000
+    assert result.error == "body larger than max-bytes (1000000 bytes)"
+    assert result.status == 200
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_gzip_bomb_is_cut_at_max_bytes(server: LocalServer, executor: str) -> None:
+    bomb = gzip_bomb(64 * 1024 * 1024)
+    url = server.add(
+        f"/bomb/{executor}", body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/html"}
+    )
+    result = fetch_one(url, max_bytes=1_000_000, executor=executor)
+    assert len(bomb) < 100_000
+    assert result.bytes == 1_000_000
+    assert result.error == "body larger than max-bytes (1000000 bytes)"
+
+
+def test_gzip_and_deflate_bodies_are_decoded(server: LocalServer) -> None:
+    import zlib
+
+    html = b"<title>Compressed</title>" + b" " * 1000
+    gz = server.add("/gz", body=gzip_bomb(0)[:0] + __import__("gzip").compress(html),
+                    headers={"Content-Encoding": "gzip", "Content-Type": "text/html"})
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    deflated = raw.compress(html) + raw.flush()
+    df = server.add("/deflate", body=deflated, headers={"Content-Encoding": "deflate", "Content-Type": "text/html"})
+    for url in (gz, df):
+        result = fetch_one(url)
+        assert (result.title, result.bytes, result.error) == ("Compressed", len(html), None)
+
+
+def test_unknown_content_encoding_is_an_error(server: LocalServer) -> None:
+    url = server.add("/br", body=b"\x0b\x02\x80", headers={"Content-Encoding": "br"})
+    result = fetch_one(url)
+    assert result.status == 200
+    assert result.error == "unsupported Content-Encoding 'br'"
+
+
+def test_request_headers_ask_only_for_capped_codings(server: LocalServer) -> None:
+    seen: dict[str, str] = {}
+
+    class Echo(type(server.routes.get("/x")) if False else object):  # noqa: B024
+        pass
+
+    url = server.html("/headers", "<title>h</title>")
+    # The server records nothing about headers; check what the client sends instead.
+    from fetcher._body import ACCEPT_ENCODING
+
+    assert ACCEPT_ENCODING == "gzip, deflate"
+    assert fetch_one(url).error is None
+    del seen, Echo
+
+
+def test_name_that_does_not_resolve_is_an_error_row() -> None:
+    result = fetch_one("http://name-that-does-not-exist.invalid/")
+    assert result.error is not None and result.error.startswith("DNS lookup failed")
+
+
+def test_line_without_scheme_is_fetched_as_https() -> None:
+    result = fetch_one("127.0.0.1:9/")  # https to the discard port: refused or not TLS
+    assert result.url == "127.0.0.1:9/"
+    assert result.error is not None
+
+
+def test_duplicates_each_get_a_record(server: LocalServer) -> None:
+    url = server.html("/dup", "<title>dup</title>")
+    results = list(fetch_all([url] * 25, workers=4))
+    assert len(results) == 25 and all(r.url == url and r.ok for r in results)
+
+
+def test_the_window_of_live_futures_is_bounded(server: LocalServer) -> None:
+    url = server.html("/window", "<title>w</title>")
+    pulled = 0
+
+    def urls() -> object:
+        nonlocal pulled
+        for _ in range(600):
+            pulled += 1
+            yield url
+
+    run = fetch_all(urls(), workers=3)  # type: ignore[arg-type]
+    first = next(run)
+    assert first.ok
+    assert pulled <= run.options.window + 1  # read lazily: no further than the window
+    rest = list(run)
+    assert len(rest) == 599
+    assert run.max_in_flight == run.options.window == 12
+    assert run.in_flight == 0
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_leaving_the_iterator_early_stops_the_pool(server: LocalServer, executor: str) -> None:
+    fast = server.html(f"/early/fast/{executor}", "<title>fast</title>")
+    hang = server.add(f"/early/hang/{executor}", hang=True)
+    started = time.monotonic()
+    with fetch_all([hang, hang, fast] + [hang] * 20, workers=4, executor=executor, timeout=60) as run:
+        for result in run:
+            assert result.url == fast
+            break
+    assert time.monotonic() - started < 5
+    assert run.in_flight == 0
+    live = [t for t in threading.enumerate() if t.name.startswith("fetcher") and t.is_alive()]
+    deadline = time.monotonic() + 2
+    while live and time.monotonic() < deadline:
+        live[0].join(deadline - time.monotonic())
+        live = [t for t in live if t.is_alive()]
+    assert not live, "worker threads still blocked after the run was left"
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_fetch_first_picks_the_success_over_a_faster_failure(
+    server: LocalServer, executor: str
+) -> None:
+    failing = server.html(f"/first/fail/{executor}", "<title>no</title>", status=500)
+    winner = server.html(f"/first/win/{executor}", "<title>Winner</title>", delay=0.3)
+    hang = server.add(f"/first/hang/{executor}", hang=True)
+    failures: list[FetchResult] = []
+    started = time.monotonic()
+
+    result = fetch_first([hang, failing, winner], executor=executor, timeout=60, on_failure=failures.append)
+
+    assert result is not None and result.url == winner and result.title == "Winner"
+    assert time.monotonic() - started < 5  # the hang would take a minute
+    assert [f.url for f in failures] == [failing]
+
+
+def test_fetch_first_returns_none_when_nothing_succeeds(server: LocalServer, refused_url: str) -> None:
+    missing = server.html("/first/none", "<title>x</title>", status=404)
+    failures: list[FetchResult] = []
+    assert fetch_first([missing, refused_url], on_failure=failures.append) is None
+    assert sorted(f.url for f in failures) == sorted([missing, refused_url])
+
+
+def test_options_object_and_keyword_overrides() -> None:
+    options = FetchOptions(workers=2, timeout=3)
+    run = fetch_all([], options, executor="process")
+    assert (run.options.workers, run.options.timeout, run.options.executor) == (2, 3, "process")
+    assert list(run) == []
+    with pytest.raises(ValueError, match="workers"):
+        FetchOptions(workers=0)
+    with pytest.raises(ValueError, match="executor"):
+        FetchOptions(executor="fibers")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown fetch option"):
+        fetch_all([], colour="blue")
+
+
+def test_results_are_plain_picklable_values(server: LocalServer) -> None:
+    import pickle
+
+    result = fetch_one(server.html("/pickle", "<title>p</title>"))
+    assert pickle.loads(pickle.dumps(result)) == result
+    with pytest.raises(AttributeError):
+        result.title = "changed"  # type: ignore[misc]
