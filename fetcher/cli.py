@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from enum import StrEnum
 from typing import Annotated, Any, BinaryIO
 
@@ -217,7 +218,7 @@ def fetch_command(
         show_progress=(not quiet and sys.stderr.isatty()) if progress is None else progress,
         show_summary=not quiet,
     )
-    with source:
+    with source if source is not sys.stdin.buffer else nullcontext(source):
         if first_only:
             return console.run_first(source, options)
         return console.run_all(source, options, total)
@@ -226,7 +227,7 @@ def fetch_command(
 def _open_urls(path: str) -> tuple[BinaryIO, int | None]:
     """The URL list as a binary stream, and its URL count when it is cheap to know."""
     if path == "-":
-        return os.fdopen(os.dup(sys.stdin.fileno()), "rb"), None
+        return sys.stdin.buffer, None
     try:
         stream = open(path, "rb")  # noqa: SIM115 - closed by the caller
         if os.path.isdir(path):

@@ -30,6 +30,7 @@ class LocalServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
+        self.request_headers: dict[str, dict[str, str]] = {}
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
@@ -88,6 +89,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             route = server.routes.get(path)
             server._enter(path)
+            server.request_headers[path] = dict(self.headers.items())
             try:
                 if route is None:
                     self._send(Route(status=404, body=b"<title>Not here</title>",
