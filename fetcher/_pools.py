@@ -58,11 +58,12 @@ class ThreadPool:
 class ProcessPool:
     """Worker processes, each with its own HTTP client: one GIL per process.
 
-    Start method: `forkserver` where it exists, with fetcher's fetching code preloaded in
-    the server, so each worker starts as a cheap fork of a small single-threaded process
-    that has httpx imported already. Plain `fork` would copy a parent that may be running
-    threads (unsafe, and deprecated for that reason in Python 3.12+); `spawn` (used where
-    forkserver is missing) re-imports everything in every worker.
+    Start method: `forkserver` where it exists, with fetcher's fetching code (httpx, and
+    bs4's charset sniffer) preloaded in the server, so each worker starts as a cheap fork
+    of a small single-threaded process that has imported them already. Plain `fork` would
+    copy a parent that may be running threads (unsafe, and deprecated for that reason in
+    Python 3.12+); `spawn` (used where forkserver is missing) re-imports everything in
+    every worker.
     """
 
     def __init__(self, options: FetchOptions) -> None:
@@ -100,7 +101,7 @@ class ProcessPool:
 def _process_context() -> BaseContext:
     if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["fetcher._fetch"])
+        context.set_forkserver_preload(["fetcher._fetch", "bs4.dammit"])
         return context
     return multiprocessing.get_context("spawn")
 
