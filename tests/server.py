@@ -56,7 +56,9 @@ class LocalServer:
         self.routes[path] = Route(**kwargs)  # type: ignore[arg-type]
         return self.url(path)
 
-    def html(self, path: str, html: str | bytes, *, charset: str | None = "utf-8", **kwargs: object) -> str:
+    def html(
+        self, path: str, html: str | bytes, *, charset: str | None = "utf-8", **kwargs: object
+    ) -> str:
         body = html.encode(charset or "utf-8") if isinstance(html, str) else html
         content_type = "text/html" + (f"; charset={charset}" if charset else "")
         headers = {"Content-Type": content_type, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
@@ -92,8 +94,13 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             server.request_headers[path] = dict(self.headers.items())
             try:
                 if route is None:
-                    self._send(Route(status=404, body=b"<title>Not here</title>",
-                                     headers={"Content-Type": "text/html"}))
+                    self._send(
+                        Route(
+                            status=404,
+                            body=b"<title>Not here</title>",
+                            headers={"Content-Type": "text/html"},
+                        )
+                    )
                 else:
                     self._send(route)
             except (BrokenPipeError, ConnectionResetError):

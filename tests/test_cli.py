@@ -29,7 +29,9 @@ def write_list(tmp_path: Path, *lines: str) -> str:
     return str(path)
 
 
-def test_text_output_exit_code_and_summary(server: LocalServer, tmp_path: Path, refused_url: str) -> None:
+def test_text_output_exit_code_and_summary(
+    server: LocalServer, tmp_path: Path, refused_url: str
+) -> None:
     ok = server.html("/cli/ok", "<title>Hello   world</title>")
     missing = server.html("/cli/missing", "<title>Not found</title>", status=404)
     urls = write_list(tmp_path, "# a comment", "", ok, "  " + missing + "  ", refused_url)
@@ -41,7 +43,10 @@ def test_text_output_exit_code_and_summary(server: LocalServer, tmp_path: Path, 
     assert len(lines) == 3
     assert any(line.startswith("200 ") and line.endswith(f"{ok}  Hello world") for line in lines)
     assert any(line.startswith("404 ") and line.endswith(f"{missing}  Not found") for line in lines)
-    assert any(line.startswith("ERR ") and line.endswith(f"{refused_url}  [connection refused]") for line in lines)
+    assert any(
+        line.startswith("ERR ") and line.endswith(f"{refused_url}  [connection refused]")
+        for line in lines
+    )
     assert "fetcher: 3 URLs, 1 ok, 2 failed in" in result.stderr
     assert "(thread pool, 2 workers)" in result.stderr
 
@@ -66,11 +71,11 @@ def test_jsonl_records_have_every_field_in_order(server: LocalServer, tmp_path: 
 
 
 def test_csv_has_a_header_and_neutralises_formulas(server: LocalServer, tmp_path: Path) -> None:
-    url = server.html("/cli/csv", "<title>=HYPERLINK(\"http://evil\")</title>")
+    url = server.html("/cli/csv", '<title>=HYPERLINK("http://evil")</title>')
     result = runner.invoke(app, [write_list(tmp_path, url), "-f", "csv", "-q"])
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == list(FIELDS)
-    assert rows[1][FIELDS.index("title")] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[1][FIELDS.index("title")] == '\'=HYPERLINK("http://evil")'
     assert rows[1][FIELDS.index("status")] == "200"
 
 
@@ -118,7 +123,9 @@ def test_the_fetch_subcommand_is_the_default(server: LocalServer, tmp_path: Path
 def test_first_only_prints_only_the_winner(server: LocalServer, tmp_path: Path) -> None:
     failing = server.html("/cli/first/fail", "<title>no</title>", status=503)
     winner = server.html("/cli/first/win", "<title>Mirror</title>", delay=0.2)
-    result = runner.invoke(app, [write_list(tmp_path, failing, winner), "--first-only", "-f", "jsonl"])
+    result = runner.invoke(
+        app, [write_list(tmp_path, failing, winner), "--first-only", "-f", "jsonl"]
+    )
     assert result.exit_code == 0
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["url"] for r in records] == [winner]
@@ -148,7 +155,10 @@ def test_forced_progress_bar_goes_to_stderr(server: LocalServer, tmp_path: Path)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["missing-file.txt"], "cannot read URL list 'missing-file.txt': No such file or directory"),
+        (
+            ["missing-file.txt"],
+            "cannot read URL list 'missing-file.txt': No such file or directory",
+        ),
         (["."], "cannot read URL list '.': Is a directory"),
         (["urls.txt", "--workers", "0"], "Invalid value for '--workers'"),
         (["urls.txt", "--executor", "fibers"], "Invalid value for '--executor'"),
@@ -170,7 +180,9 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> 
 
 def test_max_bytes_accepts_units(server: LocalServer, tmp_path: Path) -> None:
     url = server.add("/cli/big", stream_bytes=3000, headers={"Content-Type": "text/plain"})
-    result = runner.invoke(app, [write_list(tmp_path, url), "--max-bytes", "2K", "-q", "-f", "jsonl"])
+    result = runner.invoke(
+        app, [write_list(tmp_path, url), "--max-bytes", "2K", "-q", "-f", "jsonl"]
+    )
     record = json.loads(result.stdout)
     assert record["bytes"] == 2048 and record["error"] == "body larger than max-bytes (2048 bytes)"
     assert result.exit_code == 1
@@ -188,14 +200,20 @@ def test_version_and_help() -> None:
 
 def run_fetcher(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(FETCHER), *args], capture_output=True, text=True, timeout=60, **kwargs  # type: ignore[call-overload]
+        [str(FETCHER), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,  # type: ignore[call-overload]
     )
 
 
 def test_installed_command_runs_a_list(server: LocalServer, tmp_path: Path) -> None:
     ok = server.html("/proc/ok", "<title>Subprocess</title>")
     missing = server.html("/proc/404", "<title>Missing</title>", status=404)
-    result = run_fetcher(write_list(tmp_path, ok, missing, ok), "-f", "jsonl", "-e", "process", "-w", "2")
+    result = run_fetcher(
+        write_list(tmp_path, ok, missing, ok), "-f", "jsonl", "-e", "process", "-w", "2"
+    )
     assert result.returncode == 1
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(r["url"] for r in records) == sorted([ok, missing, ok])
@@ -211,7 +229,9 @@ def test_installed_first_only_returns_promptly_past_a_hang(
     winner = server.html(f"/proc/first/win/{executor}", "<title>First</title>", delay=0.2)
     started = time.monotonic()
     # capture_output waits for EOF on stdout: a worker process left behind would hold it open.
-    result = run_fetcher(write_list(tmp_path, hang, hang, winner), "--first-only", "-e", executor, "--timeout", "60")
+    result = run_fetcher(
+        write_list(tmp_path, hang, hang, winner), "--first-only", "-e", executor, "--timeout", "60"
+    )
     assert time.monotonic() - started < 10  # against a 60 s timeout
     assert result.returncode == 0
     assert result.stdout.rstrip().endswith(f"{winner}  First")
@@ -230,7 +250,9 @@ def test_installed_no_network_list_ends_in_seconds(tmp_path: Path) -> None:
 def test_a_closed_pipe_ends_the_run_quietly(server: LocalServer, tmp_path: Path) -> None:
     ok = server.html("/proc/pipe", "<title>pipe</title>")
     urls = write_list(tmp_path, *([ok] * 2000))
-    with subprocess.Popen([str(FETCHER), urls, "-w", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [str(FETCHER), urls, "-w", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
         proc.stdout.close()  # like `| head -1`

@@ -38,8 +38,14 @@ def test_mixed_list_every_url_once_in_completion_order(
     assert results[-1].url == slow  # completion order, not input order
     by_url = {r.url: r for r in results}
     assert (by_url[ok].status, by_url[ok].title, by_url[ok].error) == (200, "Fine & dandy", None)
-    assert by_url[ok].final_url == ok and by_url[ok].bytes == len(b"<title>Fine &amp; dandy</title>")
-    assert (by_url[missing].status, by_url[missing].title, by_url[missing].error) == (404, "Gone", None)
+    assert by_url[ok].final_url == ok and by_url[ok].bytes == len(
+        b"<title>Fine &amp; dandy</title>"
+    )
+    assert (by_url[missing].status, by_url[missing].title, by_url[missing].error) == (
+        404,
+        "Gone",
+        None,
+    )
     assert (by_url[broken].status, by_url[broken].error) == (500, None)
     assert not by_url[missing].ok and not by_url[broken].ok
     assert by_url[refused_url].error == "connection refused"
@@ -54,7 +60,12 @@ def test_redirects_are_followed_to_the_final_url(server: LocalServer) -> None:
 
     result = fetch_one(start)
 
-    assert (result.status, result.final_url, result.title, result.error) == (200, final, "Landed", None)
+    assert (result.status, result.final_url, result.title, result.error) == (
+        200,
+        final,
+        "Landed",
+        None,
+    )
 
 
 def test_redirect_loop_is_an_error_row(server: LocalServer) -> None:
@@ -86,7 +97,11 @@ def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
 @pytest.mark.parametrize(
     ("body", "content_type", "title"),
     [
-        ("<title>Привет, мир</title>".encode("windows-1251"), "text/html; charset=windows-1251", "Привет, мир"),
+        (
+            "<title>Привет, мир</title>".encode("windows-1251"),
+            "text/html; charset=windows-1251",
+            "Привет, мир",
+        ),
         ("<title>Привет</title>".encode("koi8-r"), 'text/html; CHARSET="KOI8-R"', "Привет"),
         ('<meta charset="gbk"><title>中文标题</title>'.encode("gbk"), "text/html", "中文标题"),
         (b"<svg><title>icon</title></svg><title>Real</title>", "text/html", "Real"),
@@ -97,8 +112,12 @@ def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
         (b"<title>  spread\n\tout  </title>", "TEXT/HTML", "spread out"),
     ],
 )
-def test_titles_through_http(server: LocalServer, body: bytes, content_type: str, title: str | None) -> None:
-    url = server.add(f"/titles/{abs(hash(body))}", body=body, headers={"Content-Type": content_type})
+def test_titles_through_http(
+    server: LocalServer, body: bytes, content_type: str, title: str | None
+) -> None:
+    url = server.add(
+        f"/titles/{abs(hash(body))}", body=body, headers={"Content-Type": content_type}
+    )
     result = fetch_one(url)
     assert (result.title, result.error, result.bytes) == (title, None, len(body))
 
@@ -144,7 +163,9 @@ def test_trickling_headers_are_bounded_by_the_timeout(server: LocalServer) -> No
 
 
 def test_a_large_body_is_cut_at_max_bytes(server: LocalServer) -> None:
-    url = server.add("/large", stream_bytes=50_000_000, headers={"Content-Type": "application/octet-stream"})
+    url = server.add(
+        "/large", stream_bytes=50_000_000, headers={"Content-Type": "application/octet-stream"}
+    )
     result = fetch_one(url, max_bytes=1_000_000)
     assert result.bytes == 1_000_000
     assert result.error == "body larger than max-bytes (1000000 bytes)"
@@ -155,7 +176,9 @@ def test_a_large_body_is_cut_at_max_bytes(server: LocalServer) -> None:
 def test_a_gzip_bomb_is_cut_at_max_bytes(server: LocalServer, executor: str) -> None:
     bomb = gzip_bomb(64 * 1024 * 1024)
     url = server.add(
-        f"/bomb/{executor}", body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/html"}
+        f"/bomb/{executor}",
+        body=bomb,
+        headers={"Content-Encoding": "gzip", "Content-Type": "text/html"},
     )
     result = fetch_one(url, max_bytes=1_000_000, executor=executor)
     assert len(bomb) < 100_000
@@ -166,11 +189,17 @@ def test_a_gzip_bomb_is_cut_at_max_bytes(server: LocalServer, executor: str) -> 
 def test_gzip_and_deflate_bodies_are_decoded(server: LocalServer) -> None:
     html = b"<title>Compressed</title>" + b" " * 1000
     gz = server.add(
-        "/gz", body=gzip.compress(html), headers={"Content-Encoding": "gzip", "Content-Type": "text/html"}
+        "/gz",
+        body=gzip.compress(html),
+        headers={"Content-Encoding": "gzip", "Content-Type": "text/html"},
     )
     raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     deflated = raw.compress(html) + raw.flush()
-    df = server.add("/deflate", body=deflated, headers={"Content-Encoding": "deflate", "Content-Type": "text/html"})
+    df = server.add(
+        "/deflate",
+        body=deflated,
+        headers={"Content-Encoding": "deflate", "Content-Type": "text/html"},
+    )
     for url in (gz, df):
         result = fetch_one(url)
         assert (result.title, result.bytes, result.error) == ("Compressed", len(html), None)
@@ -233,7 +262,9 @@ def test_leaving_the_iterator_early_stops_the_pool(server: LocalServer, executor
     fast = server.html(f"/early/fast/{executor}", "<title>fast</title>")
     hang = server.add(f"/early/hang/{executor}", hang=True)
     started = time.monotonic()
-    with fetch_all([hang, hang, fast] + [hang] * 20, workers=4, executor=executor, timeout=60) as run:
+    with fetch_all(
+        [hang, hang, fast] + [hang] * 20, workers=4, executor=executor, timeout=60
+    ) as run:
         for result in run:
             assert result.url == fast
             break
@@ -257,14 +288,18 @@ def test_fetch_first_picks_the_success_over_a_faster_failure(
     failures: list[FetchResult] = []
     started = time.monotonic()
 
-    result = fetch_first([hang, failing, winner], executor=executor, timeout=60, on_failure=failures.append)
+    result = fetch_first(
+        [hang, failing, winner], executor=executor, timeout=60, on_failure=failures.append
+    )
 
     assert result is not None and result.url == winner and result.title == "Winner"
     assert time.monotonic() - started < 5  # the hang would take a minute
     assert [f.url for f in failures] == [failing]
 
 
-def test_fetch_first_returns_none_when_nothing_succeeds(server: LocalServer, refused_url: str) -> None:
+def test_fetch_first_returns_none_when_nothing_succeeds(
+    server: LocalServer, refused_url: str
+) -> None:
     missing = server.html("/first/none", "<title>x</title>", status=404)
     failures: list[FetchResult] = []
     assert fetch_first([missing, refused_url], on_failure=failures.append) is None
