@@ -28,6 +28,9 @@ from ._urls import MAX_URL_CHARS, to_request_url
 __all__ = ["PageFetcher", "fetch_in_process", "init_process_worker"]
 
 _MAX_ERROR_CHARS = 200
+#: Idle connections one worker keeps for reuse: a worker makes one request at a time, so
+#: a few cover hosts that recur, without thousands of idle sockets across many workers.
+_KEEPALIVE_PER_WORKER = 4
 
 
 @dataclass(slots=True)
@@ -192,7 +195,7 @@ class _Transport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=None,
-            max_keepalive_connections=20,
+            max_keepalive_connections=_KEEPALIVE_PER_WORKER,
             keepalive_expiry=5.0,
             http1=True,
             http2=False,

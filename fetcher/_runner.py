@@ -22,6 +22,9 @@ from ._result import FetchResult
 __all__ = ["FetchRun", "fetch_all", "fetch_first"]
 
 
+_END: Any = object()  # marks the end of the URL iterator (None may be an item)
+
+
 class FetchRun(Iterator[FetchResult]):
     """An iterator over the records of a run, in completion order.
 
@@ -72,11 +75,17 @@ class FetchRun(Iterator[FetchResult]):
         if self._pool is None:
             self._pool = make_pool(self.options)
         while len(self._in_flight) < self.options.window:
-            url = next(self._urls, None)
-            if url is None:
+            url = next(self._urls, _END)
+            if url is _END:
                 self._urls = None
                 return
             self.submitted += 1
+            if not isinstance(url, str):
+                self._failed_submits += 1
+                self._ready[-self._failed_submits] = FetchResult(
+                    repr(url), None, None, None, 0, 0.0, "not a URL string"
+                )
+                continue
             try:
                 future = self._pool.submit(url)
             except Exception as exc:  # a broken pool: the URL still gets its record
@@ -159,6 +168,8 @@ def fetch_all(urls: Iterable[str], options: FetchOptions | None = None, **change
     `fetch_all(urls, workers=32, executor="process", timeout=5, max_bytes=1_000_000)`.
     Every URL yields exactly one record, duplicates included, once the run completes.
     """
+    if isinstance(urls, str | bytes):
+        raise TypeError("urls must be an iterable of URL strings, not a single string")
     return FetchRun(urls, _options(options, changes))
 
 

@@ -288,3 +288,29 @@ def test_ctrl_c_prints_finished_records_and_exits_130(
     assert [r["url"] for r in records] == [fast, fast]
     assert "interrupted after" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_import_and_help_stay_light() -> None:
+    code = (
+        "import sys\n"
+        "import fetcher\n"
+        "light = not any(m in sys.modules for m in ('typer', 'httpx', 'tqdm', 'bs4'))\n"
+        "from fetcher.cli import app\n"
+        "try:\n"
+        "    app(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('httpx', 'tqdm', 'bs4') if m in sys.modules]\n"
+        "print(light, heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert result.stderr.strip() == "True []"
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fetcher", "--version"], capture_output=True, text=True, timeout=30
+    )
+    assert (result.returncode, result.stdout) == (0, f"fetcher {__version__}\n")

@@ -326,3 +326,25 @@ def test_results_are_plain_picklable_values(server: LocalServer) -> None:
     assert pickle.loads(pickle.dumps(result)) == result
     with pytest.raises(AttributeError):
         result.title = "changed"  # type: ignore[misc]
+
+
+def test_a_single_string_is_not_taken_for_a_list() -> None:
+    with pytest.raises(TypeError, match="iterable of URL strings"):
+        fetch_all("http://127.0.0.1/")
+
+
+def test_items_that_are_not_strings_get_error_rows(server: LocalServer) -> None:
+    ok = server.html("/not-str", "<title>ok</title>")
+    results = list(fetch_all([ok, None, b"http://x"]))  # type: ignore[list-item]
+    assert sorted(r.error or "" for r in results) == ["", "not a URL string", "not a URL string"]
+
+
+def test_environment_proxies_are_not_used(
+    server: LocalServer, refused_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, refused_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    result = fetch_one(server.html("/no-proxy", "<title>direct</title>"))
+    assert (result.error, result.title) == (None, "direct")
