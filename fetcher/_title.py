@@ -281,6 +281,10 @@ def _charset_param(content_type: str | None) -> str | None:
     return _codec_for_label(match.group(1) if match.group(1) is not None else match.group(2))
 
 
+#: How far into the page a `<meta>` charset is looked for (the HTML standard's prescan).
+_PRESCAN_BYTES = 1024
+
+
 def _meta_charset(body: bytes) -> str | None:
     """Return the codec declared by a ``<meta>`` (or XML declaration) early in the page.
 
@@ -290,7 +294,9 @@ def _meta_charset(body: bytes) -> str | None:
     """
     from bs4.dammit import EncodingDetector  # imported here: bs4 is slow to import
 
-    label = EncodingDetector.find_declared_encoding(body, is_html=True)
+    # Only the first bytes, as the standard's prescan does: bs4 would search 5% of the page
+    # with a regex that a hostile page can make take seconds, holding the GIL.
+    label = EncodingDetector.find_declared_encoding(body[:_PRESCAN_BYTES], is_html=True)
     if not label:
         return None
     codec = _codec_for_label(label)
@@ -417,6 +423,13 @@ def _foreign_kind(namespace: int, name: str, attrs: str) -> int:
     return _PLAIN
 
 
+#: Tokens scanned before giving up on a title. Real pages reach their title in far fewer
+#: (a 1 MB page has some 20,000 tags); this bounds the time a hostile page can hold the GIL.
+_MAX_TOKENS = 100_000
+#: Nested SVG/MathML elements tracked; deeper nesting only happens in hostile markup.
+_MAX_FOREIGN_DEPTH = 64
+
+
 def _find_title_text(text: str, complete: bool = True) -> str | None:
     """Return the raw text of the first HTML ``<title>`` in `text`, or None if there is none.
 
@@ -431,7 +444,7 @@ def _find_title_text(text: str, complete: bool = True) -> str | None:
     foreign: list[tuple[int, str, int]] = []
     template_depth = 0  # open HTML <template>s: their contents are not in the document
     pos = 0
-    while True:
+    for _ in range(_MAX_TOKENS):
         match = _MARKUP.search(text, pos)
         if match is None:
             return None
@@ -462,7 +475,7 @@ def _find_title_text(text: str, complete: bool = True) -> str | None:
                         # An HTML tag inside SVG/MathML closes the foreign elements.
                         while foreign and foreign[-1][2] not in (_HTML_POINT, _TEXT_POINT):
                             foreign.pop()
-                    elif close != "/>":
+                    elif close != "/>" and len(foreign) < _MAX_FOREIGN_DEPTH:
                         namespace = foreign[-1][0]
                         foreign.append((namespace, name, _foreign_kind(namespace, name, attrs)))
                     continue
@@ -532,6 +545,7 @@ def _find_title_text(text: str, complete: bool = True) -> str | None:
             if end_pos < 0:
                 return None
             pos = end_pos + 1
+    return None  # a page of more markup than any real one before its title: give up
 
 
 def _clean_title(raw: str) -> str | None:

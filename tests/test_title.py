@@ -540,3 +540,18 @@ def test_random_bytes_never_raise() -> None:
             assert result is None or 0 < len(result) <= TITLE_MAX_CHARS
             assert isinstance(decode_html(body, content_type), str)
             assert isinstance(is_html(content_type, body), bool)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<meta " * 400_000,
+        b"<svg>" * 100 + b"</b>" * 400_000,
+        b"<a b=" * 400_000,
+        b"<p>" * 300_000 + b"<title>late</title>",
+    ],
+)
+def test_hostile_markup_is_scanned_with_bounded_work(body: bytes) -> None:
+    # Work caps (prescan window, token budget, nesting depth) keep a hostile page from
+    # holding the GIL for long; a title past 100,000 tags is given up on.
+    assert extract_title(body, "text/html") is None
