@@ -209,6 +209,8 @@ def _check_scheme(url: httpx.URL) -> None:
         raise _Failure(f"unsupported scheme {scheme!r}: only http and https are fetched")
     if not url.host:
         raise _Failure("URL has no host")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise _Failure(f"invalid port {url.port}")
 
 
 def describe_error(exc: BaseException, timeout: float) -> str:

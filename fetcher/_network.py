@@ -12,15 +12,17 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import math
+import select
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
 
-__all__ = ["Deadline", "DeadlineBackend", "LiveSockets"]
+__all__ = ["Deadline", "DeadlineBackend", "LiveSockets", "SocketStream"]
 
 _RESOLVER_POLL = 0.05  # seconds between checks for an abort while a name resolves
 
@@ -63,6 +65,11 @@ class LiveSockets:
         if self.aborted.is_set():
             _shutdown(sock)
 
+    def replace(self, old: socket.socket, new: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(old)
+        self.add(new)
+
     def discard(self, sock: socket.socket | None) -> None:
         if sock is None:
             return
@@ -89,55 +96,98 @@ def _shutdown(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class DeadlineStream(httpcore.NetworkStream):
-    """A stream whose every read and write ends by the worker's deadline."""
+class SocketStream(httpcore.NetworkStream):
+    """A TCP or TLS socket whose every operation ends by its worker's deadline.
 
-    def __init__(
-        self, inner: httpcore.NetworkStream, deadline: Deadline, live: LiveSockets
-    ) -> None:
-        self._inner = inner
+    The socket stays registered with `LiveSockets` from before it connects until it is
+    closed (the TLS handshake included), so an abort can wake any step.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: Deadline, live: LiveSockets) -> None:
+        self._sock = sock
         self._deadline = deadline
         self._live = live
-        self._sock: socket.socket | None = inner.get_extra_info("socket")
-        if self._sock is not None:
-            live.add(self._sock)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self._live.check()
-        return self._inner.read(max_bytes, self._deadline.left(timeout, httpcore.ReadTimeout))
+        with _mapped(httpcore.ReadTimeout, httpcore.ReadError):
+            self._sock.settimeout(self._deadline.left(timeout, httpcore.ReadTimeout))
+            return self._sock.recv(max_bytes)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._live.check()
-        self._inner.write(buffer, self._deadline.left(timeout, httpcore.WriteTimeout))
+        with _mapped(httpcore.WriteTimeout, httpcore.WriteError):
+            while buffer:
+                self._sock.settimeout(self._deadline.left(timeout, httpcore.WriteTimeout))
+                sent = self._sock.send(buffer)
+                buffer = buffer[sent:]
 
     def close(self) -> None:
         self._live.discard(self._sock)
-        self._inner.close()
+        self._sock.close()
 
     def start_tls(
         self,
-        ssl_context: Any,
+        ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        wait = self._deadline.left(timeout, httpcore.ConnectTimeout)
-        self._live.discard(self._sock)
-        tls = self._inner.start_tls(ssl_context, server_hostname, wait)
-        return DeadlineStream(tls, self._deadline, self._live)
+        with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+            tls = ssl_context.wrap_socket(
+                self._sock, server_hostname=server_hostname, do_handshake_on_connect=False
+            )
+            self._live.replace(self._sock, tls)  # the descriptor now belongs to `tls`
+            try:
+                tls.settimeout(self._deadline.left(timeout, httpcore.ConnectTimeout))
+                tls.do_handshake()
+            except BaseException:
+                self._live.discard(tls)
+                tls.close()
+                raise
+        return SocketStream(tls, self._deadline, self._live)
 
     def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+        if info == "ssl_object":  # httpcore asks it for the negotiated ALPN protocol
+            return self._sock if isinstance(self._sock, ssl.SSLSocket) else None
+        if info == "client_addr":
+            return self._sock.getsockname()
+        if info == "server_addr":
+            return self._sock.getpeername()
+        if info == "socket":
+            return self._sock
+        if info == "is_readable":  # an idle keep-alive connection that is readable is dead
+            return _readable_now(self._sock)
+        return None
+
+
+@contextlib.contextmanager
+def _mapped(timeout_error: type[Exception], other_error: type[Exception]) -> Iterator[None]:
+    """Raise socket failures as the httpcore exceptions httpx knows how to report."""
+    try:
+        yield
+    except (httpcore.TimeoutException, httpcore.NetworkError):
+        raise
+    except TimeoutError as exc:
+        raise timeout_error(exc) from exc
+    except OSError as exc:
+        raise other_error(exc) from exc
+
+
+def _readable_now(sock: socket.socket) -> bool:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's synchronous backend with every step bounded by one worker's deadline.
+    """Sockets for httpcore with every step bounded by one worker's deadline.
 
     Name resolution (`getaddrinfo`) has no timeout of its own, so it runs in a daemon
-    thread that the worker stops waiting for at the deadline or on abort.
+    thread that the worker stops waiting for at the deadline or on abort. Each socket is
+    registered before it connects, so an abort also wakes a connect that hangs.
     """
 
     def __init__(self, deadline: Deadline, live: LiveSockets) -> None:
-        self._inner = httpcore.SyncBackend()
         self._deadline = deadline
         self._live = live
 
@@ -151,18 +201,34 @@ class DeadlineBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         self._live.check()
         addresses = [host] if _is_ip(host) else self._resolve(host, port)
-        error: Exception | None = None
+        failure: OSError | None = None
         for address in addresses:
-            wait = self._deadline.left(timeout, httpcore.ConnectTimeout)
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            self._live.add(sock)
             try:
-                stream = self._inner.connect_tcp(address, port, wait, local_address, socket_options)
-            except httpcore.ConnectTimeout:
+                for option in socket_options or ():
+                    sock.setsockopt(*option)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if local_address:
+                    sock.bind((local_address, 0))
+                sock.settimeout(self._deadline.left(timeout, httpcore.ConnectTimeout))
+                sock.connect((address, port))
+                self._live.check()
+            except BaseException as exc:
+                self._live.discard(sock)
+                sock.close()
+                if isinstance(exc, TimeoutError):
+                    raise httpcore.ConnectTimeout(exc) from exc
+                if isinstance(exc, OSError):
+                    failure = exc
+                    continue
                 raise
-            except httpcore.ConnectError as exc:
-                error = exc
-                continue
-            return DeadlineStream(stream, self._deadline, self._live)
-        raise error or httpcore.ConnectError(f"no address for {host}")
+            return SocketStream(sock, self._deadline, self._live)
+        try:
+            raise failure or OSError(f"no address for {host}")
+        except OSError as exc:  # raised here so the cause survives httpcore's re-raise
+            raise httpcore.ConnectError(exc) from exc
 
     def _resolve(self, host: str, port: int) -> list[str]:
         outcome: list[Any] = []
@@ -171,8 +237,12 @@ class DeadlineBackend(httpcore.NetworkBackend):
         def resolve() -> None:
             try:
                 outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except UnicodeError:  # an empty label, or one longer than 63 characters
+                outcome.append(socket.gaierror(socket.EAI_NONAME, "invalid host name"))
             except OSError as exc:
                 outcome.append(exc)
+            except Exception as exc:
+                outcome.append(OSError(str(exc)))
             finally:
                 done.set()
 

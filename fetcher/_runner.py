@@ -63,6 +63,8 @@ class FetchRun(Iterator[FetchResult]):
                 raise StopIteration
             if self._in_flight:
                 done, _ = wait(self._in_flight, return_when=FIRST_COMPLETED)
+                if self._closed:  # closed meanwhile (for example by a signal handler)
+                    raise StopIteration
                 for future in done:
                     self._ready[future] = self._outcome(future)
                     del self._in_flight[future]

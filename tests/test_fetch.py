@@ -225,10 +225,11 @@ def test_name_that_does_not_resolve_is_an_error_row() -> None:
     assert result.error is not None and result.error.startswith("DNS lookup failed")
 
 
-def test_line_without_scheme_is_fetched_as_https() -> None:
-    result = fetch_one("127.0.0.1:9/")  # https to the discard port: refused or not TLS
-    assert result.url == "127.0.0.1:9/"
-    assert result.error is not None
+def test_line_without_scheme_is_fetched_as_https(server: LocalServer) -> None:
+    line = f"127.0.0.1:{server.port}/tls"  # a plain-HTTP server: a TLS handshake fails
+    result = fetch_one(line)
+    assert result.url == line
+    assert result.error is not None and result.error.startswith("TLS error")
 
 
 def test_duplicates_each_get_a_record(server: LocalServer) -> None:
@@ -270,12 +271,7 @@ def test_leaving_the_iterator_early_stops_the_pool(server: LocalServer, executor
             break
     assert time.monotonic() - started < 5
     assert run.in_flight == 0
-    live = [t for t in threading.enumerate() if t.name.startswith("fetcher") and t.is_alive()]
-    deadline = time.monotonic() + 2
-    while live and time.monotonic() < deadline:
-        live[0].join(deadline - time.monotonic())
-        live = [t for t in live if t.is_alive()]
-    assert not live, "worker threads still blocked after the run was left"
+    assert not live_worker_threads(), "worker threads still blocked after the run was left"
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)
@@ -348,3 +344,49 @@ def test_environment_proxies_are_not_used(
     monkeypatch.delenv("no_proxy", raising=False)
     result = fetch_one(server.html("/no-proxy", "<title>direct</title>"))
     assert (result.error, result.title) == (None, "direct")
+
+
+def live_worker_threads(within: float = 2.0) -> list[threading.Thread]:
+    """Worker threads still alive after waiting up to `within` seconds for them to end."""
+    deadline = time.monotonic() + within
+    live = [t for t in threading.enumerate() if t.name.startswith("fetcher") and t.is_alive()]
+    for thread in live:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in live if t.is_alive()]
+
+
+@pytest.mark.parametrize("stall", ["unanswered_connect_url", "silent_tls_url"])
+def test_abandoning_a_run_wakes_workers_stuck_in_connect_or_tls(
+    server: LocalServer, request: pytest.FixtureRequest, stall: str
+) -> None:
+    stalled = request.getfixturevalue(stall)
+    winner = server.html(f"/stall/{stall}", "<title>Winner</title>", delay=0.3)
+    started = time.monotonic()
+    result = fetch_first([stalled, stalled, winner], timeout=60, workers=3)
+    assert result is not None and result.url == winner
+    assert time.monotonic() - started < 5
+    assert not live_worker_threads(), "a worker is still blocked in connect or TLS"
+
+
+@pytest.mark.parametrize("stall", ["unanswered_connect_url", "silent_tls_url"])
+def test_connect_and_tls_stalls_are_bounded_by_the_timeout(
+    request: pytest.FixtureRequest, stall: str
+) -> None:
+    result = fetch_one(request.getfixturevalue(stall), timeout=0.5)
+    assert result.error == "timed out after 0.5s"
+    assert result.elapsed < 2
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("http://example..com/", "DNS lookup failed: invalid host name"),
+        ("http://" + "a" * 64 + ".com/", "DNS lookup failed: invalid host name"),
+        ("http://127.0.0.1:99999/", "invalid port 99999"),
+        ("http://[::1/", "invalid URL"),
+        ("https:///path", "URL has no host"),
+    ],
+)
+def test_malformed_urls_are_error_rows(url: str, error: str) -> None:
+    result = fetch_one(url)
+    assert result.error is not None and result.error.startswith(error)
