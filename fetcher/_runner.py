@@ -15,14 +15,12 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
+from ._feeder import Feeder
 from ._options import FetchOptions
 from ._pools import Pool, make_pool
 from ._result import FetchResult
 
 __all__ = ["FetchRun", "fetch_all", "fetch_first"]
-
-
-_END: Any = object()  # marks the end of the URL iterator (None may be an item)
 
 
 class FetchRun(Iterator[FetchResult]):
@@ -32,17 +30,19 @@ class FetchRun(Iterator[FetchResult]):
     stops the pool at once, cancelling what has not started and abandoning what is
     running. After an interruption (`KeyboardInterrupt` while iterating), `stop()` ends
     the run and returns the records of URLs that finished but were not yet yielded.
+    The URLs are read on a background thread, at most one window ahead of the pool.
+    A run is iterated by one thread at a time.
     """
 
     def __init__(self, urls: Iterable[str], options: FetchOptions) -> None:
         self.options = options
-        self._urls: Iterator[str] | None = iter(urls)
+        self._urls = iter(urls)
+        self._feeder: Feeder | None = None
         self._pool: Pool | None = None
         self._in_flight: dict[Future[FetchResult], tuple[str, float]] = {}
         self._ready: dict[Future[FetchResult] | int, FetchResult] = {}
         self._closed = False
-        self._failed_submits = 0
-        self.submitted = 0
+        self._unsubmitted = 0  # records made without a future (bad items, a broken pool)
         self.max_in_flight = 0
 
     @property
@@ -57,45 +57,56 @@ class FetchRun(Iterator[FetchResult]):
         while not self._ready:
             if self._closed:
                 raise StopIteration
-            self._fill()
-            if not self._in_flight and not self._ready:
+            feeder = self._start()
+            self._fill(feeder)
+            if self._ready:
+                break
+            if not self._in_flight and feeder.finished:
                 self.close()
+                if feeder.error is not None:  # every URL before it has its record
+                    raise feeder.error
                 raise StopIteration
-            if self._in_flight:
-                done, _ = wait(self._in_flight, return_when=FIRST_COMPLETED)
-                if self._closed:  # closed meanwhile (for example by a signal handler)
-                    raise StopIteration
-                for future in done:
+            # A result, or more input for an empty window slot, whichever comes first.
+            waiting: set[Future[Any]] = set(self._in_flight)
+            if len(self._in_flight) < self.options.window:
+                waiting.add(feeder.arrival)
+            done, _ = wait(waiting, return_when=FIRST_COMPLETED)
+            if self._closed:  # closed meanwhile (for example by a signal handler)
+                raise StopIteration
+            for future in done:
+                if future in self._in_flight:
                     self._ready[future] = self._outcome(future)
                     del self._in_flight[future]
         key = next(iter(self._ready))
         return self._ready.pop(key)
 
-    def _fill(self) -> None:
-        if self._urls is None:
-            return
-        if self._pool is None:
+    def _start(self) -> Feeder:
+        if self._feeder is None:
+            self._feeder = Feeder(self._urls, self.options.window)
             self._pool = make_pool(self.options)
-        while len(self._in_flight) < self.options.window:
-            url = next(self._urls, _END)
-            if url is _END:
-                self._urls = None
-                return
-            self.submitted += 1
+        return self._feeder
+
+    def _fill(self, feeder: Feeder) -> None:
+        """Submit waiting URLs while the window has room (records not yet yielded count)."""
+        assert self._pool is not None
+        room = self.options.window - len(self._in_flight) - len(self._ready)
+        for url in feeder.take(max(0, room)):
             if not isinstance(url, str):
-                self._failed_submits += 1
-                self._ready[-self._failed_submits] = FetchResult(
-                    repr(url), None, None, None, 0, 0.0, "not a URL string"
+                self._record_without_future(
+                    FetchResult(repr(url), None, None, None, 0, 0.0, "not a URL string")
                 )
                 continue
             try:
                 future = self._pool.submit(url)
             except Exception as exc:  # a broken pool: the URL still gets its record
-                self._failed_submits += 1
-                self._ready[-self._failed_submits] = _failed(url, 0.0, exc)
+                self._record_without_future(_failed(url, 0.0, exc))
                 continue
             self._in_flight[future] = (url, time.monotonic())
         self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
+
+    def _record_without_future(self, result: FetchResult) -> None:
+        self._unsubmitted += 1
+        self._ready[-self._unsubmitted] = result
 
     def _outcome(self, future: Future[FetchResult]) -> FetchResult:
         url, submitted_at = self._in_flight[future]
@@ -121,10 +132,12 @@ class FetchRun(Iterator[FetchResult]):
         if self._closed:
             return
         self._closed = True
+        feeder, self._feeder = self._feeder, None
         pool, self._pool = self._pool, None
-        unfinished = bool(self._in_flight) or self._urls is not None
+        unfinished = bool(self._in_flight) or (feeder is not None and not feeder.finished)
         self._in_flight.clear()
-        self._urls = None
+        if feeder is not None:
+            feeder.stop()
         if pool is None:
             return
         if unfinished:
