@@ -9,11 +9,14 @@ quietly.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from types import FrameType
 from typing import Any, BinaryIO
 
 from ._exit import ExitCode
@@ -47,7 +50,8 @@ class Console:
         run = fetch_all(iter_urls(source), options)
         self._start_bar(total)
         try:
-            self._emit_all(run)
+            with _ctrl_c_interrupts(run):
+                self._emit_all(run)
         except KeyboardInterrupt:
             self._emit_finished(run)
             self._finish(options, started, interrupted=True)
@@ -68,7 +72,8 @@ class Console:
         run = fetch_all(iter_urls(source), options)
         self._start_bar(None)
         try:
-            winner = self._race(run, failures, reasons)
+            with _ctrl_c_interrupts(run):
+                winner = self._race(run, failures, reasons)
             if winner is not None:
                 run.close()  # abandon the rest before writing: the answer is known
                 self._write(winner)
@@ -177,6 +182,24 @@ class Console:
         self._close_bar()
         _silence_stdout()
         return ExitCode.BROKEN_PIPE
+
+
+@contextmanager
+def _ctrl_c_interrupts(run: FetchRun) -> Iterator[None]:
+    """Ctrl-C interrupts the run at a safe point; a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        run.interrupt()
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _reason(result: FetchResult) -> str:

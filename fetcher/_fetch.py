@@ -265,7 +265,9 @@ _process_fetcher: PageFetcher | None = None
 def init_process_worker(options: FetchOptions) -> None:
     """Process-pool initializer: leave Ctrl-C to the parent and build this worker's fetcher."""
     global _process_fetcher
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also drops a Ctrl-C held while starting
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _process_fetcher = PageFetcher(options)
 
 

@@ -6,8 +6,11 @@ that can fetch a URL into a `FetchResult` fits here.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
 import sys
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import Protocol
@@ -79,7 +82,11 @@ class ProcessPool:
     def submit(self, url: str) -> Future[FetchResult]:
         from ._fetch import fetch_in_process
 
-        return self._executor.submit(fetch_in_process, url)
+        # A submit may start the forkserver or a worker: with Ctrl-C blocked meanwhile,
+        # they inherit a blocked SIGINT and cannot die of it (with a traceback) before
+        # the worker initializer has set it to be ignored; the parent handles Ctrl-C.
+        with _sigint_blocked():
+            return self._executor.submit(fetch_in_process, url)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
@@ -96,6 +103,18 @@ class ProcessPool:
             process.join(_REAP_SECONDS)
             if process.is_alive():
                 process.kill()
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _process_context() -> BaseContext:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -43,6 +43,8 @@ class FetchRun(Iterator[FetchResult]):
         self._ready: dict[Future[FetchResult] | int, FetchResult] = {}
         self._closed = False
         self._unsubmitted = 0  # records made without a future (bad items, a broken pool)
+        self._wakeup: Future[None] = Future()  # completed by interrupt()
+        self._interrupted = False
         self.max_in_flight = 0
 
     @property
@@ -53,8 +55,23 @@ class FetchRun(Iterator[FetchResult]):
     def __iter__(self) -> FetchRun:
         return self
 
+    def interrupt(self) -> None:
+        """Make the iteration raise `KeyboardInterrupt` at its next safe point.
+
+        Safe to call from a signal handler: a `KeyboardInterrupt` raised asynchronously
+        inside `concurrent.futures.wait` can leave futures locked and hang the pool's
+        shutdown, so a SIGINT handler should call this instead.
+        """
+        self._interrupted = True
+        with contextlib.suppress(InvalidStateError):
+            self._wakeup.set_result(None)
+
     def __next__(self) -> FetchResult:
         while not self._ready:
+            if self._interrupted:
+                self._interrupted = False
+                self._wakeup = Future()
+                raise KeyboardInterrupt
             if self._closed:
                 raise StopIteration
             feeder = self._start()
@@ -67,7 +84,7 @@ class FetchRun(Iterator[FetchResult]):
                     raise feeder.error
                 raise StopIteration
             # A result, or more input for an empty window slot, whichever comes first.
-            waiting: set[Future[Any]] = set(self._in_flight)
+            waiting: set[Future[Any]] = {*self._in_flight, self._wakeup}
             if len(self._in_flight) < self.options.window:
                 waiting.add(feeder.arrival)
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
