@@ -20,6 +20,7 @@ from ._options import (
 )
 from ._result import FIELDS, FetchResult
 from ._runner import FetchRun, fetch_all, fetch_first
+from ._urls import read_urls
 from ._version import __version__
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "__version__",
     "fetch_all",
     "fetch_first",
+    "read_urls",
 ]

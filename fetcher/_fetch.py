@@ -15,10 +15,11 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
-from ._body import ACCEPT_ENCODING, BodyError, read_capped
+from ._body import ACCEPT_ENCODING, BodyError, CappedBody
 from ._network import Deadline, DeadlineBackend, LiveSockets
 from ._options import FetchOptions
 from ._result import FetchResult
@@ -65,9 +66,6 @@ class PageFetcher:
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._ssl_context: ssl.SSLContext | None = None
-
-    def __call__(self, url: str) -> FetchResult:
-        return self.fetch(url)
 
     def fetch(self, url: str) -> FetchResult:
         """Fetch `url` (an input line) and describe the outcome; never raises."""
@@ -151,13 +149,18 @@ class PageFetcher:
         raise _Failure(f"more than {self.options.max_redirects} redirects")
 
     def _read(self, page: _Page, response: httpx.Response) -> None:
+        """Read the body under the cap; what was read counts even if reading failed."""
         cap = self.options.max_bytes
-        body = read_capped(response.iter_raw(), response.headers.get("content-encoding"), cap)
-        page.size = body.size
-        content = body.content()
-        page.title = extract_title(content, response.headers.get("content-type"))
-        if body.truncated:
-            raise _Failure(f"body larger than max-bytes ({cap} bytes)")
+        body = CappedBody(response.headers.get("content-encoding"), cap)
+        try:
+            for chunk in response.iter_raw():
+                body.feed(chunk)
+                if body.truncated:
+                    raise _Failure(f"body larger than max-bytes ({cap} bytes)")
+            body.finish()
+        finally:
+            page.size = body.size
+            page.title = extract_title(body.content(), response.headers.get("content-type"))
 
     def _worker(self) -> _Worker:
         worker: _Worker | None = getattr(self._local, "worker", None)
@@ -179,6 +182,7 @@ class PageFetcher:
             headers={"User-Agent": self.options.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             follow_redirects=False,
             trust_env=False,
+            cookies=_no_cookies(),
         )
         worker = _Worker(client, deadline)
         with self._lock:
@@ -201,6 +205,11 @@ class _Transport(httpx.HTTPTransport):
             http2=False,
             network_backend=backend,
         )
+
+
+def _no_cookies() -> CookieJar:
+    """A jar that keeps nothing: each URL is fetched without state from earlier ones."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _check_scheme(url: httpx.URL) -> None:

@@ -14,6 +14,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_WORKERS",
     "EXECUTORS",
+    "MAX_MAX_BYTES",
+    "MAX_TIMEOUT",
     "WINDOW_PER_WORKER",
     "ExecutorName",
     "FetchOptions",
@@ -30,6 +32,9 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 #: Redirects followed before a URL is reported as an error (as browsers and httpx do).
 DEFAULT_MAX_REDIRECTS = 20
+#: Largest accepted timeout (a day) and body cap (1 TiB): beyond them a value is a typo.
+MAX_TIMEOUT = 86_400.0
+MAX_MAX_BYTES = 1 << 40
 #: Submitted-but-unfinished URLs allowed per worker: memory follows this, not the list size.
 WINDOW_PER_WORKER = 4
 
@@ -59,12 +64,14 @@ class FetchOptions:
             raise ValueError(f"executor must be one of {choices}, not {self.executor!r}")
         if not (isinstance(self.timeout, int | float) and math.isfinite(self.timeout)):
             raise ValueError(f"timeout must be a finite number of seconds, not {self.timeout!r}")
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, not {self.timeout}")
+        if not 0 < self.timeout <= MAX_TIMEOUT:
+            raise ValueError(
+                f"timeout must be above 0 and at most {MAX_TIMEOUT:g}, not {self.timeout}"
+            )
         if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
             raise ValueError(f"max_bytes must be an integer, not {self.max_bytes!r}")
-        if self.max_bytes < 1:
-            raise ValueError(f"max_bytes must be at least 1, not {self.max_bytes}")
+        if not 1 <= self.max_bytes <= MAX_MAX_BYTES:
+            raise ValueError(f"max_bytes must be from 1 to {MAX_MAX_BYTES}, not {self.max_bytes}")
         if isinstance(self.max_redirects, bool) or not isinstance(self.max_redirects, int):
             raise ValueError(f"max_redirects must be an integer, not {self.max_redirects!r}")
         if self.max_redirects < 0:

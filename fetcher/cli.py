@@ -21,6 +21,8 @@ from ._options import (
     DEFAULT_MAX_REDIRECTS,
     DEFAULT_TIMEOUT,
     DEFAULT_WORKERS,
+    MAX_MAX_BYTES,
+    MAX_TIMEOUT,
     FetchOptions,
 )
 from ._version import __version__
@@ -59,7 +61,7 @@ def parse_size(text: str | int) -> int:
         value = float(number)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a size (examples: 1000000, 512K, 10M)") from None
-    if unit not in _SIZE_UNITS or value < 1:
+    if unit not in _SIZE_UNITS or not 1 <= value * _SIZE_UNITS[unit] <= MAX_MAX_BYTES:
         raise typer.BadParameter(f"{text!r} is not a size (examples: 1000000, 512K, 10M)")
     return int(value * _SIZE_UNITS[unit])
 
@@ -155,7 +157,9 @@ def fetch_command(
     timeout: Annotated[
         float,
         typer.Option(
-            min=0.001, help="Seconds one URL may take in all: DNS, connect, headers, body."
+            min=0.001,
+            max=MAX_TIMEOUT,
+            help="Seconds one URL may take in all: DNS, connect, headers, body.",
         ),
     ] = DEFAULT_TIMEOUT,
     max_bytes: Annotated[
@@ -210,12 +214,15 @@ def fetch_command(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    source, total = _open_urls(urls)
+    if sys.stdout is None:
+        raise click_exceptions.UsageError("standard output is closed")
+    show_progress = (not quiet and sys.stderr.isatty()) if progress is None else progress
+    source, total = _open_urls(urls, count=show_progress)
     from ._console import Console
 
     console = Console(
         output_format.value,
-        show_progress=(not quiet and sys.stderr.isatty()) if progress is None else progress,
+        show_progress=show_progress,
         show_summary=not quiet,
     )
     with source if source is not sys.stdin.buffer else nullcontext(source):
@@ -224,15 +231,17 @@ def fetch_command(
         return console.run_all(source, options, total)
 
 
-def _open_urls(path: str) -> tuple[BinaryIO, int | None]:
-    """The URL list as a binary stream, and its URL count when it is cheap to know."""
+def _open_urls(path: str, *, count: bool) -> tuple[BinaryIO, int | None]:
+    """The URL list as a binary stream, and (if asked) its URL count when a file has one."""
     if path == "-":
+        if sys.stdin is None:
+            raise click_exceptions.UsageError("standard input is closed")
         return sys.stdin.buffer, None
     try:
         stream = open(path, "rb")  # noqa: SIM115 - closed by the caller
         if os.path.isdir(path):
             raise IsADirectoryError(21, "Is a directory")
-        if not os.path.isfile(path):
+        if not count or not os.path.isfile(path):
             return stream, None
         from ._urls import count_urls
 

@@ -424,3 +424,22 @@ def test_an_error_from_the_source_is_raised_after_its_urls(server: LocalServer) 
         for result in run:
             seen.append(result)
     assert [r.url for r in seen] == [ok]
+
+
+def test_a_timeout_mid_body_keeps_what_was_read(server: LocalServer) -> None:
+    url = server.html("/drip/partial", "<title>Partial</title>" + "x" * 200, drip_body=0.05)
+    result = fetch_one(url, timeout=2)
+    assert result.error == "timed out after 2s"
+    assert result.status == 200 and result.title == "Partial"
+    assert 22 < result.bytes < 222
+
+
+def test_cookies_do_not_carry_from_one_url_to_the_next(server: LocalServer) -> None:
+    setter = server.html(
+        "/cookie/set", "<title>set</title>", headers={"Set-Cookie": "session=abc; Path=/"}
+    )
+    reader = server.html("/cookie/read", "<title>read</title>")
+    assert fetch_one(setter).ok
+    results = list(fetch_all([setter, reader, reader], workers=1))
+    assert all(r.ok for r in results)
+    assert "Cookie" not in server.request_headers["/cookie/read"]
