@@ -39,6 +39,11 @@ class Feeder:
         return self._arrival
 
     @property
+    def source_ended(self) -> bool:
+        """True once the source has ended (items may still be waiting to be taken)."""
+        return self._exhausted
+
+    @property
     def finished(self) -> bool:
         """True once the source has ended and every item has been taken."""
         with self._condition:

@@ -85,7 +85,7 @@ class FetchRun(Iterator[FetchResult]):
                 raise StopIteration
             # A result, or more input for an empty window slot, whichever comes first.
             waiting: set[Future[Any]] = {*self._in_flight, self._wakeup}
-            if len(self._in_flight) < self.options.window:
+            if len(self._in_flight) < self.options.window and not feeder.source_ended:
                 waiting.add(feeder.arrival)
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             if self._closed:  # closed meanwhile (for example by a signal handler)

@@ -443,3 +443,10 @@ def test_cookies_do_not_carry_from_one_url_to_the_next(server: LocalServer) -> N
     results = list(fetch_all([setter, reader, reader], workers=1))
     assert all(r.ok for r in results)
     assert "Cookie" not in server.request_headers["/cookie/read"]
+
+
+def test_waiting_for_a_slow_response_does_not_spin(server: LocalServer) -> None:
+    url = server.html("/idle-wait", "<title>later</title>", delay=1.0)
+    cpu_before = time.process_time()
+    assert fetch_one(url).title == "later"
+    assert time.process_time() - cpu_before < 0.5  # a busy loop would burn the whole second
