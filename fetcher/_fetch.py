@@ -191,7 +191,12 @@ class PageFetcher:
 
 
 class _Transport(httpx.HTTPTransport):
-    """httpx's own transport over a connection pool that uses the deadline backend."""
+    """httpx's own transport over a connection pool that uses the deadline backend.
+
+    `HTTPTransport`'s constructor offers no way to pass a network backend, and its request
+    handling uses only `self._pool`, so the pool is built here instead (httpx is pinned to
+    0.28.x, where this holds; the tests exercise it).
+    """
 
     def __init__(self, ssl_context: ssl.SSLContext, backend: DeadlineBackend) -> None:
         import httpcore

@@ -93,7 +93,8 @@ class ProcessPool:
 
     def abort(self) -> None:
         # shutdown(cancel_futures=True) alone waits for running tasks, and leaving worker
-        # processes behind would keep the output pipe open: terminate them.
+        # processes behind would keep the output pipe open: terminate them. Python 3.14
+        # has terminate_workers(); before it, the executor's own process table is the way.
         processes = list((getattr(self._executor, "_processes", None) or {}).values())
         self._executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
