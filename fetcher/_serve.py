@@ -1,0 +1,270 @@
+"""`fetcher serve`: a local site for reproducible benchmarks and tests.
+
+An asyncio server on 127.0.0.1 built on `asyncio.Protocol`, with every response built
+once at start-up: a request costs a parse of its first line, one `call_later` for the
+simulated latency and one `write`. Thousands of keep-alive connections are just
+transports in one event loop, so the server stays cheap next to the client it measures.
+It reports its own CPU time at `/_fetcher/stats`, so a benchmark can show it apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+import mimetypes
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "STATS_PATH",
+    "Site",
+    "SiteOptions",
+    "build_site",
+    "describe",
+    "serve",
+    "write_urls_file",
+]
+
+#: Answers `{"cpu": seconds, "requests": n}`: the server's own cost, for benchmarks.
+STATS_PATH = "/_fetcher/stats"
+
+_MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers before answering 431
+_WORDS = (  # noqa: SIM905 - a word list reads best as text
+    "the of and to in is for on that with as by this are from at be it an or was not page "
+    "fetch title latency thread process pool worker future result bench server client "
+    "request response header body byte socket network window"
+).split()
+
+
+@dataclass(frozen=True, slots=True)
+class SiteOptions:
+    """What `fetcher serve` serves: generated pages, or the files of a folder."""
+
+    pages: int = 1000
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    size_kb: float = 20.0
+    error_rate: float = 0.0
+    seed: int = 0
+    gzip: bool = False
+    folder: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.pages <= 10_000_000:
+            raise ValueError(f"pages must be from 1 to 10000000, not {self.pages}")
+        if self.latency_ms < 0 or self.jitter_ms < 0 or self.jitter_ms > self.latency_ms:
+            raise ValueError("latency and jitter must be 0 or more, with jitter <= latency")
+        if not 0 <= self.size_kb <= 100_000:
+            raise ValueError(f"size must be from 0 to 100000 KB, not {self.size_kb}")
+        if not 0 <= self.error_rate <= 1:
+            raise ValueError(f"error rate must be from 0 to 1, not {self.error_rate}")
+
+
+class Site:
+    """Every response the server can give, as ready-to-send bytes, keyed by path."""
+
+    def __init__(self, responses: dict[str, tuple[bytes, float]], options: SiteOptions) -> None:
+        self.responses = responses  # path -> (response bytes, delay in seconds)
+        self.options = options
+        self.paths = [path for path in responses if path != STATS_PATH]
+        self.not_found = _response(404, b"<title>Not found</title>", "text/html")
+
+    def urls(self, base: str) -> list[str]:
+        return [base.rstrip("/") + path for path in self.paths]
+
+
+def build_site(options: SiteOptions) -> Site:
+    """Build every response up front, deterministically from the seed."""
+    if options.folder is not None:
+        return Site(_folder_responses(Path(options.folder), options), options)
+    rng = random.Random(options.seed)
+    failing = set(rng.sample(range(options.pages), round(options.pages * options.error_rate)))
+    filler = _filler(rng, int(options.size_kb * 1024))
+    responses: dict[str, tuple[bytes, float]] = {}
+    for index in range(options.pages):
+        delay = _delay(rng, options)
+        if index in failing:
+            body, status = b"<title>Server error</title>", 500
+        else:
+            body, status = _page(index, filler), 200
+        responses[f"/page/{index}"] = (_encoded(status, body, "text/html", options.gzip), delay)
+    return Site(responses, options)
+
+
+def _delay(rng: random.Random, options: SiteOptions) -> float:
+    jitter = rng.uniform(-options.jitter_ms, options.jitter_ms) if options.jitter_ms else 0.0
+    return (options.latency_ms + jitter) / 1000
+
+
+def _filler(rng: random.Random, size: int) -> bytes:
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(_WORDS)
+        words.append(word)
+        length += len(word) + 1
+    text = " ".join(words)
+    lines = [text[i : i + 76] for i in range(0, len(text), 76)]
+    return ("<p>" + "</p>\n<p>".join(lines) + "</p>\n").encode()[:size]
+
+
+def _page(index: int, filler: bytes) -> bytes:
+    head = (
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>Page {index} &middot; fetcher test site</title></head>\n<body>\n"
+    ).encode()
+    return head + filler + b"</body></html>\n"
+
+
+def _folder_responses(folder: Path, options: SiteOptions) -> dict[str, tuple[bytes, float]]:
+    if not folder.is_dir():
+        raise ValueError(f"{str(folder)!r} is not a folder")
+    rng = random.Random(options.seed)
+    responses: dict[str, tuple[bytes, float]] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        body = path.read_bytes()
+        responses["/" + path.name] = (
+            _encoded(200, body, content_type, options.gzip),
+            _delay(rng, options),
+        )
+    if not responses:
+        raise ValueError(f"{str(folder)!r} has no files to serve")
+    return responses
+
+
+def _encoded(status: int, body: bytes, content_type: str, compress: bool) -> bytes:
+    if compress:
+        return _response(status, gzip.compress(body, 6), content_type, {"Content-Encoding": "gzip"})
+    return _response(status, body, content_type)
+
+
+def _response(
+    status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+) -> bytes:
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 431: "Too Large"}.get(
+        status, "Internal Server Error"
+    )
+    lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {content_type}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: answers requests in order, each after its page's delay."""
+
+    def __init__(self, site: Site, counter: list[int]) -> None:
+        self._site = site
+        self._counter = counter
+        self._buffer = b""
+        self._transport: asyncio.Transport | None = None
+        self._busy = False  # a response is scheduled: later requests wait their turn
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) > _MAX_REQUEST_HEAD and b"\r\n\r\n" not in self._buffer:
+            self._send(_response(431, b"", "text/plain"), close=True)
+            return
+        self._next()
+
+    def _next(self) -> None:
+        if self._busy or self._transport is None:
+            return
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head, self._buffer = self._buffer[:end], self._buffer[end + 4 :]
+        request_line, _, header_block = head.partition(b"\r\n")
+        parts = request_line.split()
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            self._send(_response(400, b"", "text/plain"), close=True)
+            return
+        close = b"connection: close" in header_block.lower() or parts[2] == b"HTTP/1.0"
+        path = parts[1].split(b"?", 1)[0].decode("latin-1")
+        self._counter[0] += 1
+        if path == STATS_PATH:
+            stats = {"cpu": time.process_time(), "requests": self._counter[0]}
+            self._send(_response(200, json.dumps(stats).encode(), "application/json"), close)
+            return
+        response, delay = self._site.responses.get(path, (self._site.not_found, 0.0))
+        if delay <= 0:
+            self._send(response, close)
+            return
+        self._busy = True
+        asyncio.get_running_loop().call_later(delay, self._send_later, response, close)
+
+    def _send_later(self, response: bytes, close: bool) -> None:
+        self._busy = False
+        self._send(response, close)
+
+    def _send(self, response: bytes, close: bool) -> None:
+        if self._transport is None:
+            return
+        self._transport.write(response)
+        if close:
+            self._transport.close()
+            self._transport = None
+        else:
+            self._next()
+
+
+async def serve(
+    site: Site, port: int, ready: Callable[[str], None], stop: asyncio.Event | None = None
+) -> None:
+    """Serve `site` on 127.0.0.1:`port` (0 picks a free port) until `stop` is set.
+
+    `ready` receives the base URL once the socket listens.
+    """
+    counter = [0]
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    server = await loop.create_server(
+        lambda: _Connection(site, counter), "127.0.0.1", port, backlog=4096, reuse_address=True
+    )
+    async with server:
+        bound = server.sockets[0].getsockname()[1]
+        ready(f"http://127.0.0.1:{bound}/")
+        await stop.wait()
+
+
+def describe(site: Site) -> str:
+    """One line saying what is served, for people."""
+    options = site.options
+    what = (
+        f"{len(site.paths)} files of {options.folder}"
+        if options.folder
+        else (f"{options.pages} pages of about {options.size_kb:g} KB")
+    )
+    extras = [f"latency {options.latency_ms:g}±{options.jitter_ms:g} ms"]
+    if options.error_rate:
+        extras.append(f"{options.error_rate:.0%} answer 500")
+    if options.gzip:
+        extras.append("gzip")
+    return f"{what}, {', '.join(extras)}"
+
+
+def write_urls_file(site: Site, base: str, path: str) -> None:
+    """Write the site's URL list, one a line, atomically."""
+    temporary = f"{path}.tmp{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as stream:
+        stream.writelines(url + "\n" for url in site.urls(base))
+    os.replace(temporary, path)
