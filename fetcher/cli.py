@@ -297,6 +297,122 @@ def serve_command(
     return ExitCode.OK
 
 
+class Preset(StrEnum):
+    latency = "latency"
+    cpu = "cpu"
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
+    if not values or any(not 1 <= value <= 1024 for value in values):
+        raise typer.BadParameter(f"{text!r}: each count must be from 1 to 1024")
+    return values
+
+
+@app.command("bench")
+def bench_command(
+    urls: Annotated[
+        str | None,
+        typer.Argument(metavar="[URLS]", help="Measure these real sites instead of --local."),
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Start `fetcher serve` and measure against it.")
+    ] = False,
+    preset: Annotated[
+        Preset | None,
+        typer.Option(help="latency: 50 ms, 20 KB pages. cpu: no latency, 200 KB gzip pages."),
+    ] = None,
+    pages: Annotated[
+        int | None,
+        typer.Option(min=1, help="Pages per run.  [default: about 1.5 s of ideal time, ≤ 1000]"),
+    ] = None,
+    latency_ms: Annotated[float | None, typer.Option(min=0, help="Local server latency.")] = None,
+    size_kb: Annotated[float | None, typer.Option(min=0, help="Local page size.")] = None,
+    gzip: Annotated[
+        bool | None, typer.Option("--gzip/--no-gzip", help="Local pages gzip-compressed.")
+    ] = None,
+    executors: Annotated[
+        str,
+        typer.Option(help="Comma-separated: thread, process; baselines httpx, curl."),
+    ] = "thread,process",
+    workers: Annotated[str, typer.Option(help="Comma-separated worker counts.")] = (
+        "1,2,4,8,16,32,64"
+    ),
+    repeat: Annotated[int, typer.Option(min=1, max=100, help="Runs per configuration.")] = 3,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Timeout per URL.")] = 30.0,
+    output_format: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="Report format on stdout.")
+    ] = ReportFormat.text,
+    plot: Annotated[
+        str | None, typer.Option(metavar="FILE.png", help="Plot pages/s against workers.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> int:
+    """Measure thread and process pools (and baselines) at each worker count.
+
+    Every configuration runs the real pipeline in a child process of its own, --repeat
+    times, in an interleaved order. Reports median time, pages/s, min-max, efficiency
+    against the ideal (pages x latency / workers), time to the first result, CPU and
+    peak RSS of the client's processes, failures, and the local server's own CPU.
+
+    \b
+    Examples:
+      fetcher bench --local
+      fetcher bench --local --preset cpu --executors thread,process,httpx
+      fetcher bench --local --workers 8 --pages 1000 --plot bench.png
+      fetcher bench mirrors.txt --workers 4,16 --repeat 5
+    """
+    from ._bench import PRESETS, BenchError, BenchSettings, format_report, plot_report, run_bench
+    from ._benchrun import BASELINES
+
+    if (urls is None) == (not local):
+        raise click_exceptions.UsageError("give a URL list or --local (one of them)")
+    chosen = tuple(dict.fromkeys(e.strip() for e in executors.split(",") if e.strip()))
+    unknown = [e for e in chosen if e not in ("thread", "process", *BASELINES)]
+    if not chosen or unknown:
+        raise typer.BadParameter(f"unknown executor in {executors!r}", param_hint="--executors")
+    scenario = PRESETS[(preset or Preset.latency).value]
+    settings = BenchSettings(
+        executors=chosen,
+        workers=_int_list(workers),
+        repeat=repeat,
+        pages=pages,
+        latency_ms=scenario["latency_ms"] if latency_ms is None else latency_ms,
+        size_kb=scenario["size_kb"] if size_kb is None else size_kb,
+        gzip=scenario["gzip"] if gzip is None else gzip,
+        timeout=timeout,
+        url_file=None if local else urls,
+    )
+    if urls is not None and not os.path.isfile(urls):
+        raise click_exceptions.UsageError(f"cannot read URL list {urls!r}")
+
+    def progress(line: str) -> None:
+        if not quiet:
+            sys.stderr.write(f"fetcher bench: {line}\n")
+            sys.stderr.flush()
+
+    try:
+        results = run_bench(settings, progress)
+        sys.stdout.write(format_report(results, output_format.value))
+        sys.stdout.flush()
+        if plot is not None:
+            plot_report(results, settings, plot)
+            progress(f"plot written to {plot}")
+    except BenchError as exc:
+        sys.stderr.write(f"fetcher: error: {exc}\n")
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
 def _open_urls(path: str, *, count: bool) -> tuple[BinaryIO, int | None]:
     """The URL list as a binary stream, and (if asked) its URL count when a file has one."""
     if path == "-":
