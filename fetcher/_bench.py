@@ -161,6 +161,8 @@ def _site(
     finally:
         server.terminate()
         server.wait(10)
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 def _server_cpu(port: int) -> float:
