@@ -1,0 +1,61 @@
+"""Peak memory of a 100,000-URL run against a 1,000-URL run: the bounded window at work.
+
+    python scripts/memory_scale.py [--small 1000] [--large 100000] [--workers 16]
+
+Starts `fetcher serve` (no latency, 1 KB pages), then fetches a list of `small` and one
+of `large` URLs on the thread pool, each in a fresh process, and compares their peak RSS.
+Memory must follow the requests in flight, not the list: the target is a ratio of at
+most 1.5. Exits 1 if it is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args()
+    serve = [sys.executable, "-m", "fetcher", "serve", "--pages", "1000", "--size-kb", "1"]
+    with (
+        subprocess.Popen(
+            serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        ) as server,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        assert server.stdout is not None
+        base = server.stdout.readline().strip()
+        rows = []
+        for count in (args.small, args.large):
+            path = Path(folder, f"urls-{count}.txt")
+            with path.open("w") as stream:
+                stream.writelines(f"{base}page/{i % 1000}\n" for i in range(count))
+            started = time.monotonic()
+            child = [sys.executable, "-m", "fetcher._benchrun", str(path), "thread"]
+            child += [str(args.workers), "30"]
+            result = json.loads(
+                subprocess.run(child, capture_output=True, text=True, check=True).stdout
+            )
+            rows.append(
+                (count, result["rss"] / 1e6, result["failures"], time.monotonic() - started)
+            )
+            print(f"{count:>9,} URLs: peak RSS {rows[-1][1]:6.1f} MB, {result['failures']} failed, "
+                  f"{result['pages'] / result['wall']:,.0f} pages/s", flush=True)  # fmt: skip
+        server.terminate()
+    ratio = rows[1][1] / rows[0][1]
+    ok = ratio <= 1.5
+    print(f"{'PASS' if ok else 'FAIL'}: peak RSS ratio {ratio:.2f} (target at most 1.5)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
