@@ -58,8 +58,8 @@ class Feeder:
         """Up to `limit` waiting items, without blocking."""
         with self._condition:
             taken = [self._buffer.popleft() for _ in range(min(limit, len(self._buffer)))]
-            if taken:
-                self._condition.notify()
+            if taken and len(self._buffer) <= self._capacity // 2:
+                self._condition.notify()  # refill in batches: a wake-up per URL costs the GIL
             if not self._buffer and not self._exhausted and self._arrival.done():
                 self._arrival = Future()
         return taken

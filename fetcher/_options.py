@@ -21,8 +21,8 @@ __all__ = [
     "FetchOptions",
 ]
 
-ExecutorName = Literal["thread", "process"]
-EXECUTORS: tuple[ExecutorName, ...] = ("thread", "process")
+ExecutorName = Literal["thread", "process", "hybrid"]
+EXECUTORS: tuple[ExecutorName, ...] = ("thread", "process", "hybrid")
 
 #: Concurrent requests by default: enough to hide network latency on a small machine.
 DEFAULT_WORKERS = 16
@@ -36,7 +36,7 @@ DEFAULT_MAX_REDIRECTS = 20
 MAX_TIMEOUT = 86_400.0
 MAX_MAX_BYTES = 1 << 40
 #: Submitted-but-unfinished URLs allowed per worker: memory follows this, not the list size.
-WINDOW_PER_WORKER = 4
+WINDOW_PER_WORKER = 2
 
 
 @dataclass(frozen=True, slots=True)

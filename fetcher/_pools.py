@@ -74,7 +74,7 @@ class ProcessPool:
 
         self._executor = ProcessPoolExecutor(
             options.workers,
-            mp_context=_process_context(),
+            mp_context=process_context(),
             initializer=init_process_worker,
             initargs=(options,),
         )
@@ -85,7 +85,7 @@ class ProcessPool:
         # A submit may start the forkserver or a worker: with Ctrl-C blocked meanwhile,
         # they inherit a blocked SIGINT and cannot die of it (with a traceback) before
         # the worker initializer has set it to be ignored; the parent handles Ctrl-C.
-        with _sigint_blocked():
+        with sigint_blocked():
             return self._executor.submit(fetch_in_process, url)
 
     def shutdown(self) -> None:
@@ -107,7 +107,7 @@ class ProcessPool:
 
 
 @contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
+def sigint_blocked() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
@@ -118,7 +118,7 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _process_context() -> BaseContext:
+def process_context() -> BaseContext:
     if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["fetcher._fetch", "bs4.dammit"])
@@ -130,4 +130,8 @@ def make_pool(options: FetchOptions) -> Pool:
     """The pool named by `options.executor`, sized by `options.workers`."""
     if options.executor == "process":
         return ProcessPool(options)
+    if options.executor == "hybrid":
+        from ._hybrid import HybridPool
+
+        return HybridPool(options)
     return ThreadPool(options)

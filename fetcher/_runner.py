@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, InvalidStateError, wait
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -179,8 +179,8 @@ class FetchRun(Iterator[FetchResult]):
 
 
 def _failed(url: str, elapsed: float, exc: BaseException) -> FetchResult:
-    name = type(exc).__name__
-    reason = "worker process died" if name == "BrokenProcessPool" else f"worker failed: {name}"
+    dead = isinstance(exc, BrokenExecutor)
+    reason = "worker process died" if dead else f"worker failed: {type(exc).__name__}"
     return FetchResult(url, None, None, None, 0, elapsed, reason)
 
 

@@ -21,6 +21,7 @@ from ._options import (
     DEFAULT_MAX_REDIRECTS,
     DEFAULT_TIMEOUT,
     DEFAULT_WORKERS,
+    EXECUTORS,
     MAX_MAX_BYTES,
     MAX_TIMEOUT,
     FetchOptions,
@@ -38,6 +39,7 @@ __all__ = ["ExitCode", "app", "main"]
 class Executor(StrEnum):
     thread = "thread"
     process = "process"
+    hybrid = "hybrid"
 
 
 class OutputFormat(StrEnum):
@@ -152,7 +154,11 @@ def fetch_command(
     ] = DEFAULT_WORKERS,
     executor: Annotated[
         Executor,
-        typer.Option("--executor", "-e", help="Pool that runs the requests."),
+        typer.Option(
+            "--executor",
+            "-e",
+            help="Pool that runs the requests (hybrid: a process per core, threads in each).",
+        ),
     ] = Executor.thread,
     timeout: Annotated[
         float,
@@ -342,7 +348,7 @@ def bench_command(
     ] = None,
     executors: Annotated[
         str,
-        typer.Option(help="Comma-separated: thread, process; baselines httpx, curl."),
+        typer.Option(help="Comma-separated: thread, process, hybrid; baselines httpx, curl."),
     ] = "thread,process",
     workers: Annotated[str, typer.Option(help="Comma-separated worker counts.")] = (
         "1,2,4,8,16,32,64"
@@ -377,7 +383,7 @@ def bench_command(
     if (urls is None) == (not local):
         raise click_exceptions.UsageError("give a URL list or --local (one of them)")
     chosen = tuple(dict.fromkeys(e.strip() for e in executors.split(",") if e.strip()))
-    unknown = [e for e in chosen if e not in ("thread", "process", *BASELINES)]
+    unknown = [e for e in chosen if e not in (*EXECUTORS, *BASELINES)]
     if not chosen or unknown:
         raise typer.BadParameter(f"unknown executor in {executors!r}", param_hint="--executors")
     scenario = PRESETS[(preset or Preset.latency).value]

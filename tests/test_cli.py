@@ -221,7 +221,7 @@ def test_installed_command_runs_a_list(server: LocalServer, tmp_path: Path) -> N
     assert "3 URLs, 2 ok, 1 failed" in result.stderr
 
 
-@pytest.mark.parametrize("executor", ["thread", "process"])
+@pytest.mark.parametrize("executor", ["thread", "process", "hybrid"])
 def test_installed_first_only_returns_promptly_past_a_hang(
     server: LocalServer, tmp_path: Path, executor: str
 ) -> None:
@@ -262,7 +262,9 @@ def test_a_closed_pipe_ends_the_run_quietly(server: LocalServer, tmp_path: Path)
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
 
 
-@pytest.mark.parametrize(("executor", "whole_group"), [("thread", False), ("process", True)])
+@pytest.mark.parametrize(
+    ("executor", "whole_group"), [("thread", False), ("process", True), ("hybrid", True)]
+)
 def test_ctrl_c_prints_finished_records_and_exits_130(
     server: LocalServer, tmp_path: Path, executor: str, whole_group: bool
 ) -> None:

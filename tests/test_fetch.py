@@ -14,7 +14,7 @@ import pytest
 from fetcher import FetchOptions, FetchResult, fetch_all, fetch_first
 from tests.server import LocalServer, gzip_bomb
 
-EXECUTORS = ["thread", "process"]
+EXECUTORS = ["thread", "process", "hybrid"]
 
 
 def fetch_one(url: str, **options: object) -> FetchResult:
@@ -255,7 +255,7 @@ def test_the_window_of_live_futures_is_bounded(server: LocalServer) -> None:
     assert pulled <= 2 * run.options.window + 1  # read lazily: a window ahead of the pool
     rest = list(run)
     assert len(rest) == 599
-    assert run.max_in_flight == run.options.window == 12
+    assert run.max_in_flight == run.options.window == 6
     assert run.in_flight == 0
 
 
@@ -450,3 +450,32 @@ def test_waiting_for_a_slow_response_does_not_spin(server: LocalServer) -> None:
     cpu_before = time.process_time()
     assert fetch_one(url).title == "later"
     assert time.process_time() - cpu_before < 0.5  # a busy loop would burn the whole second
+
+
+def test_hybrid_pool_spreads_workers_over_processes_with_threads() -> None:
+    from fetcher._hybrid import plan
+
+    processes, threads = plan(64)
+    assert 1 <= processes <= 64 and processes * threads >= 64
+    assert plan(1) == (1, 1)
+
+
+def test_a_dead_hybrid_worker_costs_only_its_urls_a_record_each(server: LocalServer) -> None:
+    import os
+    import signal
+
+    ok = server.html("/hybrid/ok", "<title>ok</title>")
+    hang = server.add("/hybrid/hang", hang=True)
+    run = fetch_all([hang] * 4 + [ok] * 40, executor="hybrid", workers=8, timeout=5)
+    first = next(run)
+    assert first.url == ok
+    pool = run._pool
+    victim = pool._processes[0]  # type: ignore[union-attr]
+    os.kill(victim.pid, signal.SIGKILL)
+    rest = list(run)
+    results = [first, *rest]
+    assert len(results) == 44
+    died = [r for r in results if r.error == "worker process died"]
+    assert died and all(r.url in (hang, ok) for r in died)
+    survivors = [r for r in results if r.url == ok and r.ok]
+    assert len(survivors) >= 40 - len(died)  # the other process carried on

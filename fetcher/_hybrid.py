@@ -1,0 +1,156 @@
+"""The hybrid pool: one worker process per core, each running a pool of threads.
+
+A thread pool shares one GIL: at high concurrency the client's own CPU per request
+(HTTP parsing, decompression, titles) caps it at one core. A process pool runs one
+request per process, so 64 concurrent requests cost 64 interpreters. The hybrid pool
+spreads `workers` concurrent requests over about one process per core, each running
+`workers / processes` threads with a client per thread: every core works, at the
+memory cost of a few interpreters.
+
+Each URL still gets its own `concurrent.futures.Future`, completed by a reader thread as
+the worker processes send results back, so the runner treats it like any other pool.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+import signal
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from ._options import FetchOptions
+from ._result import FetchResult
+
+__all__ = ["HybridPool", "plan"]
+
+_REAP_SECONDS = 2.0
+
+
+class WorkerProcessDied(BrokenProcessPool):
+    """A hybrid worker process ended while URLs were in flight in it."""
+
+
+def plan(workers: int) -> tuple[int, int]:
+    """Processes and threads per process for `workers` concurrent requests."""
+    processes = max(1, min(os.cpu_count() or 1, workers))
+    return processes, math.ceil(workers / processes)
+
+
+class HybridPool:
+    """Worker processes with threads inside, behind the runner's pool interface."""
+
+    def __init__(self, options: FetchOptions) -> None:
+        from ._pools import process_context, sigint_blocked
+
+        processes, threads = plan(options.workers)
+        context = process_context()
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._futures: dict[int, tuple[Future[FetchResult], int]] = {}
+        self._load: list[float] = [0] * processes  # URLs in flight; inf once a process died
+        self._connections: list[Connection] = []
+        self._processes: list[Any] = []
+        with sigint_blocked():
+            for _ in range(processes):
+                parent_end, child_end = context.Pipe()
+                process = context.Process(  # type: ignore[attr-defined]
+                    target=_worker_main, args=(child_end, options, threads), daemon=True
+                )
+                process.start()
+                child_end.close()
+                self._connections.append(parent_end)
+                self._processes.append(process)
+        self._reader = threading.Thread(target=self._read, name="fetcher-hybrid", daemon=True)
+        self._reader.start()
+
+    def submit(self, url: str) -> Future[FetchResult]:
+        future: Future[FetchResult] = Future()
+        with self._lock:
+            index = min(range(len(self._load)), key=self._load.__getitem__)
+            if self._connections[index].closed:
+                raise WorkerProcessDied("worker process died")
+            task = next(self._ids)
+            future.set_running_or_notify_cancel()
+            self._connections[index].send((task, url))  # under the lock: before any reply
+            self._futures[task] = (future, index)
+            self._load[index] += 1
+        return future
+
+    def _read(self) -> None:
+        open_connections = list(self._connections)
+        while open_connections:
+            for ready in wait(open_connections):
+                assert isinstance(ready, Connection)
+                try:
+                    task, result = ready.recv()
+                except (EOFError, OSError):
+                    open_connections.remove(ready)
+                    self._fail_process(self._connections.index(ready))
+                    continue
+                with self._lock:
+                    future, index = self._futures.pop(task)
+                    self._load[index] -= 1
+                future.set_result(result)
+
+    def _fail_process(self, index: int) -> None:
+        with self._lock:
+            lost = [(task, f) for task, (f, i) in self._futures.items() if i == index]
+            for task, _ in lost:
+                del self._futures[task]
+            self._connections[index].close()
+            self._load[index] = math.inf  # send nothing more to it: the others carry on
+        for _, future in lost:
+            if not future.done():
+                future.set_exception(WorkerProcessDied("worker process died"))
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                if not connection.closed:
+                    connection.send(None)
+        for process in self._processes:
+            process.join()
+        self._reader.join(_REAP_SECONDS)
+
+    def abort(self) -> None:
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self._processes:
+            process.join(_REAP_SECONDS)
+            if process.is_alive():
+                process.kill()
+
+
+def _worker_main(connection: Connection, options: FetchOptions, threads: int) -> None:
+    """A worker process: receive URLs, fetch them on `threads` threads, send results back."""
+    from ._fetch import PageFetcher
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    fetcher = PageFetcher(options)
+    send_lock = threading.Lock()
+
+    def send(task: int, future: Future[FetchResult]) -> None:
+        with send_lock:
+            connection.send((task, future.result()))
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="fetcher") as pool:
+        while True:
+            try:
+                message = connection.recv()
+            except (EOFError, OSError):
+                break
+            if message is None:
+                break
+            task, url = message
+            pool.submit(fetcher.fetch, url).add_done_callback(functools.partial(send, task))
+    fetcher.close()
+    connection.close()
