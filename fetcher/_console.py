@@ -144,6 +144,8 @@ class Console:
             return
         from tqdm import tqdm  # type: ignore[import-untyped]
 
+        tqdm.monitor_interval = 0  # no monitor thread: Ctrl-C must reach the main thread
+
         self._bar = tqdm(
             total=total, unit="url", file=sys.stderr, dynamic_ncols=True, mininterval=0.2
         )

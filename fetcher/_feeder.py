@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from ._signals import sigint_blocked
+
 __all__ = ["Feeder"]
 
 
@@ -31,7 +33,8 @@ class Feeder:
         self._exhausted = False
         self._stopped = False
         self._thread = threading.Thread(target=self._read, name="fetcher-feeder", daemon=True)
-        self._thread.start()
+        with sigint_blocked():
+            self._thread.start()
 
     @property
     def arrival(self) -> Future[None]:

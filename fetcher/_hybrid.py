@@ -26,6 +26,7 @@ from typing import Any
 
 from ._options import FetchOptions
 from ._result import FetchResult
+from ._signals import sigint_blocked
 
 __all__ = ["HybridPool", "plan"]
 
@@ -46,7 +47,7 @@ class HybridPool:
     """Worker processes with threads inside, behind the runner's pool interface."""
 
     def __init__(self, options: FetchOptions) -> None:
-        from ._pools import process_context, sigint_blocked
+        from ._pools import process_context
 
         processes, threads = plan(options.workers)
         context = process_context()
@@ -66,8 +67,8 @@ class HybridPool:
                 child_end.close()
                 self._connections.append(parent_end)
                 self._processes.append(process)
-        self._reader = threading.Thread(target=self._read, name="fetcher-hybrid", daemon=True)
-        self._reader.start()
+            self._reader = threading.Thread(target=self._read, name="fetcher-hybrid", daemon=True)
+            self._reader.start()
 
     def submit(self, url: str) -> Future[FetchResult]:
         future: Future[FetchResult] = Future()

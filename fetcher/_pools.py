@@ -6,17 +6,15 @@ that can fetch a URL into a `FetchResult` fits here.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import signal
 import sys
-from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import Protocol
 
 from ._options import FetchOptions
 from ._result import FetchResult
+from ._signals import sigint_blocked
 
 __all__ = ["Pool", "ProcessPool", "ThreadPool", "make_pool"]
 
@@ -45,7 +43,8 @@ class ThreadPool:
         self._executor = ThreadPoolExecutor(options.workers, thread_name_prefix="fetcher")
 
     def submit(self, url: str) -> Future[FetchResult]:
-        return self._executor.submit(self._fetcher.fetch, url)
+        with sigint_blocked():  # a worker thread started here must not take Ctrl-C
+            return self._executor.submit(self._fetcher.fetch, url)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
@@ -104,18 +103,6 @@ class ProcessPool:
             process.join(_REAP_SECONDS)
             if process.is_alive():
                 process.kill()
-
-
-@contextlib.contextmanager
-def sigint_blocked() -> Iterator[None]:
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def process_context() -> BaseContext:

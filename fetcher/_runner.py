@@ -8,6 +8,7 @@ of requests in flight, never the length of the list.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, InvalidStateError, wait
@@ -19,6 +20,7 @@ from ._feeder import Feeder
 from ._options import FetchOptions
 from ._pools import Pool, make_pool
 from ._result import FetchResult
+from ._signals import sigint_blocked
 
 __all__ = ["FetchRun", "fetch_all", "fetch_first"]
 
@@ -63,8 +65,11 @@ class FetchRun(Iterator[FetchResult]):
         shutdown, so a SIGINT handler should call this instead.
         """
         self._interrupted = True
-        with contextlib.suppress(InvalidStateError):
-            self._wakeup.set_result(None)
+        # Completed from another thread: a handler runs between two bytecodes of the main
+        # thread, possibly inside wait() after it looked for done futures and before it
+        # installed its waiter, and a completion then would go unnoticed.
+        with sigint_blocked():
+            threading.Thread(target=_complete, args=(self._wakeup,), daemon=True).start()
 
     def __next__(self) -> FetchResult:
         while not self._ready:
@@ -176,6 +181,11 @@ class FetchRun(Iterator[FetchResult]):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def _complete(future: Future[None]) -> None:
+    with contextlib.suppress(InvalidStateError):
+        future.set_result(None)
 
 
 def _failed(url: str, elapsed: float, exc: BaseException) -> FetchResult:

@@ -7,6 +7,7 @@ a command runs, so `fetcher --help` stays fast.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from contextlib import nullcontext
 from enum import StrEnum
@@ -269,6 +270,7 @@ def serve_command(
     """
     import asyncio
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the server
     from ._serve import SiteOptions, build_site, describe, serve, write_urls_file
 
     try:
@@ -378,6 +380,8 @@ def bench_command(
       fetcher bench mirrors.txt --workers 4,16 --repeat 5
     """
     from ._bench import PRESETS, BenchError, BenchSettings, format_report, plot_report, run_bench
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from ._benchrun import BASELINES
 
     if (urls is None) == (not local):
@@ -443,4 +447,12 @@ def _open_urls(path: str, *, count: bool) -> tuple[BinaryIO, int | None]:
 
 def main() -> None:
     """Console-script entry point."""
+    # Until a command takes Ctrl-C over, it ends the program quietly, as it would have
+    # had it come a moment earlier: no traceback from wherever start-up happened to be.
+    signal.signal(signal.SIGINT, _quit_interrupted)
     app()
+
+
+def _quit_interrupted(signum: int, frame: object) -> None:
+    sys.stderr.flush()
+    os._exit(ExitCode.INTERRUPTED)
