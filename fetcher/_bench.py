@@ -55,7 +55,7 @@ class BenchError(Exception):
 class BenchSettings:
     """What to measure. `pages=None` sizes each run to about 1.5 s of ideal time."""
 
-    executors: tuple[str, ...] = ("thread", "process")
+    executors: tuple[str, ...] = ("thread", "process", "hybrid")
     workers: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     repeat: int = 3
     pages: int | None = None

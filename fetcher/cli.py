@@ -351,7 +351,7 @@ def bench_command(
     executors: Annotated[
         str,
         typer.Option(help="Comma-separated: thread, process, hybrid; baselines httpx, curl."),
-    ] = "thread,process",
+    ] = "thread,process,hybrid",
     workers: Annotated[str, typer.Option(help="Comma-separated worker counts.")] = (
         "1,2,4,8,16,32,64"
     ),

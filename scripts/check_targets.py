@@ -22,6 +22,8 @@ import sys
 
 from fetcher._bench import BenchSettings, ConfigResult, format_report, run_bench
 
+EXECUTORS = ("thread", "process", "hybrid", "httpx")
+
 
 def by_executor(results: list[ConfigResult]) -> dict[str, ConfigResult]:
     return {r.executor: r for r in results}
@@ -39,7 +41,7 @@ def main() -> int:
 
     say("== 1. latency-bound: 50 ms, 1000 x 20 KB pages, 8 workers")
     latency = BenchSettings(
-        executors=("thread", "process", "httpx", *curl), workers=(8,), repeat=args.repeat,
+        executors=EXECUTORS + curl, workers=(8,), repeat=args.repeat,
         pages=1000, latency_ms=50, size_kb=20,
     )  # fmt: skip
     results = by_executor(run_bench(latency))
@@ -53,7 +55,7 @@ def main() -> int:
 
     say("\n== 2. no latency: 1000 x 20 KB pages, 8 workers, against plain httpx")
     cpu = BenchSettings(
-        executors=("thread", "process", "httpx", *curl), workers=(8,), repeat=args.repeat,
+        executors=EXECUTORS + curl, workers=(8,), repeat=args.repeat,
         pages=1000, latency_ms=0, size_kb=20,
     )  # fmt: skip
     results = by_executor(run_bench(cpu))
@@ -66,12 +68,12 @@ def main() -> int:
 
     say("\n== 3. stretch: 50 ms latency, 1000 x 20 KB pages, 64 concurrent requests")
     wide = BenchSettings(
-        executors=("thread", "process", "httpx", *curl), workers=(64,), repeat=args.repeat,
+        executors=EXECUTORS + curl, workers=(64,), repeat=args.repeat,
         pages=1000, latency_ms=50, size_kb=20,
     )  # fmt: skip
     results = by_executor(run_bench(wide))
     say(format_report(list(results.values()), "text"))
-    best = max((r for r in results.values() if r.executor in ("thread", "process")),
+    best = max((r for r in results.values() if r.executor in ("thread", "process", "hybrid")),
                key=lambda r: r.efficiency or 0.0)  # fmt: skip
     reference = f", curl {results['curl'].efficiency:.0%}" if "curl" in results else ""
     say(f"INFO: best fetcher configuration at 64: {best.executor} at "
