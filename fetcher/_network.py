@@ -109,18 +109,29 @@ class SocketStream(httpcore.NetworkStream):
         self._live = live
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        # The hot path: plain try/except rather than a context manager.
         self._live.check()
-        with _mapped(httpcore.ReadTimeout, httpcore.ReadError):
-            self._sock.settimeout(self._deadline.left(timeout, httpcore.ReadTimeout))
+        self._sock.settimeout(self._deadline.left(timeout, httpcore.ReadTimeout))
+        try:
             return self._sock.recv(max_bytes)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(exc) from exc
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:  # httpcore ends every request with an empty body write
+            return
         self._live.check()
-        with _mapped(httpcore.WriteTimeout, httpcore.WriteError):
+        try:
             while buffer:
                 self._sock.settimeout(self._deadline.left(timeout, httpcore.WriteTimeout))
                 sent = self._sock.send(buffer)
                 buffer = buffer[sent:]
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore.WriteError(exc) from exc
 
     def close(self) -> None:
         self._live.discard(self._sock)

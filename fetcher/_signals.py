@@ -13,7 +13,13 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-__all__ = ["sigint_blocked"]
+__all__ = ["block_sigint", "sigint_blocked"]
+
+
+def block_sigint() -> None:
+    """Block SIGINT in the calling thread for good (a thread pool's initializer)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
 @contextlib.contextmanager
