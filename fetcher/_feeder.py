@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from ._signals import sigint_blocked
+from ._signals import block_sigint, sigint_blocked
 
 __all__ = ["Feeder"]
 
@@ -75,6 +75,7 @@ class Feeder:
             self._condition.notify()
 
     def _read(self) -> None:
+        block_sigint()
         try:
             for item in self._items:
                 with self._condition:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ._options import FetchOptions
 from ._result import FetchResult
-from ._signals import sigint_blocked
+from ._signals import block_sigint, sigint_blocked
 
 __all__ = ["HybridPool", "plan"]
 
@@ -84,6 +84,7 @@ class HybridPool:
         return future
 
     def _read(self) -> None:
+        block_sigint()  # already inherited; this makes it independent of how we started
         open_connections = list(self._connections)
         while open_connections:
             for ready in wait(open_connections):

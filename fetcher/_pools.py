@@ -115,6 +115,16 @@ def warm_imports() -> None:
 
 
 def process_context() -> BaseContext:
+    """The forkserver context (spawn where there is none), ready to start processes.
+
+    multiprocessing's resource tracker, when it first starts, unblocks SIGINT in the
+    calling thread; starting it here, before fetcher blocks SIGINT to start workers,
+    keeps that from undoing the block (see `_signals`).
+    """
+    if sys.platform != "win32":
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
     if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["fetcher._fetch", "bs4.dammit"])

@@ -163,9 +163,10 @@ def _response(
 class _Connection(asyncio.Protocol):
     """One client connection: answers requests in order, each after its page's delay."""
 
-    def __init__(self, site: Site, counter: list[int]) -> None:
+    def __init__(self, site: Site, counter: list[int], open_: set[_Connection]) -> None:
         self._site = site
         self._counter = counter
+        self._open = open_
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
         self._busy = False  # a response is scheduled: later requests wait their turn
@@ -173,9 +174,15 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._open.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._open.discard(self)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -233,17 +240,25 @@ async def serve(
     `ready` receives the base URL once the socket listens.
     """
     counter = [0]
+    connections: set[_Connection] = set()
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
         loop.add_signal_handler(signal.SIGTERM, stop.set)
     server = await loop.create_server(
-        lambda: _Connection(site, counter), "127.0.0.1", port, backlog=4096, reuse_address=True
+        lambda: _Connection(site, counter, connections),
+        "127.0.0.1",
+        port,
+        backlog=4096,
+        reuse_address=True,
     )
     async with server:
         bound = server.sockets[0].getsockname()[1]
         ready(f"http://127.0.0.1:{bound}/")
         await stop.wait()
+        for connection in list(connections):  # keep-alive clients: end them too
+            connection.close()
+        await asyncio.sleep(0)  # let the transports finish closing
 
 
 def describe(site: Site) -> str:

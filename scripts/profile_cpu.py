@@ -1,6 +1,6 @@
 """Where the client's CPU goes: py-spy samples of a real run, grouped by package.
 
-    pip install py-spy && python scripts/profile_cpu.py [--workers 64] [--pages 2000]
+    pip install py-spy && python scripts/profile_cpu.py [--workers 64] [--pages 6000]
 
 Starts `fetcher serve` (50 ms latency, 20 KB pages), records the thread pool fetching the
 list with `py-spy record --gil` (only samples that hold the GIL: the CPU that threads
@@ -44,10 +44,10 @@ def group(path: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=64)
-    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--pages", type=int, default=6000)
     parser.add_argument("--executor", default="thread")
     args = parser.parse_args()
-    spy = shutil.which("py-spy")
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if spy is None:
         print("py-spy is not installed: pip install py-spy", file=sys.stderr)
         return 2
