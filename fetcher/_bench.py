@@ -42,7 +42,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"latency_ms": 0.0, "size_kb": 200.0, "gzip": True},
 }
 #: Seconds of ideal time each configuration aims at when the page count is automatic.
-_SECONDS_PER_CONFIGURATION = 1.5
+_SECONDS_PER_CONFIGURATION = 1.0
 _MIN_PAGES = 20
 _CHILD_TIMEOUT = 600.0
 
@@ -53,7 +53,7 @@ class BenchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BenchSettings:
-    """What to measure. `pages=None` sizes each run to about 1.5 s of ideal time."""
+    """What to measure. `pages=None` sizes each run to about 1 s of ideal time."""
 
     executors: tuple[str, ...] = ("thread", "process", "hybrid")
     workers: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)

@@ -341,7 +341,7 @@ def bench_command(
     ] = None,
     pages: Annotated[
         int | None,
-        typer.Option(min=1, help="Pages per run.  [default: about 1.5 s of ideal time, ≤ 1000]"),
+        typer.Option(min=1, help="Pages per run.  [default: about 1 s of ideal time, ≤ 1000]"),
     ] = None,
     latency_ms: Annotated[float | None, typer.Option(min=0, help="Local server latency.")] = None,
     size_kb: Annotated[float | None, typer.Option(min=0, help="Local page size.")] = None,

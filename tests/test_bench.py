@@ -106,6 +106,6 @@ def test_plot_without_matplotlib_says_how_to_get_it(
 
 def test_automatic_page_counts_aim_at_a_fixed_ideal_time() -> None:
     settings = BenchSettings(latency_ms=50)
-    assert [settings.pages_for(w) for w in (1, 8, 64)] == [30, 240, 1000]
+    assert [settings.pages_for(w) for w in (1, 8, 64)] == [20, 160, 1000]
     assert BenchSettings(latency_ms=0).pages_for(1) == 1000
     assert BenchSettings(pages=77).pages_for(64) == 77
