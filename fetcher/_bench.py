@@ -30,8 +30,10 @@ __all__ = [
     "BenchSettings",
     "ConfigResult",
     "format_report",
+    "local_server",
     "plot_report",
     "run_bench",
+    "server_cpu",
 ]
 
 #: Scenarios with a name: what they show is in the README's benchmark notes.
@@ -129,6 +131,39 @@ def run_bench(
 
 
 @contextmanager
+def local_server(
+    pages: int, latency_ms: float = 0.0, size_kb: float = 20.0, gzip: bool = False, seed: int = 0
+) -> Iterator[str]:
+    """Run `fetcher serve` in a child process (never sharing our GIL); yield its base URL."""
+    command = [sys.executable, "-m", "fetcher", "serve", "--port", "0", "--pages", str(pages)]
+    command += ["--latency-ms", str(latency_ms), "--size-kb", str(size_kb), "--seed", str(seed)]
+    command += ["--gzip"] if gzip else []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as server:
+        try:
+            assert server.stdout is not None
+            base = server.stdout.readline().strip()
+            if not base.startswith("http://127.0.0.1:"):
+                raise BenchError("the local server did not start")
+            yield base
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def server_cpu(base: str) -> float:
+    """The CPU seconds the local server at `base` has used so far."""
+    port = int(base.rsplit(":", 1)[1].strip("/"))
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/_fetcher/stats")
+        return float(json.loads(connection.getresponse().read())["cpu"])
+    finally:
+        connection.close()
+
+
+@contextmanager
 def _site(
     settings: BenchSettings, folder: str
 ) -> Iterator[tuple[Callable[[int], str], Callable[[], float] | None]]:
@@ -137,15 +172,9 @@ def _site(
         yield (lambda pages: settings.url_file or ""), None
         return
     most = max([settings.pages_for(w) for w in settings.workers])
-    command = [sys.executable, "-m", "fetcher", "serve", "--port", "0", "--pages", str(most)]
-    command += ["--latency-ms", str(settings.latency_ms), "--size-kb", str(settings.size_kb)]
-    command += ["--seed", str(settings.seed)] + (["--gzip"] if settings.gzip else [])
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
-        if not base.startswith("http://127.0.0.1:"):
-            raise BenchError("the local server did not start")
+    with local_server(
+        most, settings.latency_ms, settings.size_kb, settings.gzip, settings.seed
+    ) as base:
         files: dict[int, str] = {}
 
         def url_list(pages: int) -> str:
@@ -156,22 +185,7 @@ def _site(
                 files[pages] = path
             return files[pages]
 
-        port = int(base.rsplit(":", 1)[1].strip("/"))
-        yield url_list, lambda: _server_cpu(port)
-    finally:
-        server.terminate()
-        server.wait(10)
-        if server.stdout is not None:
-            server.stdout.close()
-
-
-def _server_cpu(port: int) -> float:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", "/_fetcher/stats")
-        return float(json.loads(connection.getresponse().read())["cpu"])
-    finally:
-        connection.close()
+        yield url_list, lambda: server_cpu(base)
 
 
 def _run_child(url_file: str, executor: str, workers: int, timeout: float) -> dict[str, Any]:

@@ -15,8 +15,9 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from fetcher._bench import local_server
 
 
 def main() -> int:
@@ -25,32 +26,19 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args()
-    serve = [sys.executable, "-m", "fetcher", "serve", "--pages", "1000", "--size-kb", "1"]
-    with (
-        subprocess.Popen(
-            serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        ) as server,
-        tempfile.TemporaryDirectory() as folder,
-    ):
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
-        rows = []
+    rows = []
+    with local_server(pages=1000, size_kb=1) as base, tempfile.TemporaryDirectory() as folder:
         for count in (args.small, args.large):
             path = Path(folder, f"urls-{count}.txt")
             with path.open("w") as stream:
                 stream.writelines(f"{base}page/{i % 1000}\n" for i in range(count))
-            started = time.monotonic()
             child = [sys.executable, "-m", "fetcher._benchrun", str(path), "thread"]
             child += [str(args.workers), "30"]
-            result = json.loads(
-                subprocess.run(child, capture_output=True, text=True, check=True).stdout
-            )
-            rows.append(
-                (count, result["rss"] / 1e6, result["failures"], time.monotonic() - started)
-            )
+            done = subprocess.run(child, capture_output=True, text=True, check=True)
+            result = json.loads(done.stdout)
+            rows.append((count, result["rss"] / 1e6))
             print(f"{count:>9,} URLs: peak RSS {rows[-1][1]:6.1f} MB, {result['failures']} failed, "
                   f"{result['pages'] / result['wall']:,.0f} pages/s", flush=True)  # fmt: skip
-        server.terminate()
     ratio = rows[1][1] / rows[0][1]
     ok = ratio <= 1.5
     print(f"{'PASS' if ok else 'FAIL'}: peak RSS ratio {ratio:.2f} (target at most 1.5)")

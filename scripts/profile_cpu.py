@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fetcher._bench import local_server
+
 _FRAME = re.compile(r"\(([^():]+):\d+\)$")
 _GROUPS = [
     ("fetcher/_title.py", "fetcher: title extraction"),
@@ -51,16 +53,11 @@ def main() -> int:
     if spy is None:
         print("py-spy is not installed: pip install py-spy", file=sys.stderr)
         return 2
-    serve = [sys.executable, "-m", "fetcher", "serve", "--pages", str(args.pages)]
-    serve += ["--latency-ms", "50", "--size-kb", "20"]
+    counts: collections.Counter[str] = collections.Counter()
     with (
-        subprocess.Popen(
-            serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        ) as server,
+        local_server(pages=args.pages, latency_ms=50, size_kb=20) as base,
         tempfile.TemporaryDirectory() as folder,
     ):
-        assert server.stdout is not None
-        base = server.stdout.readline().strip()
         urls = Path(folder, "urls.txt")
         urls.write_text("".join(f"{base}page/{i}\n" for i in range(args.pages)))
         raw = Path(folder, "samples.txt")
@@ -68,8 +65,6 @@ def main() -> int:
         command += ["-o", str(raw), "--", sys.executable, "-m", "fetcher._benchrun", str(urls)]
         command += [args.executor, str(args.workers), "30"]
         subprocess.run(command, check=True, capture_output=True)
-        server.terminate()
-        counts: collections.Counter[str] = collections.Counter()
         for line in raw.read_text().splitlines():
             stack, _, number = line.rpartition(" ")
             frames = [f for f in stack.split(";") if _FRAME.search(f)]
