@@ -139,13 +139,15 @@ def local_server(
     command += ["--latency-ms", str(latency_ms), "--size-kb", str(size_kb), "--seed", str(seed)]
     command += ["--gzip"] if gzip else []
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as server:
         try:
-            assert server.stdout is not None
+            assert server.stdout is not None and server.stderr is not None
             base = server.stdout.readline().strip()
             if not base.startswith("http://127.0.0.1:"):
-                raise BenchError("the local server did not start")
+                server.wait(10)
+                reason = (server.stderr.read().strip().splitlines() or ["no message"])[-1]
+                raise BenchError(f"the local server did not start: {reason}")
             yield base
         finally:
             server.terminate()

@@ -37,10 +37,11 @@ class WorkerProcessDied(BrokenProcessPool):
     """A hybrid worker process ended while URLs were in flight in it."""
 
 
-def plan(workers: int) -> tuple[int, int]:
-    """Processes and threads per process for `workers` concurrent requests."""
+def plan(workers: int) -> list[int]:
+    """Threads for each worker process: about one process per core, `workers` threads in all."""
     processes = max(1, min(os.cpu_count() or 1, workers))
-    return processes, math.ceil(workers / processes)
+    share, extra = divmod(workers, processes)
+    return [share + (index < extra) for index in range(processes)]
 
 
 class HybridPool:
@@ -49,16 +50,18 @@ class HybridPool:
     def __init__(self, options: FetchOptions) -> None:
         from ._pools import process_context
 
-        processes, threads = plan(options.workers)
+        threads_per_process = plan(options.workers)
         context = process_context()
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._futures: dict[int, tuple[Future[FetchResult], int]] = {}
-        self._load: list[float] = [0] * processes  # URLs in flight; inf once a process died
+        # URLs in flight per process, relative to its threads; inf once the process died.
+        self._load: list[float] = [0] * len(threads_per_process)
+        self._threads = threads_per_process
         self._connections: list[Connection] = []
         self._processes: list[Any] = []
         with sigint_blocked():
-            for _ in range(processes):
+            for threads in threads_per_process:
                 parent_end, child_end = context.Pipe()
                 process = context.Process(  # type: ignore[attr-defined]
                     target=_worker_main, args=(child_end, options, threads), daemon=True
@@ -73,7 +76,7 @@ class HybridPool:
     def submit(self, url: str) -> Future[FetchResult]:
         future: Future[FetchResult] = Future()
         with self._lock:
-            index = min(range(len(self._load)), key=self._load.__getitem__)
+            index = min(range(len(self._load)), key=lambda i: self._load[i] / self._threads[i])
             if self._connections[index].closed:
                 raise WorkerProcessDied("worker process died")
             task = next(self._ids)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import math
 import mimetypes
 import os
 import random
@@ -57,6 +58,9 @@ class SiteOptions:
     folder: str | None = None
 
     def __post_init__(self) -> None:
+        numbers = (self.latency_ms, self.jitter_ms, self.size_kb, self.error_rate)
+        if not all(math.isfinite(number) for number in numbers):
+            raise ValueError("latency, jitter, size and error rate must be finite numbers")
         if not 1 <= self.pages <= 10_000_000:
             raise ValueError(f"pages must be from 1 to 10000000, not {self.pages}")
         if self.latency_ms < 0 or self.jitter_ms < 0 or self.jitter_ms > self.latency_ms:

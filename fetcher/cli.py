@@ -6,6 +6,7 @@ a command runs, so `fetcher --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -106,6 +107,18 @@ class MainCommand(TyperCommand):
 
     def format_usage(self, ctx: Any, formatter: Any) -> None:
         formatter.write_usage("fetcher", "[OPTIONS] URLS\n       fetcher COMMAND ...")
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_paragraph()
+        formatter.write_text("Commands (fetcher COMMAND --help for each):")
+        with formatter.indentation():
+            formatter.write_dl(
+                [
+                    ("fetch", "Fetch a URL list (the default: this page)."),
+                    ("serve", "Serve a local test site on 127.0.0.1."),
+                    ("bench", "Measure thread, process and hybrid pools."),
+                ]
+            )
 
 
 def _fail(message: str, code: int) -> None:
@@ -288,6 +301,10 @@ def serve_command(
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
 
+    if write_urls is not None and not os.path.isdir(os.path.dirname(write_urls) or "."):
+        raise typer.BadParameter(f"no folder for {write_urls!r}", param_hint="--write-urls")
+    _allow_many_connections()
+
     def ready(base: str) -> None:
         if write_urls is not None:
             write_urls_file(site, base, write_urls)
@@ -404,6 +421,24 @@ def bench_command(
     )
     if urls is not None and not os.path.isfile(urls):
         raise click_exceptions.UsageError(f"cannot read URL list {urls!r}")
+    if plot is not None and not os.path.isdir(os.path.dirname(plot) or "."):
+        raise typer.BadParameter(f"no folder for {plot!r}", param_hint="--plot")
+    if local:
+        from ._serve import SiteOptions
+
+        try:
+            SiteOptions(
+                pages=max(settings.pages_for(w) for w in settings.workers),
+                latency_ms=settings.latency_ms,
+                size_kb=settings.size_kb,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    elif any(v is not None for v in (preset, pages, latency_ms, size_kb, gzip)):
+        sys.stderr.write(
+            "fetcher bench: --preset, --pages, --latency-ms, --size-kb and --gzip "
+            "apply to --local only; measuring the list as it is\n"
+        )
 
     def progress(line: str) -> None:
         if not quiet:
@@ -421,6 +456,19 @@ def bench_command(
         sys.stderr.write(f"fetcher: error: {exc}\n")
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+def _allow_many_connections() -> None:
+    """Raise the open-file limit to what the system allows: a connection is a file."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _open_urls(path: str, *, count: bool) -> tuple[BinaryIO, int | None]:

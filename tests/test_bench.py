@@ -109,3 +109,20 @@ def test_automatic_page_counts_aim_at_a_fixed_ideal_time() -> None:
     assert [settings.pages_for(w) for w in (1, 8, 64)] == [20, 160, 1000]
     assert BenchSettings(latency_ms=0).pages_for(1) == 1000
     assert BenchSettings(pages=77).pages_for(64) == 77
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench", "--local", "--plot", "/nonexistent-folder/x.png"], "no folder for"),
+        (["bench", "--local", "--size-kb", "200000"], "size must be from 0 to 100000 KB"),
+        (["bench", "--local", "--latency-ms", "inf"], "must be finite numbers"),
+        (["serve", "--latency-ms", "inf"], "must be finite numbers"),
+        (["serve", "--write-urls", "/nonexistent-folder/u.txt"], "no folder for"),
+        (["serve", "--dir", "/nonexistent-folder"], "is not a folder"),
+    ],
+)
+def test_bench_and_serve_reject_bad_values_before_starting(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.stderr

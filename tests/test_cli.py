@@ -193,6 +193,7 @@ def test_version_and_help() -> None:
     help_text = runner.invoke(app, ["--help"]).stdout
     assert "Usage: fetcher [OPTIONS] URLS" in help_text
     assert "--first-only" in help_text and "--executor" in help_text
+    assert "serve  Serve a local test site" in help_text and "bench  Measure" in help_text
 
 
 # --- the installed command, as a real subprocess ---------------------------------------

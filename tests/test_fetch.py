@@ -455,9 +455,10 @@ def test_waiting_for_a_slow_response_does_not_spin(server: LocalServer) -> None:
 def test_hybrid_pool_spreads_workers_over_processes_with_threads() -> None:
     from fetcher._hybrid import plan
 
-    processes, threads = plan(64)
-    assert 1 <= processes <= 64 and processes * threads >= 64
-    assert plan(1) == (1, 1)
+    for workers in (1, 3, 7, 64):
+        threads = plan(workers)
+        assert sum(threads) == workers  # exactly as many requests in flight as asked
+        assert 1 <= len(threads) <= workers and max(threads) - min(threads) <= 1
 
 
 def test_a_dead_hybrid_worker_costs_only_its_urls_a_record_each(server: LocalServer) -> None:
