@@ -25,60 +25,53 @@ from fetcher._bench import BenchSettings, ConfigResult, format_report, run_bench
 EXECUTORS = ("thread", "process", "hybrid", "httpx")
 
 
-def by_executor(results: list[ConfigResult]) -> dict[str, ConfigResult]:
-    return {r.executor: r for r in results}
+def scenario(title: str, workers: int, latency_ms: float, repeat: int) -> dict[str, ConfigResult]:
+    """Run one scenario (1,000 pages of 20 KB), print its table, return results by executor."""
+    print(title, flush=True)
+    curl = ("curl",) if shutil.which("curl") else ()
+    settings = BenchSettings(
+        executors=EXECUTORS + curl, workers=(workers,), repeat=repeat,
+        pages=1000, latency_ms=latency_ms, size_kb=20,
+    )  # fmt: skip
+    results = {r.executor: r for r in run_bench(settings)}
+    print(format_report(list(results.values()), "text"), flush=True)
+    return results
+
+
+def check(what: str, value: float, target: float) -> bool:
+    """Print PASS or FAIL for one target; True when it is met."""
+    ok = value >= target
+    print(f"{'PASS' if ok else 'FAIL'}: {what} at {value:.1%}", end="", flush=True)
+    return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    curl = ("curl",) if shutil.which("curl") else ()
-    failed = False
+    repeat = parser.parse_args().repeat
+    met = True
 
-    def say(line: str) -> None:
-        print(line, flush=True)
-
-    say("== 1. latency-bound: 50 ms, 1000 x 20 KB pages, 8 workers")
-    latency = BenchSettings(
-        executors=EXECUTORS + curl, workers=(8,), repeat=args.repeat,
-        pages=1000, latency_ms=50, size_kb=20,
-    )  # fmt: skip
-    results = by_executor(run_bench(latency))
-    say(format_report(list(results.values()), "text"))
+    results = scenario("== 1. latency-bound: 50 ms, 1000 x 20 KB pages, 8 workers", 8, 50, repeat)
     for executor, target in (("thread", 0.90), ("process", 0.80)):
-        efficiency = results[executor].efficiency or 0.0
-        ok = efficiency >= target
-        failed |= not ok
-        say(f"{'PASS' if ok else 'FAIL'}: {executor} pool at {efficiency:.1%} of ideal "
-            f"(target {target:.0%})")  # fmt: skip
+        met &= check(f"{executor} pool", results[executor].efficiency or 0.0, target)
+        print(f" of ideal (target {target:.0%})")
 
-    say("\n== 2. no latency: 1000 x 20 KB pages, 8 workers, against plain httpx")
-    cpu = BenchSettings(
-        executors=EXECUTORS + curl, workers=(8,), repeat=args.repeat,
-        pages=1000, latency_ms=0, size_kb=20,
-    )  # fmt: skip
-    results = by_executor(run_bench(cpu))
-    say(format_report(list(results.values()), "text"))
+    results = scenario(
+        "\n== 2. no latency: 1000 x 20 KB pages, 8 workers, against plain httpx", 8, 0, repeat
+    )
     ratio = results["thread"].pages_per_second / results["httpx"].pages_per_second
-    ok = ratio >= 0.85
-    failed |= not ok
-    say(f"{'PASS' if ok else 'FAIL'}: thread pool at {ratio:.1%} of plain httpx's pages/s "
-        "(target 85%)")  # fmt: skip
+    met &= check("thread pool", ratio, 0.85)
+    print(" of plain httpx's pages/s (target 85%)")
 
-    say("\n== 3. stretch: 50 ms latency, 1000 x 20 KB pages, 64 concurrent requests")
-    wide = BenchSettings(
-        executors=EXECUTORS + curl, workers=(64,), repeat=args.repeat,
-        pages=1000, latency_ms=50, size_kb=20,
-    )  # fmt: skip
-    results = by_executor(run_bench(wide))
-    say(format_report(list(results.values()), "text"))
+    results = scenario(
+        "\n== 3. stretch: 50 ms latency, 1000 x 20 KB pages, 64 concurrent requests", 64, 50, repeat
+    )
     best = max((r for r in results.values() if r.executor in ("thread", "process", "hybrid")),
                key=lambda r: r.efficiency or 0.0)  # fmt: skip
     reference = f", curl {results['curl'].efficiency:.0%}" if "curl" in results else ""
-    say(f"INFO: best fetcher configuration at 64: {best.executor} at "
-        f"{best.efficiency or 0:.0%} of ideal{reference}")  # fmt: skip
-    return 1 if failed else 0
+    print(f"INFO: best fetcher configuration at 64: {best.executor} at "
+          f"{best.efficiency or 0:.0%} of ideal{reference}")  # fmt: skip
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
