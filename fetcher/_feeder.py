@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from ._signals import block_sigint, sigint_blocked
+from ._signals import block_signals, signals_blocked
 
 __all__ = ["Feeder"]
 
@@ -33,7 +33,7 @@ class Feeder:
         self._exhausted = False
         self._stopped = False
         self._thread = threading.Thread(target=self._read, name="fetcher-feeder", daemon=True)
-        with sigint_blocked():
+        with signals_blocked():
             self._thread.start()
 
     @property
@@ -75,7 +75,7 @@ class Feeder:
             self._condition.notify()
 
     def _read(self) -> None:
-        block_sigint()
+        block_signals()
         try:
             for item in self._items:
                 with self._condition:

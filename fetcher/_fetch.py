@@ -9,6 +9,7 @@ a cap.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import ssl
@@ -22,15 +23,36 @@ from ._body import ACCEPT_ENCODING, BodyError, CappedBody
 from ._network import Deadline, DeadlineBackend, LiveSockets
 from ._options import FetchOptions
 from ._result import FetchResult
+from ._retry import RETRY_STATUSES, parse_retry_after
+from ._signals import unblock_in_worker_process
 from ._title import extract_title
 from ._urls import MAX_URL_CHARS, to_request_url
 
-__all__ = ["PageFetcher", "fetch_in_process", "init_process_worker"]
+__all__ = [
+    "CRASH_HOOK_ENV",
+    "Attempt",
+    "PageFetcher",
+    "crash_marker",
+    "fetch_in_process",
+    "init_process_worker",
+]
 
 _MAX_ERROR_CHARS = 200
 #: Idle connections one worker keeps for reuse: a worker makes one request at a time, so
 #: a few cover hosts that recur, without thousands of idle sockets across many workers.
 _KEEPALIVE_PER_WORKER = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at a URL: its record, and whether another try could end differently.
+
+    `retry_after` is the wait in seconds a `Retry-After` header asked for, if any.
+    """
+
+    result: FetchResult
+    retryable: bool = False
+    retry_after: float | None = None
 
 
 @dataclass(slots=True)
@@ -40,6 +62,9 @@ class _Page:
     title: str | None = None
     size: int = 0
     error: str | None = None
+    path: str | None = None
+    retryable: bool = False
+    retry_after: float | None = None
 
 
 class _Failure(Exception):
@@ -67,7 +92,11 @@ class PageFetcher:
         self._ssl_context: ssl.SSLContext | None = None
 
     def fetch(self, url: str) -> FetchResult:
-        """Fetch `url` (an input line) and describe the outcome; never raises."""
+        """Fetch `url` (an input line) once and describe the outcome; never raises."""
+        return self.attempt(url).result
+
+    def attempt(self, url: str) -> Attempt:
+        """Fetch `url` once; say whether a later retry could succeed. Never raises."""
         started = time.monotonic()
         page = _Page()
         try:
@@ -76,7 +105,10 @@ class PageFetcher:
             page.error = str(exc)
         except Exception as exc:
             page.error = describe_error(exc, self.options.timeout)
-        return FetchResult(
+            page.retryable = _is_transient(exc, page.status)
+        if page.error is None and page.status in RETRY_STATUSES:
+            page.retryable = True
+        result = FetchResult(
             url=url,
             final_url=page.final_url,
             status=page.status,
@@ -84,7 +116,9 @@ class PageFetcher:
             bytes=page.size,
             elapsed=time.monotonic() - started,
             error=page.error,
+            path=page.path,
         )
+        return Attempt(result, page.retryable, page.retry_after)
 
     def abort(self) -> None:
         """Fail the requests in flight at once, and every request after them.
@@ -136,7 +170,11 @@ class PageFetcher:
                 page.status = response.status_code
                 next_request = response.next_request
                 if next_request is None:
-                    self._read(page, response)
+                    if response.status_code in RETRY_STATUSES:
+                        page.retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    content = self._read(page, response)
+                    if self.options.save_dir is not None and response.status_code < 400:
+                        page.path = self._save(str(target), response, content)
                     return
             finally:
                 response.close()
@@ -148,7 +186,7 @@ class PageFetcher:
             request = next_request
         raise _Failure(f"more than {self.options.max_redirects} redirects")
 
-    def _read(self, page: _Page, response: httpx.Response) -> None:
+    def _read(self, page: _Page, response: httpx.Response) -> bytes:
         """Read the body under the cap; what was read counts even if reading failed."""
         cap = self.options.max_bytes
         body = CappedBody(response.headers.get("content-encoding"), cap)
@@ -161,6 +199,18 @@ class PageFetcher:
         finally:
             page.size = body.size
             page.title = extract_title(body.content(), response.headers.get("content-type"))
+        return body.content()
+
+    def _save(self, url: str, response: httpx.Response, content: bytes) -> str:
+        from ._save import save_page
+
+        assert self.options.save_dir is not None
+        try:
+            return save_page(
+                self.options.save_dir, url, response.headers.get("content-type"), content
+            )
+        except OSError as exc:
+            raise _Failure(f"cannot save page: {_os_message(exc)}") from None
 
     def _worker(self) -> _Worker:
         worker: _Worker | None = getattr(self._local, "worker", None)
@@ -171,15 +221,20 @@ class PageFetcher:
 
     def _new_worker(self) -> _Worker:
         deadline = Deadline()
+        options = self.options
         with self._lock:
             if self._ssl_context is None:
-                self._ssl_context = httpx.create_ssl_context()
+                self._ssl_context = httpx.create_ssl_context(verify=options.verify)
             ssl_context = self._ssl_context
-        transport = _Transport(ssl_context, DeadlineBackend(deadline, self._live))
+        transport = _Transport(ssl_context, DeadlineBackend(deadline, self._live), options)
+        headers = httpx.Headers(
+            {"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING}
+        )
+        headers.update(list(options.headers))  # the caller's headers replace those
         client = httpx.Client(
             transport=transport,
-            timeout=httpx.Timeout(self.options.timeout),
-            headers={"User-Agent": self.options.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+            timeout=httpx.Timeout(options.timeout),
+            headers=headers,
             follow_redirects=False,
             trust_env=False,
         )
@@ -197,20 +252,38 @@ class _Transport(httpx.HTTPTransport):
 
     `HTTPTransport`'s constructor offers no way to pass a network backend, and its request
     handling uses only `self._pool`, so the pool is built here instead (httpx is pinned to
-    0.28.x, where this holds; the tests exercise it).
+    0.28.x, where this holds; the tests exercise it). With a proxy, the pool is httpcore's
+    HTTP proxy pool (CONNECT tunnels for https targets) over the same backend.
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext, backend: DeadlineBackend) -> None:
+    def __init__(
+        self, ssl_context: ssl.SSLContext, backend: DeadlineBackend, options: FetchOptions
+    ) -> None:
         import httpcore
 
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=None,
-            max_keepalive_connections=_KEEPALIVE_PER_WORKER,
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            network_backend=backend,
+        pool_options: dict[str, object] = {
+            "ssl_context": ssl_context,
+            "max_connections": None,
+            "max_keepalive_connections": _KEEPALIVE_PER_WORKER,
+            "keepalive_expiry": 5.0,
+            "http1": True,
+            "http2": options.http2,
+            "network_backend": backend,
+        }
+        if options.proxy is None:
+            self._pool = httpcore.ConnectionPool(**pool_options)  # type: ignore[arg-type]
+            return
+        proxy = httpx.Proxy(options.proxy)
+        self._pool = httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=proxy.url.raw_scheme,
+                host=proxy.url.raw_host,
+                port=proxy.url.port,
+                target=proxy.url.raw_path,
+            ),
+            proxy_auth=proxy.raw_auth,
+            proxy_headers=proxy.headers.raw,
+            **pool_options,  # type: ignore[arg-type]
         )
 
 
@@ -255,6 +328,20 @@ def describe_error(exc: BaseException, timeout: float) -> str:
     return _clip(f"{type(exc).__name__}: {exc}")
 
 
+def _is_transient(exc: BaseException, status: int | None) -> bool:
+    """True for a failure another try may not meet: a timeout, a failed connection."""
+    if isinstance(exc, httpx.TimeoutException):
+        return True
+    cause = _root_cause(exc)
+    if isinstance(exc, httpx.ConnectError):
+        if isinstance(cause, socket.gaierror):  # only "try again later" is worth it
+            return cause.errno == socket.EAI_AGAIN
+        return not isinstance(cause, ssl.SSLError | UnicodeError)
+    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError):
+        return status is None  # lost before any response: the server never answered
+    return False
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     seen: set[int] = set()
     while id(exc) not in seen:
@@ -276,21 +363,37 @@ def _clip(message: str) -> str:
     return message if len(message) <= _MAX_ERROR_CHARS else message[: _MAX_ERROR_CHARS - 1] + "…"
 
 
+#: Test-only hook: a worker process kills itself on a URL containing this variable's value,
+#: so that tests can crash a worker the way an out-of-memory kill or a segfault would.
+CRASH_HOOK_ENV = "FETCHER_TEST_CRASH_ON"
+
 # One fetcher per worker process, built by the pool's initializer.
 _process_fetcher: PageFetcher | None = None
+_crash_marker: str | None = None
 
 
-def init_process_worker(options: FetchOptions) -> None:
-    """Process-pool initializer: leave Ctrl-C to the parent and build this worker's fetcher."""
-    global _process_fetcher
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # also drops a Ctrl-C held while starting
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+def crash_marker() -> str | None:
+    """The test-only crash marker from the environment of the process starting a pool."""
+    return os.environ.get(CRASH_HOOK_ENV) or None
+
+
+def init_process_worker(options: FetchOptions, marker: str | None = None) -> None:
+    """Process-pool initializer: leave signals to the parent and build this worker's fetcher."""
+    global _process_fetcher, _crash_marker
+    unblock_in_worker_process()
     _process_fetcher = PageFetcher(options)
+    _crash_marker = marker
 
 
-def fetch_in_process(url: str) -> FetchResult:
+def crash_if_marked(url: str, marker: str | None) -> None:
+    """Die the way a killed worker does when `url` holds the test-only crash marker."""
+    if marker is not None and marker in url:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fetch_in_process(url: str) -> Attempt:
     """The task a process-pool worker runs: a plain string in, a plain record out."""
     if _process_fetcher is None:
         raise RuntimeError("worker process was not initialised")
-    return _process_fetcher.fetch(url)
+    crash_if_marked(url, _crash_marker)
+    return _process_fetcher.attempt(url)

@@ -17,16 +17,15 @@ import functools
 import itertools
 import math
 import os
-import signal
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from ._fetch import Attempt
 from ._options import FetchOptions
-from ._result import FetchResult
-from ._signals import block_sigint, sigint_blocked
+from ._signals import block_signals, signals_blocked, unblock_in_worker_process
 
 __all__ = ["HybridPool", "plan"]
 
@@ -45,36 +44,49 @@ def plan(workers: int) -> list[int]:
 
 
 class HybridPool:
-    """Worker processes with threads inside, behind the runner's pool interface."""
+    """Worker processes with threads inside, behind the runner's pool interface.
+
+    A worker process that dies fails only the URLs it was running, and is replaced at
+    once (`rebuilds` counts replacements); the other processes carry on meanwhile.
+    """
 
     def __init__(self, options: FetchOptions) -> None:
+        from ._fetch import crash_marker
         from ._pools import process_context
 
         threads_per_process = plan(options.workers)
-        context = process_context()
+        self._options = options
+        self._marker = crash_marker()
+        self._context = process_context()
         self._lock = threading.Lock()
         self._ids = itertools.count()
-        self._futures: dict[int, tuple[Future[FetchResult], int]] = {}
-        # URLs in flight per process, relative to its threads; inf once the process died.
+        self._futures: dict[int, tuple[Future[Attempt], int]] = {}
+        # URLs in flight per process, relative to its threads; inf while a process is down.
         self._load: list[float] = [0] * len(threads_per_process)
         self._threads = threads_per_process
         self._connections: list[Connection] = []
         self._processes: list[Any] = []
-        with sigint_blocked():
+        self._stopping = False
+        self.rebuilds = 0
+        with signals_blocked():
             for threads in threads_per_process:
-                parent_end, child_end = context.Pipe()
-                process = context.Process(  # type: ignore[attr-defined]
-                    target=_worker_main, args=(child_end, options, threads), daemon=True
-                )
-                process.start()
-                child_end.close()
-                self._connections.append(parent_end)
+                connection, process = self._start_process(threads)
+                self._connections.append(connection)
                 self._processes.append(process)
             self._reader = threading.Thread(target=self._read, name="fetcher-hybrid", daemon=True)
             self._reader.start()
 
-    def submit(self, url: str) -> Future[FetchResult]:
-        future: Future[FetchResult] = Future()
+    def _start_process(self, threads: int) -> tuple[Connection, Any]:
+        parent_end, child_end = self._context.Pipe()
+        process = self._context.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child_end, self._options, threads, self._marker), daemon=True
+        )
+        process.start()
+        child_end.close()
+        return parent_end, process
+
+    def submit(self, url: str) -> Future[Attempt]:
+        future: Future[Attempt] = Future()
         with self._lock:
             index = min(range(len(self._load)), key=lambda i: self._load[i] / self._threads[i])
             if self._connections[index].closed:
@@ -87,7 +99,7 @@ class HybridPool:
         return future
 
     def _read(self) -> None:
-        block_sigint()  # already inherited; this makes it independent of how we started
+        block_signals()  # already inherited; this makes it independent of how we started
         open_connections = list(self._connections)
         while open_connections:
             for ready in wait(open_connections):
@@ -96,26 +108,39 @@ class HybridPool:
                     task, result = ready.recv()
                 except (EOFError, OSError):
                     open_connections.remove(ready)
-                    self._fail_process(self._connections.index(ready))
+                    replacement = self._replace_process(self._connections.index(ready))
+                    if replacement is not None:
+                        open_connections.append(replacement)
                     continue
                 with self._lock:
                     future, index = self._futures.pop(task)
                     self._load[index] -= 1
                 future.set_result(result)
 
-    def _fail_process(self, index: int) -> None:
+    def _replace_process(self, index: int) -> Connection | None:
+        """Fail the URLs of a dead process and start another in its place (unless stopping)."""
         with self._lock:
             lost = [(task, f) for task, (f, i) in self._futures.items() if i == index]
             for task, _ in lost:
                 del self._futures[task]
             self._connections[index].close()
             self._load[index] = math.inf  # send nothing more to it: the others carry on
+        self._processes[index].join(_REAP_SECONDS)
+        replacement = None
+        with self._lock:
+            if not self._stopping:  # replaced before the URLs fail, so they can go back
+                replacement, process = self._start_process(self._threads[index])
+                self._connections[index], self._processes[index] = replacement, process
+                self._load[index] = 0
+                self.rebuilds += 1
         for _, future in lost:
             if not future.done():
                 future.set_exception(WorkerProcessDied("worker process died"))
+        return replacement
 
     def shutdown(self) -> None:
         with self._lock:
+            self._stopping = True
             for connection in self._connections:
                 if not connection.closed:
                     connection.send(None)
@@ -124,6 +149,8 @@ class HybridPool:
         self._reader.join(_REAP_SECONDS)
 
     def abort(self) -> None:
+        with self._lock:
+            self._stopping = True
         for process in self._processes:
             if process.is_alive():
                 process.terminate()
@@ -133,17 +160,21 @@ class HybridPool:
                 process.kill()
 
 
-def _worker_main(connection: Connection, options: FetchOptions, threads: int) -> None:
+def _worker_main(
+    connection: Connection, options: FetchOptions, threads: int, marker: str | None
+) -> None:
     """A worker process: receive URLs, fetch them on `threads` threads, send results back."""
-    from ._fetch import PageFetcher
+    from ._fetch import PageFetcher, crash_if_marked
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    unblock_in_worker_process()
     fetcher = PageFetcher(options)
     send_lock = threading.Lock()
 
-    def send(task: int, future: Future[FetchResult]) -> None:
+    def attempt(url: str) -> Attempt:
+        crash_if_marked(url, marker)
+        return fetcher.attempt(url)
+
+    def send(task: int, future: Future[Attempt]) -> None:
         with send_lock:
             connection.send((task, future.result()))
 
@@ -156,6 +187,6 @@ def _worker_main(connection: Connection, options: FetchOptions, threads: int) ->
             if message is None:
                 break
             task, url = message
-            pool.submit(fetcher.fetch, url).add_done_callback(functools.partial(send, task))
+            pool.submit(attempt, url).add_done_callback(functools.partial(send, task))
     fetcher.close()
     connection.close()

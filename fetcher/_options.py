@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_REDIRECTS",
+    "DEFAULT_MAX_RETRY_WAIT",
+    "DEFAULT_PER_HOST",
+    "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WORKERS",
     "EXECUTORS",
     "MAX_MAX_BYTES",
+    "MAX_RETRIES",
     "MAX_TIMEOUT",
     "WINDOW_PER_WORKER",
     "ExecutorName",
     "FetchOptions",
+    "parse_header",
 ]
 
 ExecutorName = Literal["thread", "process", "hybrid"]
@@ -37,6 +45,33 @@ MAX_TIMEOUT = 86_400.0
 MAX_MAX_BYTES = 1 << 40
 #: Submitted-but-unfinished URLs allowed per worker: memory follows this, not the list size.
 WINDOW_PER_WORKER = 2
+#: Retries after a failure that a second try can cure (as Scrapy's default).
+DEFAULT_RETRIES = 2
+MAX_RETRIES = 100
+#: Longest wait before a retry, whether asked for by Retry-After or by the backoff.
+DEFAULT_MAX_RETRY_WAIT = 30.0
+#: Concurrent requests to one origin (scheme, host, port); 0 means no cap (as Scrapy's
+#: CONCURRENT_REQUESTS_PER_DOMAIN default): a long list on one site never hammers it.
+DEFAULT_PER_HOST = 8
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE_FORBIDDEN = re.compile(r"[\r\n\0]")
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """A `Name: value` header line as a (name, value) pair; ValueError if malformed."""
+    name, colon, value = text.partition(":")
+    if not colon:
+        raise ValueError(f"header {text!r} is not in the form 'Name: value'")
+    return _checked_header(name.strip(), value.strip())
+
+
+def _checked_header(name: Any, value: Any) -> tuple[str, str]:
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"invalid header name {name!r}")
+    if not isinstance(value, str) or _HEADER_VALUE_FORBIDDEN.search(value):
+        raise ValueError(f"invalid value for header {name}: no line breaks or NUL allowed")
+    return name, value
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +79,8 @@ class FetchOptions:
     """How to fetch: a frozen, picklable value handed unchanged to every worker.
 
     Invalid values raise `ValueError` at construction, so a bad option fails before any
-    request is made.
+    request is made. `headers` may be given as a mapping or as (name, value) pairs; it is
+    kept as a tuple of pairs. `per_host=0` and `rate=None` mean no cap.
     """
 
     workers: int = DEFAULT_WORKERS
@@ -53,8 +89,19 @@ class FetchOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_redirects: int = DEFAULT_MAX_REDIRECTS
     user_agent: str = field(default=f"fetcher/{__version__}")
+    retries: int = DEFAULT_RETRIES
+    max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT
+    per_host: int = DEFAULT_PER_HOST
+    rate: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    http2: bool = False
+    proxy: str | None = None
+    verify: bool = True
+    save_dir: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_request_options()
+        self._check_politeness()
         if isinstance(self.workers, bool) or not isinstance(self.workers, int):
             raise ValueError(f"workers must be an integer, not {self.workers!r}")
         if not 1 <= self.workers <= 1024:
@@ -76,8 +123,67 @@ class FetchOptions:
             raise ValueError(f"max_redirects must be an integer, not {self.max_redirects!r}")
         if self.max_redirects < 0:
             raise ValueError(f"max_redirects must be 0 or more, not {self.max_redirects}")
+        _check_int("retries", self.retries, 0, MAX_RETRIES)
+        if not (
+            isinstance(self.max_retry_wait, int | float)
+            and math.isfinite(self.max_retry_wait)
+            and 0 <= self.max_retry_wait <= MAX_TIMEOUT
+        ):
+            raise ValueError(
+                f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g} seconds, "
+                f"not {self.max_retry_wait!r}"
+            )
+
+    def _check_politeness(self) -> None:
+        _check_int("per_host", self.per_host, 0, 1 << 20)
+        if self.rate is not None and not (
+            isinstance(self.rate, int | float) and math.isfinite(self.rate) and self.rate > 0
+        ):
+            raise ValueError(
+                f"rate must be a number of requests per second above 0, not {self.rate!r}"
+            )
+        pairs: Iterable[Any] = (
+            self.headers.items() if isinstance(self.headers, Mapping) else self.headers
+        )
+        checked = []
+        for pair in pairs:
+            if not (isinstance(pair, tuple | list) and len(pair) == 2):
+                raise ValueError(f"headers must be (name, value) pairs, not {pair!r}")
+            checked.append(_checked_header(*pair))
+        object.__setattr__(self, "headers", tuple(checked))
+        if not isinstance(self.user_agent, str) or _HEADER_VALUE_FORBIDDEN.search(self.user_agent):
+            raise ValueError("user_agent must be text without line breaks or NUL")
+        if self.proxy is not None:
+            _check_proxy(self.proxy)
+        if self.save_dir is not None and (not isinstance(self.save_dir, str) or not self.save_dir):
+            raise ValueError(f"save_dir must be a folder name, not {self.save_dir!r}")
+
+    def _check_request_options(self) -> None:
+        for name in ("http2", "verify"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
 
     @property
     def window(self) -> int:
         """How many URLs may be submitted and unfinished at once."""
         return WINDOW_PER_WORKER * self.workers
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, not {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be from {low} to {high}, not {value}")
+
+
+def _check_proxy(proxy: Any) -> None:
+    if not isinstance(proxy, str):
+        raise ValueError(f"proxy must be a URL, not {proxy!r}")
+    try:
+        parts = urlsplit(proxy)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"proxy {proxy!r} is not a valid URL") from None
+    if parts.scheme != "http" or not host:
+        raise ValueError(f"proxy must be an http://HOST:PORT URL, not {proxy!r}")

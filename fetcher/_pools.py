@@ -10,12 +10,15 @@ import multiprocessing
 import sys
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._options import FetchOptions
-from ._result import FetchResult
-from ._signals import block_sigint, sigint_blocked
+from ._signals import block_signals, signals_blocked
+
+if TYPE_CHECKING:
+    from ._fetch import Attempt
 
 __all__ = ["Pool", "ProcessPool", "ThreadPool", "make_pool"]
 
@@ -23,9 +26,13 @@ _REAP_SECONDS = 2.0  # how long an abort waits for terminated worker processes t
 
 
 class Pool(Protocol):
-    """Runs `fetch(url)` for submitted URLs; can end in order or be abandoned at once."""
+    """Runs one attempt at each submitted URL; can end in order or be abandoned at once.
 
-    def submit(self, url: str) -> Future[FetchResult]: ...
+    A future fails with `BrokenExecutor` when the worker running it died; the pool itself
+    stays usable (it replaces dead workers), so the runner can submit the URL again.
+    """
+
+    def submit(self, url: str) -> Future[Attempt]: ...
 
     def shutdown(self) -> None:
         """End in order, once every submitted URL has finished."""
@@ -42,13 +49,13 @@ class ThreadPool:
 
         self._fetcher = PageFetcher(options)
         self._executor = ThreadPoolExecutor(
-            options.workers, thread_name_prefix="fetcher", initializer=block_sigint
+            options.workers, thread_name_prefix="fetcher", initializer=block_signals
         )
-        with sigint_blocked():  # while the first requests wait on the network
+        with signals_blocked():  # while the first requests wait on the network
             threading.Thread(target=warm_imports, name="fetcher-warm", daemon=True).start()
 
-    def submit(self, url: str) -> Future[FetchResult]:
-        return self._executor.submit(self._fetcher.fetch, url)
+    def submit(self, url: str) -> Future[Attempt]:
+        return self._executor.submit(self._fetcher.attempt, url)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
@@ -70,26 +77,59 @@ class ProcessPool:
     copy a parent that may be running threads (unsafe, and deprecated for that reason in
     Python 3.12+); `spawn` (used where forkserver is missing) re-imports everything in
     every worker.
+
+    When a worker dies (killed, out of memory), `concurrent.futures` fails every future in
+    flight with `BrokenProcessPool` and refuses new work: the next submit starts a fresh
+    executor (`rebuilds` counts them). Which URL killed the worker is unknown, so deciding
+    what to resubmit is the runner's job.
     """
 
     def __init__(self, options: FetchOptions) -> None:
+        from ._fetch import crash_marker
+
+        self._options = options
+        self._marker = crash_marker()
+        self._context = process_context()
+        self._executor = self._new_executor()
+        self._retired: list[ProcessPoolExecutor] = []
+        self._futures: set[Future[Attempt]] = set()  # submitted to the current executor
+        self.rebuilds = 0
+
+    def _new_executor(self) -> ProcessPoolExecutor:
         from ._fetch import init_process_worker
 
-        self._executor = ProcessPoolExecutor(
-            options.workers,
-            mp_context=process_context(),
+        return ProcessPoolExecutor(
+            self._options.workers,
+            mp_context=self._context,
             initializer=init_process_worker,
-            initargs=(options,),
+            initargs=(self._options, self._marker),
         )
 
-    def submit(self, url: str) -> Future[FetchResult]:
+    def submit(self, url: str) -> Future[Attempt]:
         from ._fetch import fetch_in_process
 
         # A submit may start the forkserver or a worker: with Ctrl-C blocked meanwhile,
         # they inherit a blocked SIGINT and cannot die of it (with a traceback) before
         # the worker initializer has set it to be ignored; the parent handles Ctrl-C.
-        with sigint_blocked():
-            return self._executor.submit(fetch_in_process, url)
+        with signals_blocked():
+            try:
+                future = self._executor.submit(fetch_in_process, url)
+            except BrokenProcessPool:
+                self._rebuild()
+                future = self._executor.submit(fetch_in_process, url)
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+        return future
+
+    def _rebuild(self) -> None:
+        broken, self._executor = self._executor, self._new_executor()
+        orphans, self._futures = self._futures, set()
+        self._retired.append(broken)
+        self.rebuilds += 1
+        broken.shutdown(wait=True)  # its manager has failed all it knew of, and reaped
+        for future in list(orphans):  # submitted as it broke: it will never run them
+            if not future.done():
+                future.set_exception(BrokenProcessPool("worker process died"))
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
@@ -98,8 +138,10 @@ class ProcessPool:
         # shutdown(cancel_futures=True) alone waits for running tasks, and leaving worker
         # processes behind would keep the output pipe open: terminate them. Python 3.14
         # has terminate_workers(); before it, the executor's own process table is the way.
-        processes = list((getattr(self._executor, "_processes", None) or {}).values())
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        processes = []
+        for executor in (*self._retired, self._executor):
+            processes += list((getattr(executor, "_processes", None) or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
                 process.terminate()

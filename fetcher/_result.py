@@ -12,7 +12,9 @@ class FetchResult:
     """What happened to one URL: a plain, picklable value that never holds a parse tree.
 
     `error` is None when a response was received and read within limits; an HTTP status
-    of 400 or more is reported by `status`, not by `error`.
+    of 400 or more is reported by `status`, not by `error`. `elapsed` is the last attempt's
+    time; `attempts` counts the attempts made (retries included); `path` is where the body
+    was saved (`save_dir`), or None.
     """
 
     url: str
@@ -22,6 +24,8 @@ class FetchResult:
     bytes: int
     elapsed: float
     error: str | None
+    attempts: int = 1
+    path: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -4,11 +4,16 @@ At most `options.window` URLs are submitted and unfinished at any time; the wind
 refilled from the (lazy) URL iterator as futures complete, so memory follows the number
 of requests in flight, never the length of the list.
 
+Between the input and the pool sits a `Scheduler` (per-origin caps, a global rate,
+retries later without holding a worker). A URL whose worker process died is submitted
+once more; if that attempt's worker dies too, the URL gets an error record.
+
 The loop is a `wait(return_when=FIRST_COMPLETED)` loop over three futures: "a result is
-done", "more input has arrived" and "interrupted". Each submitted future's done-callback
-queues it and completes the first of those. Waiting on the whole window instead costs
-O(window) lock operations per result (every wait installs and removes a waiter on each
-pending future): at 64 workers that was a third of the GIL's time.
+done", "more input has arrived" and "interrupted", with a timeout when a retry is due.
+Each submitted future's done-callback queues it and completes the first of those.
+Waiting on the whole window instead costs O(window) lock operations per result (every
+wait installs and removes a waiter on each pending future): at 64 workers that was a
+third of the GIL's time.
 """
 
 from __future__ import annotations
@@ -16,19 +21,35 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, InvalidStateError, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    CancelledError,
+    Future,
+    InvalidStateError,
+    wait,
+)
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._feeder import Feeder
 from ._options import FetchOptions
 from ._pools import Pool, make_pool
 from ._result import FetchResult
-from ._signals import sigint_blocked
+from ._retry import backoff_delay
+from ._schedule import Scheduler, Task, origin_of
+from ._signals import signals_blocked
+
+if TYPE_CHECKING:
+    from ._fetch import Attempt
 
 __all__ = ["FetchRun", "fetch_all", "fetch_first"]
+
+#: The error of a URL whose attempts killed their worker process twice.
+CRASHED_TWICE = "worker process died twice while fetching this URL"
 
 
 class FetchRun(Iterator[FetchResult]):
@@ -36,10 +57,11 @@ class FetchRun(Iterator[FetchResult]):
 
     Use it as a context manager (or call `close()`) when you may leave early: leaving
     stops the pool at once, cancelling what has not started and abandoning what is
-    running. After an interruption (`KeyboardInterrupt` while iterating), `stop()` ends
-    the run and returns the records of URLs that finished but were not yet yielded.
-    The URLs are read on a background thread, at most one window ahead of the pool.
-    A run is iterated by one thread at a time.
+    running. After an interruption (`KeyboardInterrupt` while iterating), `finish()`
+    yields the records of URLs that finish within a grace period, then ends the run.
+    A URL has a record only once it is finished: one interrupted, waiting for a retry or
+    never started has none. The URLs are read on a background thread, at most one window
+    ahead of the pool. A run is iterated by one thread at a time.
     """
 
     def __init__(self, urls: Iterable[str], options: FetchOptions) -> None:
@@ -47,21 +69,30 @@ class FetchRun(Iterator[FetchResult]):
         self._urls = iter(urls)
         self._feeder: Feeder | None = None
         self._pool: Pool | None = None
-        self._in_flight: dict[Future[FetchResult], tuple[str, float]] = {}
-        self._ready: dict[Future[FetchResult] | int, FetchResult] = {}
+        self._scheduler = Scheduler(options.per_host, options.rate)
+        self._incoming: deque[Any] = deque()  # taken from the feeder, not yet scheduled
+        self._in_flight: dict[Future[Attempt], Task] = {}
+        self._ready: deque[FetchResult] = deque()
         self._closed = False
-        self._unsubmitted = 0  # records made without a future (bad items, a broken pool)
+        self._stopping = False
         self._wakeup: Future[None] = Future()  # completed by interrupt()
         self._interrupted = False
         self._done_lock = threading.Lock()
-        self._done: list[Future[FetchResult]] = []  # completed, in completion order
+        self._done: list[Future[Attempt]] = []  # completed, in completion order
         self._some_done: Future[None] = Future()  # completed when `_done` gets a future
         self.max_in_flight = 0
+        self.retries = 0  # attempts scheduled again after a failure a retry may cure
+        self.resubmitted = 0  # URLs submitted again after their worker process died
 
     @property
     def in_flight(self) -> int:
         """URLs submitted to the pool and not yet finished."""
         return len(self._in_flight)
+
+    @property
+    def capped(self) -> bool:
+        """True if the per-origin cap has made some URL wait."""
+        return self._scheduler.capped
 
     def __iter__(self) -> FetchRun:
         return self
@@ -71,13 +102,14 @@ class FetchRun(Iterator[FetchResult]):
 
         Safe to call from a signal handler: a `KeyboardInterrupt` raised asynchronously
         inside `concurrent.futures.wait` can leave futures locked and hang the pool's
-        shutdown, so a SIGINT handler should call this instead.
+        shutdown, so a SIGINT handler should call this instead. During `finish()`, it
+        ends the grace period at once.
         """
         self._interrupted = True
         # Completed from another thread: a handler runs between two bytecodes of the main
         # thread, possibly inside wait() after it looked for done futures and before it
         # installed its waiter, and a completion then would go unnoticed.
-        with sigint_blocked():
+        with signals_blocked():
             threading.Thread(target=_complete, args=(self._wakeup,), daemon=True).start()
 
     def __next__(self) -> FetchResult:
@@ -95,22 +127,36 @@ class FetchRun(Iterator[FetchResult]):
             self._fill(feeder)
             if self._ready:
                 break
-            if not self._in_flight and feeder.finished:
+            if self._finished(feeder):
                 self.close()
                 if feeder.error is not None:  # every URL before it has its record
                     raise feeder.error
                 raise StopIteration
-            # A result, or more input for an empty window slot, whichever comes first.
-            waiting = {self._some_done, self._wakeup}
-            if len(self._in_flight) < self.options.window and not feeder.source_ended:
-                waiting.add(feeder.arrival)
-            wait(waiting, return_when=FIRST_COMPLETED)
+            self._wait(feeder)
             if self._closed:  # closed meanwhile (for example by a signal handler)
                 raise StopIteration
-        key = next(iter(self._ready))
-        return self._ready.pop(key)
+        return self._ready.popleft()
 
-    def _on_done(self, future: Future[FetchResult]) -> None:
+    def _finished(self, feeder: Feeder) -> bool:
+        return (
+            not self._in_flight and not self._incoming and self._scheduler.idle and feeder.finished
+        )
+
+    def _wait(self, feeder: Feeder) -> None:
+        """Until a result, more input for an empty slot, or a held URL falls due."""
+        waiting = {self._some_done, self._wakeup}
+        if (
+            len(self._in_flight) < self.options.window
+            and not self._incoming
+            and self._scheduler.wants_new
+            and not feeder.source_ended
+        ):
+            waiting.add(feeder.arrival)
+        wake_at = self._scheduler.wake_at()
+        timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+        wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+
+    def _on_done(self, future: Future[Attempt]) -> None:
         """Done-callback of every submitted future (runs in the thread that completed it)."""
         with self._done_lock:
             self._done.append(future)
@@ -118,15 +164,51 @@ class FetchRun(Iterator[FetchResult]):
                 self._some_done.set_result(None)
 
     def _collect(self) -> None:
-        """Move completed futures to the ready records, in completion order."""
+        """Turn completed futures into records, retries or resubmissions, in order."""
         with self._done_lock:
             done, self._done = self._done, []
             if self._some_done.done():
                 self._some_done = Future()
         for future in done:
-            if future in self._in_flight:
-                self._ready[future] = self._outcome(future)
-                del self._in_flight[future]
+            task = self._in_flight.pop(future, None)
+            if task is None:
+                continue
+            self._scheduler.finished(task)
+            record = self._outcome(future, task)
+            if record is not None:
+                self._ready.append(record)
+
+    def _outcome(self, future: Future[Attempt], task: Task) -> FetchResult | None:
+        """The record a completed attempt gives, or None if the URL is not finished."""
+        try:
+            attempt = future.result()
+        except CancelledError:
+            return None
+        except BrokenExecutor:
+            if self._stopping:
+                return None  # killed with the run, not by the URL: fetched again on resume
+            if task.crashes == 0:
+                task.crashes = 1
+                self.resubmitted += 1
+                self._scheduler.again(task)
+                return None
+            return _failed(task, CRASHED_TWICE)
+        except Exception as exc:
+            return _failed(task, f"worker failed: {type(exc).__name__}")
+        result = attempt.result
+        if attempt.retryable and task.attempts <= self.options.retries and not self._stopping:
+            limit = self.options.max_retry_wait
+            asked = attempt.retry_after
+            if asked is not None and asked > limit:
+                error = (
+                    f"server asked to retry after {asked:g}s, beyond max-retry-wait ({limit:g}s)"
+                )
+                return replace(result, attempts=task.attempts, error=error)
+            delay = asked if asked is not None else backoff_delay(task.attempts, limit)
+            self.retries += 1
+            self._scheduler.retry_at(task, time.monotonic() + delay)
+            return None
+        return result if task.attempts == 1 else replace(result, attempts=task.attempts)
 
     def _start(self) -> Feeder:
         if self._feeder is None:
@@ -135,56 +217,92 @@ class FetchRun(Iterator[FetchResult]):
         return self._feeder
 
     def _fill(self, feeder: Feeder) -> None:
-        """Submit waiting URLs while the window has room (records not yet yielded count)."""
-        assert self._pool is not None
-        room = self.options.window - len(self._in_flight) - len(self._ready)
-        for url in feeder.take(max(0, room)):
-            if not isinstance(url, str):
-                self._record_without_future(
-                    FetchResult(repr(url), None, None, None, 0, 0.0, "not a URL string")
-                )
-                continue
-            try:
-                future = self._pool.submit(url)
-            except Exception as exc:  # a broken pool: the URL still gets its record
-                self._record_without_future(_failed(url, 0.0, exc))
-                continue
-            self._in_flight[future] = (url, time.monotonic())
-            future.add_done_callback(self._on_done)
+        """Submit what the scheduler allows while the window has room.
+
+        Records not yet yielded count against the window, so a slow consumer slows the run
+        instead of growing memory.
+        """
+        now = time.monotonic()
+        window = self.options.window
+        while len(self._in_flight) + len(self._ready) < window:
+            task = self._scheduler.next(now, lambda: self._new_task(feeder))
+            if task is None:
+                break
+            self._submit(task, now)
         self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
 
-    def _record_without_future(self, result: FetchResult) -> None:
-        self._unsubmitted += 1
-        self._ready[-self._unsubmitted] = result
+    def _new_task(self, feeder: Feeder) -> Task | None:
+        while True:
+            if not self._incoming:
+                self._incoming.extend(feeder.take(self.options.window))
+                if not self._incoming:
+                    return None
+            url = self._incoming.popleft()
+            if isinstance(url, str):
+                return Task(url, origin_of(url) if self.options.per_host else None)
+            self._ready.append(FetchResult(repr(url), None, None, None, 0, 0.0, "not a URL string"))
 
-    def _outcome(self, future: Future[FetchResult]) -> FetchResult:
-        url, submitted_at = self._in_flight[future]
+    def _submit(self, task: Task, now: float) -> None:
+        assert self._pool is not None
+        task.attempts += 1
+        task.started = now
         try:
-            return future.result()
-        except Exception as exc:
-            return _failed(url, time.monotonic() - submitted_at, exc)
+            future = self._pool.submit(task.url)
+        except Exception as exc:  # a pool that cannot take work: the URL still gets its record
+            self._scheduler.finished(task)
+            self._ready.append(_failed(task, _describe_pool_error(exc)))
+            return
+        self._in_flight[future] = task
+        future.add_done_callback(self._on_done)
+
+    def finish(self, grace: float) -> Iterator[FetchResult]:
+        """Stop the run in order: yield finished records and those finishing within `grace`.
+
+        Nothing more is submitted and what has not started is cancelled; requests in flight
+        get `grace` seconds. `interrupt()` (a second Ctrl-C) ends the grace at once.
+        """
+        self._stopping = True
+        self._interrupted = False
+        if self._feeder is not None:
+            self._feeder.stop()
+        self._incoming.clear()
+        self._scheduler.clear()
+        for future in list(self._in_flight):
+            if future.cancel():
+                del self._in_flight[future]
+        give_up_at = time.monotonic() + grace
+        try:
+            while True:
+                self._collect()
+                while self._ready:
+                    yield self._ready.popleft()
+                left = give_up_at - time.monotonic()
+                if not self._in_flight or left <= 0 or self._interrupted or self._closed:
+                    return
+                wait({self._some_done, self._wakeup}, timeout=left, return_when=FIRST_COMPLETED)
+        finally:
+            self.close()
 
     def stop(self) -> list[FetchResult]:
         """End the run now; return the finished records it had not yielded yet."""
-        finished = list(self._ready.values())
-        finished += [
-            self._outcome(future)
-            for future in self._in_flight
-            if future not in self._ready and future.done() and not future.cancelled()
-        ]
-        self._ready.clear()
-        self.close()
-        return finished
+        return list(self.finish(0.0))
 
     def close(self) -> None:
         """Stop the pool: in order if everything finished, otherwise at once."""
         if self._closed:
             return
         self._closed = True
+        self._stopping = True
         feeder, self._feeder = self._feeder, None
         pool, self._pool = self._pool, None
-        unfinished = bool(self._in_flight) or (feeder is not None and not feeder.finished)
+        unfinished = (
+            bool(self._in_flight)
+            or not self._scheduler.idle
+            or bool(self._incoming)
+            or (feeder is not None and not feeder.finished)
+        )
         self._in_flight.clear()
+        self._scheduler.clear()
         if feeder is not None:
             feeder.stop()
         if pool is None:
@@ -215,10 +333,15 @@ def _complete(future: Future[None]) -> None:
         future.set_result(None)
 
 
-def _failed(url: str, elapsed: float, exc: BaseException) -> FetchResult:
-    dead = isinstance(exc, BrokenExecutor)
-    reason = "worker process died" if dead else f"worker failed: {type(exc).__name__}"
-    return FetchResult(url, None, None, None, 0, elapsed, reason)
+def _failed(task: Task, error: str) -> FetchResult:
+    elapsed = time.monotonic() - task.started if task.started else 0.0
+    return FetchResult(task.url, None, None, None, 0, elapsed, error, attempts=task.attempts)
+
+
+def _describe_pool_error(exc: BaseException) -> str:
+    if isinstance(exc, BrokenExecutor):
+        return "worker process died"
+    return f"worker failed: {type(exc).__name__}"
 
 
 def _options(options: FetchOptions | None, changes: dict[str, Any]) -> FetchOptions:

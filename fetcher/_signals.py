@@ -1,10 +1,12 @@
-"""Keeping Ctrl-C for the main thread.
+"""Keeping Ctrl-C and SIGTERM for the main thread.
 
-The kernel delivers a process-wide SIGINT to any thread that does not block it. Python
+The kernel delivers a process-wide signal to any thread that does not block it. Python
 runs its handlers only in the main thread, and a main thread blocked on a lock (inside
 `concurrent.futures.wait`) is woken only if the signal lands on it. So every thread and
-process fetcher starts is started with SIGINT blocked (a new thread or process inherits
-the mask of the thread that starts it): Ctrl-C always reaches the main thread at once.
+process fetcher starts is started with SIGINT and SIGTERM blocked (a new thread or
+process inherits the mask of the thread that starts it): both always reach the main
+thread at once. Worker processes unblock them again: they ignore Ctrl-C (a terminal
+sends it to the whole process group; the parent decides) and die of SIGTERM as usual.
 """
 
 from __future__ import annotations
@@ -13,23 +15,37 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-__all__ = ["block_sigint", "sigint_blocked"]
+__all__ = ["HANDLED_SIGNALS", "block_signals", "signals_blocked", "unblock_in_worker_process"]
+
+#: The signals that stop a run in order: Ctrl-C, and a polite request to terminate.
+HANDLED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
-def block_sigint() -> None:
-    """Block SIGINT in the calling thread for good (a thread pool's initializer)."""
+def block_signals() -> None:
+    """Block SIGINT and SIGTERM in the calling thread for good (a thread's initializer)."""
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
 
 
 @contextlib.contextmanager
-def sigint_blocked() -> Iterator[None]:
-    """Block SIGINT in this thread meanwhile: threads and processes started inside inherit it."""
+def signals_blocked() -> Iterator[None]:
+    """Block SIGINT and SIGTERM meanwhile: threads and processes started inside inherit it."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def unblock_in_worker_process() -> None:
+    """In a worker process: ignore Ctrl-C (the parent handles it), let SIGTERM end it.
+
+    Setting SIGINT to ignored before unblocking also drops a Ctrl-C held while starting.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)

@@ -364,6 +364,8 @@ def test_jsonl_values() -> None:
         "bytes": 1256,
         "elapsed": 0.1235,
         "error": None,
+        "attempts": 1,
+        "path": None,
     }
 
 
@@ -404,6 +406,8 @@ def test_csv_header_and_rows() -> None:
         "1256",
         "0.1234",
         "",
+        "1",
+        "",
     ]
     assert rows[2] == [
         "https://nope.invalid/",
@@ -413,6 +417,8 @@ def test_csv_header_and_rows() -> None:
         "0",
         "1.5",
         "ConnectError: name resolution failed",
+        "1",
+        "",
     ]
     assert len(rows) == 3
     assert "\r" not in out

@@ -1,0 +1,50 @@
+"""When a failed attempt is worth another: the statuses, the backoff and `Retry-After`.
+
+Only what a second try can cure is retried: connection failures, timeouts, and the
+statuses a busy or restarting server answers with (429, 502, 503, 504). Other 4xx and
+500 are the page's answer and are reported as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from email.utils import parsedate_to_datetime
+
+__all__ = ["RETRY_STATUSES", "backoff_delay", "parse_retry_after"]
+
+#: Statuses retried: too many requests, and a gateway or server that is briefly unwell.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Backoff before the first retry; it doubles for each further one.
+BACKOFF_BASE = 0.5
+
+
+def backoff_delay(retry: int, cap: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number `retry` (1 for the first), at most `cap`.
+
+    Exponential backoff with "equal jitter": between half and all of 0.5 s x 2^(retry-1),
+    so that URLs that failed together (a host restarting) do not all return together.
+    """
+    full = min(cap, BACKOFF_BASE * 2.0 ** min(retry - 1, 60))
+    return full / 2 + (rng or random).uniform(0, full / 2)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """The wait a `Retry-After` header asks for, in seconds; None if absent or unreadable.
+
+    The header holds either a number of seconds or an HTTP date (RFC 9110 10.2.3); a date
+    in the past means "now". `now` is a Unix time (default: the current time).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text) if len(text) < 16 else math.inf
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
