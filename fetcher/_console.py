@@ -1,9 +1,12 @@
-"""A run as the command line shows it: records on stdout, progress and summary on stderr.
+"""A run as the command line shows it: records on stdout (or a file), progress and summary
+on stderr.
 
-Records are written the moment they complete and flushed one by one. A progress bar, when
+Records are written the moment they complete and flushed one by one, so an output file
+holds every finished record as a whole line whatever stops the run. A progress bar, when
 shown, is cleared around each record written to the same terminal so neither tears the
-other. Ctrl-C still writes every record that had finished; a closed stdout ends the run
-quietly.
+other. Ctrl-C or SIGTERM stops submitting, gives requests in flight `GRACE_SECONDS`, and
+writes every record that finished; a second one stops at once. A closed stdout ends the
+run quietly.
 """
 
 from __future__ import annotations
@@ -17,52 +20,112 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import FrameType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 from ._exit import ExitCode
 from ._options import FetchOptions
 from ._output import make_writer, sanitize_text
 from ._result import FetchResult
+from ._resume import FinishedURLs, ResumeError, load_finished
 from ._runner import FetchRun, fetch_all
+from ._signals import HANDLED_SIGNALS
 from ._urls import iter_urls
 
-__all__ = ["Console"]
+__all__ = ["GRACE_SECONDS", "Console", "OutputError", "open_output"]
 
 _FAILURES_LISTED = 10  # first-only with no success: failures named one by one up to this
+#: After Ctrl-C or SIGTERM, how long requests in flight may take to finish.
+GRACE_SECONDS = 2.0
+
+
+class OutputError(Exception):
+    """The output file cannot be used (a one-line message for the user)."""
+
+
+class _WriteFailed(Exception):
+    """Writing a record failed (disk full, I/O error): the run cannot keep its results."""
+
+
+def open_output(path: str, output_format: str, resume: bool) -> tuple[TextIO, FinishedURLs]:
+    """Open `path` for the records; with `resume`, load what it already holds and append.
+
+    Without `resume` the file is replaced. With it, a torn last line is cut off first.
+    """
+    finished = FinishedURLs()
+    if resume:
+        try:
+            finished = load_finished(path)
+        except ResumeError as exc:
+            raise OutputError(str(exc)) from None
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory")
+        stream = open(path, "a" if resume else "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise OutputError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    return stream, finished
 
 
 class Console:
     """Writes records, a progress bar and a summary for one command-line run."""
 
-    def __init__(self, output_format: str, *, show_progress: bool, show_summary: bool) -> None:
-        if hasattr(sys.stdout, "reconfigure"):
-            sys.stdout.reconfigure(errors="replace")
-        self._writer = make_writer(output_format, sys.stdout)
+    def __init__(
+        self,
+        output_format: str,
+        *,
+        show_progress: bool,
+        show_summary: bool,
+        output: TextIO | None = None,
+        finished: FinishedURLs | None = None,
+    ) -> None:
+        stream = sys.stdout if output is None else output
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+        self._stream = stream
+        self._writer = make_writer(output_format, stream)
+        self._finished = finished or FinishedURLs()
         self._show_progress = show_progress
         self._show_summary = show_summary
         self._bar: Any = None
         self._ok = 0
         self._failed = 0
+        self._signals: list[int] = []  # the stopping signals received, in order
 
     def run_all(self, source: BinaryIO, options: FetchOptions, total: int | None) -> int:
         """Fetch every URL and write each record; the exit code says whether all were ok."""
         started = time.monotonic()
-        run = fetch_all(iter_urls(source), options)
+        urls: Iterator[str] = iter_urls(source)
+        if len(self._finished):
+            urls = self._unfinished(urls)
+            if total is not None:
+                total = max(0, total - len(self._finished))
+        run = fetch_all(urls, options)
         self._start_bar(total)
         try:
-            with _ctrl_c_interrupts(run):
-                self._emit_all(run)
-        except KeyboardInterrupt:
-            self._emit_finished(run)
-            self._finish(options, started, interrupted=True)
-            return ExitCode.INTERRUPTED
+            with _stopping_signals(run, self._signals):
+                try:
+                    self._emit_all(run)
+                except KeyboardInterrupt:
+                    self._announce_stop()
+                    self._emit_all(run.finish(GRACE_SECONDS))
+            self._writer.close()
         except BrokenPipeError:
             return self._broken_pipe(run)
+        except _WriteFailed as exc:
+            return self._write_failed(run, exc)
         finally:
             run.close()
-        self._writer.close()
-        self._finish(options, started)
+        self._finish(options, started, run)
+        if self._signals:
+            return _signal_exit_code(self._signals[0])
         return ExitCode.FAILED if self._failed else ExitCode.OK
+
+    def _unfinished(self, urls: Iterator[str]) -> Iterator[str]:
+        """The URLs without a record in the resumed output (occurrences counted)."""
+        take = self._finished.take
+        for url in urls:
+            if not take(url):
+                yield url
 
     def run_first(self, source: BinaryIO, options: FetchOptions) -> int:
         """Race the URLs; write the first success only; name the failures if none wins."""
@@ -72,17 +135,20 @@ class Console:
         run = fetch_all(iter_urls(source), options)
         self._start_bar(None)
         try:
-            with _ctrl_c_interrupts(run):
+            with _stopping_signals(run, self._signals):
                 winner = self._race(run, failures, reasons)
             if winner is not None:
                 run.close()  # abandon the rest before writing: the answer is known
                 self._write(winner)
                 self._writer.close()
         except KeyboardInterrupt:
-            self._finish(options, started, interrupted=True)
-            return ExitCode.INTERRUPTED
+            run.close()
+            self._finish(options, started, run)
+            return _signal_exit_code(self._signals[0] if self._signals else signal.SIGINT)
         except BrokenPipeError:
             return self._broken_pipe(run)
+        except _WriteFailed as exc:
+            return self._write_failed(run, exc)
         finally:
             run.close()
         self._close_bar()
@@ -114,13 +180,13 @@ class Console:
             self._count(result)
             self._write(result)
 
-    def _emit_finished(self, run: FetchRun) -> None:
-        """After Ctrl-C: write what finished; a second Ctrl-C leaves at once."""
-        try:
-            self._emit_all(run.stop())
-            self._writer.close()
-        except BrokenPipeError:
-            _silence_stdout()
+    def _announce_stop(self) -> None:
+        name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"
+        with self._bar_cleared_stderr():
+            _stderr(
+                f"fetcher: {name}: finishing requests in flight (up to {GRACE_SECONDS:g}s; "
+                "again to stop now)"
+            )
 
     def _count(self, result: FetchResult) -> None:
         if result.ok:
@@ -131,13 +197,23 @@ class Console:
             self._bar.update(1)
 
     def _write(self, result: FetchResult) -> None:
-        with self._bar_cleared():
-            self._writer.write(result)
+        try:
+            with self._bar_cleared():
+                self._writer.write(result)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _WriteFailed(exc.strerror or str(exc)) from None
 
     def _bar_cleared(self) -> AbstractContextManager[Any]:
-        if self._bar is None or not _same_terminal():
+        if self._bar is None or self._stream is not sys.stdout or not _same_terminal():
             return nullcontext()
         return self._bar.external_write_mode(file=sys.stdout)  # type: ignore[no-any-return]
+
+    def _bar_cleared_stderr(self) -> AbstractContextManager[Any]:
+        if self._bar is None:
+            return nullcontext()
+        return self._bar.external_write_mode(file=sys.stderr)  # type: ignore[no-any-return]
 
     def _start_bar(self, total: int | None) -> None:
         if not self._show_progress:
@@ -155,15 +231,25 @@ class Console:
             self._bar.close()
             self._bar = None
 
-    def _finish(self, options: FetchOptions, started: float, interrupted: bool = False) -> None:
+    def _finish(self, options: FetchOptions, started: float, run: FetchRun) -> None:
         self._close_bar()
         if not self._show_summary:
             return
         done = self._ok + self._failed
-        state = "interrupted after" if interrupted else "in"
+        state = "interrupted after" if self._signals else "in"
+        notes = [_pool(options)]
+        if run.retries:
+            notes.append(f"{run.retries} {'retry' if run.retries == 1 else 'retries'}")
+        if run.resubmitted:
+            notes.append(f"{run.resubmitted} resubmitted after a worker died")
+        if run.capped:
+            notes.append(f"at most {options.per_host} at a time per host")
+        skipped = len(self._finished) - self._finished.remaining
+        if skipped:
+            notes.append(f"{skipped} skipped, already in the output")
         _stderr(
             f"fetcher: {done} URLs, {self._ok} ok, {self._failed} failed "
-            f"{state} {time.monotonic() - started:.2f}s ({_pool(options)})"
+            f"{state} {time.monotonic() - started:.2f}s ({'; '.join(notes)})"
         )
 
     def _report_failures(self, failures: list[FetchResult], reasons: Counter[str]) -> None:
@@ -182,26 +268,43 @@ class Console:
     def _broken_pipe(self, run: FetchRun) -> int:
         run.close()
         self._close_bar()
-        _silence_stdout()
+        if self._stream is sys.stdout:
+            _silence_stdout()
         return ExitCode.BROKEN_PIPE
+
+    def _write_failed(self, run: FetchRun, exc: _WriteFailed) -> int:
+        run.close()
+        self._close_bar()
+        _stderr(f"fetcher: error: cannot write records: {exc}")
+        return ExitCode.IO_ERROR
 
 
 @contextmanager
-def _ctrl_c_interrupts(run: FetchRun) -> Iterator[None]:
-    """Ctrl-C interrupts the run at a safe point; a second Ctrl-C interrupts at once."""
+def _stopping_signals(run: FetchRun, received: list[int]) -> Iterator[None]:
+    """Ctrl-C or SIGTERM interrupts the run at a safe point; a second one ends the grace.
+
+    A third Ctrl-C raises `KeyboardInterrupt` wherever the program is.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) >= 2:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         run.interrupt()
 
-    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    previous = {signum: signal.signal(signum, on_signal) for signum in HANDLED_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _signal_exit_code(signum: int) -> int:
+    return ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
 
 
 def _reason(result: FetchResult) -> str:

@@ -14,5 +14,7 @@ class ExitCode(IntEnum):
     FAILED = 1  #: some URL failed or had a status of 400 or more (first-only: none succeeded)
     USAGE = 2  #: bad arguments, or a URL list that cannot be read
     INTERNAL = 70  #: a bug in fetcher (reported in one line; please file it)
-    INTERRUPTED = 130  #: Ctrl-C; every record finished before it was written
+    IO_ERROR = 74  #: records could not be written (disk full, I/O error)
+    INTERRUPTED = 130  #: Ctrl-C; every record finished before it (or in the grace) written
     BROKEN_PIPE = 141  #: the reader of stdout went away (as a tool killed by SIGPIPE)
+    TERMINATED = 143  #: SIGTERM; as for Ctrl-C

@@ -159,7 +159,8 @@ def format_text_line(result: FetchResult) -> str:
     elapsed seconds such as ` 0.123s`; the URL, followed by `-> final_url` when redirects
     led elsewhere; then `[error message]` when `error` is set (a response can have both a
     status and an error, e.g. a body cut at the size cap: the error wins), else the title,
-    else `-`. Every page-derived field goes through `sanitize_text`. No trailing newline.
+    else `-`; then `(N attempts)` when retries were made. Every page-derived field goes
+    through `sanitize_text`. No trailing newline.
     """
     status = "ERR" if result.status is None else f"{result.status:>3}"
     size = "-" if result.status is None else format_size(result.bytes)
@@ -170,6 +171,8 @@ def format_text_line(result: FetchResult) -> str:
         tail = f"[{sanitize_text(result.error)}]"
     else:
         tail = sanitize_text(result.title or "") or "-"
+    if result.attempts > 1:
+        tail = f"{tail}  ({result.attempts} attempts)"
     return f"{status}  {size:>7}  {result.elapsed:6.3f}s  {url}  {tail}"
 
 

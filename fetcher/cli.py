@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import sys
-from contextlib import nullcontext
 from enum import StrEnum
 from typing import Annotated, Any, BinaryIO
 
@@ -21,12 +20,17 @@ from ._exit import ExitCode
 from ._options import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_REDIRECTS,
+    DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_PER_HOST,
+    DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_WORKERS,
     EXECUTORS,
     MAX_MAX_BYTES,
+    MAX_RETRIES,
     MAX_TIMEOUT,
     FetchOptions,
+    parse_header,
 )
 from ._version import __version__
 
@@ -193,8 +197,75 @@ def fetch_command(
     max_redirects: Annotated[
         int, typer.Option(min=0, help="Redirects followed before giving up.")
     ] = DEFAULT_MAX_REDIRECTS,
+    retries: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=MAX_RETRIES,
+            help="Retries of a URL after a failure a retry may cure: connect errors, "
+            "timeouts, 429, 502, 503, 504 (with backoff; Retry-After honoured).",
+        ),
+    ] = DEFAULT_RETRIES,
+    max_retry_wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=MAX_TIMEOUT,
+            metavar="SECONDS",
+            help="Longest wait before a retry; a longer Retry-After ends the URL with an error.",
+        ),
+    ] = DEFAULT_MAX_RETRY_WAIT,
+    per_host: Annotated[
+        int,
+        typer.Option(
+            min=0, metavar="N", help="Concurrent requests to one scheme://host:port (0: no cap)."
+        ),
+    ] = DEFAULT_PER_HOST,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=0.001, metavar="R", help="At most R requests started per second."),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header", "-H", metavar="'NAME: VALUE'", help="Extra request header (repeatable)."
+        ),
+    ] = None,
+    user_agent: Annotated[
+        str | None,
+        typer.Option(metavar="TEXT", help="User-Agent header.  [default: fetcher/VERSION]"),
+    ] = None,
+    http2: Annotated[
+        bool, typer.Option("--http2", help="Offer HTTP/2 to https servers (ALPN).")
+    ] = False,
+    proxy: Annotated[
+        str | None, typer.Option(metavar="http://HOST:PORT", help="Send requests via this proxy.")
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", "-k", help="Do not check TLS certificates (warns on stderr)."),
+    ] = False,
+    save: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIR", help="Save each successful body in DIR (created), named from its URL."
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write records to FILE instead of stdout."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue into the --output FILE (jsonl): skip URLs it already has records for.",
+        ),
+    ] = False,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format on stdout.")
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.text,
     first_only: Annotated[
         bool,
@@ -220,10 +291,17 @@ def fetch_command(
       fetcher urls.txt -w 8 --executor process
       fetcher mirrors.txt --first-only
       cat urls.txt | fetcher - --format jsonl | jq .title
+      fetcher big.txt -f jsonl -o out.jsonl --resume --save pages/
 
     Exit status: 0 all fetched with status < 400; 1 some failed (first-only: none
-    succeeded); 2 usage error; 130 interrupted; 141 stdout closed.
+    succeeded); 2 usage error; 74 records could not be written; 130 interrupted
+    (Ctrl-C); 141 stdout closed; 143 terminated (SIGTERM).
     """
+    _check_combination(first_only=first_only, resume=resume, output=output, fmt=output_format)
+    try:
+        headers = tuple(parse_header(line) for line in header or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--header'") from None
     try:
         options = FetchOptions(
             workers=workers,
@@ -231,24 +309,87 @@ def fetch_command(
             timeout=timeout,
             max_bytes=max_bytes,
             max_redirects=max_redirects,
+            retries=retries,
+            max_retry_wait=max_retry_wait,
+            per_host=per_host,
+            rate=rate,
+            headers=headers,
+            http2=http2,
+            proxy=proxy,
+            verify=not insecure,
+            save_dir=_save_folder(save),
+            **({} if user_agent is None else {"user_agent": user_agent}),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    if sys.stdout is None:
+    if sys.stdout is None and output in (None, "-"):
         raise click_exceptions.UsageError("standard output is closed")
     show_progress = (not quiet and sys.stderr.isatty()) if progress is None else progress
+    if output not in (None, "-") and _same_file(urls, output):
+        raise click_exceptions.UsageError(f"--output {output!r} is the URL list itself")
     source, total = _open_urls(urls, count=show_progress)
-    from ._console import Console
+    from ._console import Console, OutputError, open_output
 
-    console = Console(
-        output_format.value,
-        show_progress=show_progress,
-        show_summary=not quiet,
-    )
-    with source if source is not sys.stdin.buffer else nullcontext(source):
+    with contextlib.ExitStack() as stack:
+        if source is not sys.stdin.buffer:
+            stack.enter_context(source)
+        stream, finished = None, None
+        if output not in (None, "-"):
+            try:
+                stream, finished = open_output(output, output_format.value, resume)
+            except OutputError as exc:
+                raise click_exceptions.UsageError(str(exc)) from None
+            stack.enter_context(stream)
+        if insecure:
+            sys.stderr.write(
+                "fetcher: warning: --insecure: TLS certificates are not checked; "
+                "anyone on the network path can read or change these pages\n"
+            )
+        console = Console(
+            output_format.value,
+            show_progress=show_progress,
+            show_summary=not quiet,
+            output=stream,
+            finished=finished,
+        )
         if first_only:
             return console.run_first(source, options)
         return console.run_all(source, options, total)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_combination(
+    *, first_only: bool, resume: bool, output: str | None, fmt: OutputFormat
+) -> None:
+    """Reject flags that mean nothing together, before any work is done."""
+    if resume and first_only:
+        raise click_exceptions.UsageError(
+            "--resume does not combine with --first-only: a race has no list to continue"
+        )
+    if resume and output in (None, "-"):
+        raise click_exceptions.UsageError("--resume needs --output FILE (the file to continue)")
+    if resume and fmt is not OutputFormat.jsonl:
+        raise click_exceptions.UsageError("--resume needs --format jsonl (records it can read)")
+
+
+def _save_folder(path: str | None) -> str | None:
+    """The --save folder, created if missing."""
+    if path is None:
+        return None
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot use folder {path!r}: {exc.strerror or exc}", param_hint="'--save'"
+        ) from None
+    return path
+
+
+def _same_file(first: str, second: str) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except (OSError, ValueError):
+        return False
 
 
 @app.command("serve")
@@ -399,6 +540,7 @@ def bench_command(
     from ._bench import PRESETS, BenchError, BenchSettings, format_report, plot_report, run_bench
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop children as for Ctrl-C
     from ._benchrun import BASELINES
 
     if (urls is None) == (not local):
@@ -498,9 +640,10 @@ def main() -> None:
     # Until a command takes Ctrl-C over, it ends the program quietly, as it would have
     # had it come a moment earlier: no traceback from wherever start-up happened to be.
     signal.signal(signal.SIGINT, _quit_interrupted)
+    signal.signal(signal.SIGTERM, _quit_interrupted)
     app()
 
 
 def _quit_interrupted(signum: int, frame: object) -> None:
     sys.stderr.flush()
-    os._exit(ExitCode.INTERRUPTED)
+    os._exit(ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED)

@@ -1,14 +1,18 @@
 """A real HTTP/1.1 server on 127.0.0.1 for the tests, with routes a test can add.
 
 Each route answers with a fixed status, headers and body, optionally after a delay, with
-the body (or the headers) trickled out a byte at a time, or by hanging until the server
-stops. It counts requests per path and how many are being served at once.
+the body (or the headers) trickled out a byte at a time, by hanging until the server
+stops or a gate opens, or by failing its first requests. It counts requests per path and
+how many are being served at once, and lets a test wait until that many are.
 """
 
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -24,19 +28,29 @@ class Route:
     drip_body: float | None = None  # seconds between body bytes
     drip_headers: float | None = None  # seconds between header bytes
     stream_bytes: int = 0  # send this many zero bytes as the body, generated on the fly
+    gate: threading.Event | None = None  # answer only once this is set
+    fail_first: int = 0  # answer the first N requests with `fail_status` instead
+    fail_status: int = 503
+    fail_headers: dict[str, str] = field(default_factory=dict)
 
 
 class LocalServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
         self.request_headers: dict[str, dict[str, str]] = {}
+        self.request_targets: dict[str, list[str]] = {}  # as sent on the request line
+        self.arrivals: dict[str, list[float]] = {}  # monotonic arrival times per path
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self.stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self.scheme = "http" if tls is None else "https"
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -50,7 +64,7 @@ class LocalServer:
         self._httpd.server_close()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def add(self, path: str, **kwargs: object) -> str:
         self.routes[path] = Route(**kwargs)  # type: ignore[arg-type]
@@ -69,15 +83,26 @@ class LocalServer:
             self.hits.clear()
             self.max_active = 0
 
-    def _enter(self, path: str) -> None:
-        with self._lock:
+    def wait_for(self, predicate: Callable[[LocalServer], bool], timeout: float = 10.0) -> None:
+        """Block until `predicate(self)` holds (checked whenever a request starts or ends)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self), timeout):
+                raise AssertionError("the server never reached the expected state")
+
+    def _enter(self, path: str, target: str) -> int:
+        with self._changed:
             self.hits[path] = self.hits.get(path, 0) + 1
+            self.request_targets.setdefault(path, []).append(target)
+            self.arrivals.setdefault(path, []).append(time.monotonic())
             self.active += 1
             self.max_active = max(self.max_active, self.active)
+            self._changed.notify_all()
+            return self.hits[path]
 
     def _leave(self) -> None:
-        with self._lock:
+        with self._changed:
             self.active -= 1
+            self._changed.notify_all()
 
 
 def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
@@ -91,10 +116,14 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
             route = server.routes.get(path)
-            server._enter(path)
+            hit = server._enter(path, self.path)
             server.request_headers[path] = dict(self.headers.items())
             try:
-                if route is None:
+                if route is not None and hit <= route.fail_first:
+                    self._send(
+                        Route(status=route.fail_status, body=b"busy", headers=route.fail_headers)
+                    )
+                elif route is None:
                     self._send(
                         Route(
                             status=404,
@@ -113,6 +142,10 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             if route.hang:
                 server.stopping.wait()
                 return
+            if route.gate is not None:
+                while not route.gate.wait(0.05):
+                    if server.stopping.is_set():
+                        return
             if route.delay:
                 server.stopping.wait(route.delay)
             if route.drip_headers is not None:

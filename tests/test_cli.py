@@ -36,7 +36,7 @@ def test_text_output_exit_code_and_summary(
     missing = server.html("/cli/missing", "<title>Not found</title>", status=404)
     urls = write_list(tmp_path, "# a comment", "", ok, "  " + missing + "  ", refused_url)
 
-    result = runner.invoke(app, [urls, "-w", "2"])
+    result = runner.invoke(app, [urls, "-w", "2", "--retries", "0"])
 
     assert result.exit_code == 1
     lines = sorted(result.stdout.splitlines())
