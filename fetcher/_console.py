@@ -106,8 +106,9 @@ class Console:
                 try:
                     self._emit_all(run)
                 except KeyboardInterrupt:
+                    finishing = run.finish(GRACE_SECONDS)
                     self._announce_stop()
-                    self._emit_all(run.finish(GRACE_SECONDS))
+                    self._emit_all(finishing)
             self._writer.close()
         except BrokenPipeError:
             return self._broken_pipe(run)

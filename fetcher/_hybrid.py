@@ -18,6 +18,7 @@ import itertools
 import math
 import os
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
@@ -60,7 +61,8 @@ class HybridPool:
         self._context = process_context()
         self._lock = threading.Lock()
         self._ids = itertools.count()
-        self._futures: dict[int, tuple[Future[Attempt], int]] = {}
+        self._futures: dict[int, tuple[Future[Attempt], int]] = {}  # sent to a process
+        self._queue: deque[tuple[str, Future[Attempt]]] = deque()  # waiting for a thread
         # URLs in flight per process, relative to its threads; inf while a process is down.
         self._load: list[float] = [0] * len(threads_per_process)
         self._threads = threads_per_process
@@ -88,15 +90,29 @@ class HybridPool:
     def submit(self, url: str) -> Future[Attempt]:
         future: Future[Attempt] = Future()
         with self._lock:
+            if self._stopping:
+                raise RuntimeError("cannot submit to a pool that is shutting down")
+            self._queue.append((url, future))
+            self._dispatch()
+        return future
+
+    def _dispatch(self) -> None:
+        """Send queued URLs to processes with an idle thread (the caller holds the lock).
+
+        A URL is sent only when a thread can start it at once, so every URL still queued
+        here has not started and can be cancelled, as with `concurrent.futures` pools.
+        """
+        while self._queue:
             index = min(range(len(self._load)), key=lambda i: self._load[i] / self._threads[i])
-            if self._connections[index].closed:
-                raise WorkerProcessDied("worker process died")
+            if self._load[index] >= self._threads[index]:
+                return  # every thread busy (or its process down): wait for a result
+            url, future = self._queue.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued
             task = next(self._ids)
-            future.set_running_or_notify_cancel()
             self._connections[index].send((task, url))  # under the lock: before any reply
             self._futures[task] = (future, index)
             self._load[index] += 1
-        return future
 
     def _read(self) -> None:
         block_signals()  # already inherited; this makes it independent of how we started
@@ -115,6 +131,8 @@ class HybridPool:
                 with self._lock:
                     future, index = self._futures.pop(task)
                     self._load[index] -= 1
+                    if self._queue:
+                        self._dispatch()
                 future.set_result(result)
 
     def _replace_process(self, index: int) -> Connection | None:
@@ -133,6 +151,7 @@ class HybridPool:
                 self._connections[index], self._processes[index] = replacement, process
                 self._load[index] = 0
                 self.rebuilds += 1
+                self._dispatch()
         for _, future in lost:
             if not future.done():
                 future.set_exception(WorkerProcessDied("worker process died"))
@@ -151,6 +170,9 @@ class HybridPool:
     def abort(self) -> None:
         with self._lock:
             self._stopping = True
+            queued, self._queue = self._queue, deque()
+        for _, future in queued:
+            future.cancel()
         for process in self._processes:
             if process.is_alive():
                 process.terminate()

@@ -258,8 +258,9 @@ class FetchRun(Iterator[FetchResult]):
     def finish(self, grace: float) -> Iterator[FetchResult]:
         """Stop the run in order: yield finished records and those finishing within `grace`.
 
-        Nothing more is submitted and what has not started is cancelled; requests in flight
-        get `grace` seconds. `interrupt()` (a second Ctrl-C) ends the grace at once.
+        Nothing more is submitted and what has not started is cancelled before this
+        returns; requests in flight get `grace` seconds. `interrupt()` (a second Ctrl-C)
+        ends the grace at once.
         """
         self._stopping = True
         self._interrupted = False
@@ -270,7 +271,9 @@ class FetchRun(Iterator[FetchResult]):
         for future in list(self._in_flight):
             if future.cancel():
                 del self._in_flight[future]
-        give_up_at = time.monotonic() + grace
+        return self._drain(time.monotonic() + grace)
+
+    def _drain(self, give_up_at: float) -> Iterator[FetchResult]:
         try:
             while True:
                 self._collect()

@@ -339,7 +339,7 @@ def fetch_command(
                 stream, finished = open_output(output, output_format.value, resume)
             except OutputError as exc:
                 raise click_exceptions.UsageError(str(exc)) from None
-            stack.enter_context(stream)
+            stack.callback(_close_quietly, stream)
         if insecure:
             sys.stderr.write(
                 "fetcher: warning: --insecure: TLS certificates are not checked; "
@@ -383,6 +383,12 @@ def _save_folder(path: str | None) -> str | None:
             f"cannot use folder {path!r}: {exc.strerror or exc}", param_hint="'--save'"
         ) from None
     return path
+
+
+def _close_quietly(stream: Any) -> None:
+    """Close an output file whose records were each flushed already (or failed loudly)."""
+    with contextlib.suppress(OSError):
+        stream.close()
 
 
 def _same_file(first: str, second: str) -> bool:

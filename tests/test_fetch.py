@@ -139,7 +139,7 @@ def test_unclosed_title_is_capped(server: LocalServer) -> None:
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_a_hanging_server_is_bounded_by_the_timeout(server: LocalServer, executor: str) -> None:
     url = server.add(f"/hang/{executor}", hang=True)
-    result = fetch_one(url, timeout=1, executor=executor)
+    result = fetch_one(url, timeout=1, executor=executor, retries=0)
     assert result.error == "timed out after 1s"
     assert 0.9 <= result.elapsed < 3
 
@@ -373,7 +373,7 @@ def test_abandoning_a_run_wakes_workers_stuck_in_connect_or_tls(
 def test_connect_and_tls_stalls_are_bounded_by_the_timeout(
     request: pytest.FixtureRequest, stall: str
 ) -> None:
-    result = fetch_one(request.getfixturevalue(stall), timeout=0.5)
+    result = fetch_one(request.getfixturevalue(stall), timeout=0.5, retries=0)
     assert result.error == "timed out after 0.5s"
     assert result.elapsed < 2
 
@@ -428,7 +428,7 @@ def test_an_error_from_the_source_is_raised_after_its_urls(server: LocalServer) 
 
 def test_a_timeout_mid_body_keeps_what_was_read(server: LocalServer) -> None:
     url = server.html("/drip/partial", "<title>Partial</title>" + "x" * 200, drip_body=0.05)
-    result = fetch_one(url, timeout=2)
+    result = fetch_one(url, timeout=2, retries=0)
     assert result.error == "timed out after 2s"
     assert result.status == 200 and result.title == "Partial"
     assert 22 < result.bytes < 222
