@@ -109,7 +109,7 @@ class Console:
                     finishing = run.finish(GRACE_SECONDS)
                     self._announce_stop()
                     self._emit_all(finishing)
-            self._writer.close()
+            self._close_writer()
         except BrokenPipeError:
             return self._broken_pipe(run)
         except _WriteFailed as exc:
@@ -141,7 +141,7 @@ class Console:
             if winner is not None:
                 run.close()  # abandon the rest before writing: the answer is known
                 self._write(winner)
-                self._writer.close()
+                self._close_writer()
         except KeyboardInterrupt:
             run.close()
             self._finish(options, started, run)
@@ -201,6 +201,14 @@ class Console:
         try:
             with self._bar_cleared():
                 self._writer.write(result)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _WriteFailed(exc.strerror or str(exc)) from None
+
+    def _close_writer(self) -> None:
+        try:
+            self._writer.close()
         except BrokenPipeError:
             raise
         except OSError as exc:

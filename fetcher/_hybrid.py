@@ -31,6 +31,7 @@ from ._signals import block_signals, signals_blocked, unblock_in_worker_process
 __all__ = ["HybridPool", "plan"]
 
 _REAP_SECONDS = 2.0
+_QUEUED_PER_PROCESS = 1  # URLs sent to a worker process beyond its threads
 
 
 class WorkerProcessDied(BrokenProcessPool):
@@ -99,12 +100,14 @@ class HybridPool:
     def _dispatch(self) -> None:
         """Send queued URLs to processes with an idle thread (the caller holds the lock).
 
-        A URL is sent only when a thread can start it at once, so every URL still queued
-        here has not started and can be cancelled, as with `concurrent.futures` pools.
+        A process gets at most one URL beyond its threads (so a thread that finishes
+        starts the next URL without a round trip through the parent, as the process
+        pool's call queue does): every other URL still queued here has not started and
+        can be cancelled, as with `concurrent.futures` pools.
         """
         while self._queue:
             index = min(range(len(self._load)), key=lambda i: self._load[i] / self._threads[i])
-            if self._load[index] >= self._threads[index]:
+            if self._load[index] >= self._threads[index] + _QUEUED_PER_PROCESS:
                 return  # every thread busy (or its process down): wait for a result
             url, future = self._queue.popleft()
             if not future.set_running_or_notify_cancel():

@@ -263,7 +263,6 @@ class FetchRun(Iterator[FetchResult]):
         ends the grace at once.
         """
         self._stopping = True
-        self._interrupted = False
         if self._feeder is not None:
             self._feeder.stop()
         self._incoming.clear()
@@ -280,7 +279,9 @@ class FetchRun(Iterator[FetchResult]):
                 while self._ready:
                     yield self._ready.popleft()
                 left = give_up_at - time.monotonic()
-                if not self._in_flight or left <= 0 or self._interrupted or self._closed:
+                if not self._in_flight or left <= 0 or self._closed:
+                    return
+                if self._interrupted or self._wakeup.done():  # interrupted again
                     return
                 wait({self._some_done, self._wakeup}, timeout=left, return_when=FIRST_COMPLETED)
         finally:

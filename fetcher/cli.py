@@ -426,7 +426,7 @@ def serve_command(
     \b
     Example:
       fetcher serve --pages 500 --latency-ms 50 --write-urls local.txt &
-      fetcher local.txt -w 16
+      fetcher local.txt -w 16 --per-host 0   # one origin: lift the cap
     """
     import asyncio
 
@@ -532,7 +532,8 @@ def bench_command(
     """Measure thread and process pools (and baselines) at each worker count.
 
     Every configuration runs the real pipeline in a child process of its own, --repeat
-    times, in an interleaved order. Reports median time, pages/s, min-max, efficiency
+    times, in an interleaved order, with no per-host cap and no retries (pools are
+    measured, not politeness). Reports median time, pages/s, min-max, efficiency
     against the ideal (pages x latency / workers), time to the first result, CPU and
     peak RSS of the client's processes, failures, and the local server's own CPU.
 

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fetcher._console import GRACE_SECONDS
+from fetcher._hybrid import plan
 from fetcher.cli import app
 from tests.server import LocalServer
 from tests.test_cli import FETCHER, write_list
@@ -118,8 +119,9 @@ def test_a_signal_stops_in_order_and_keeps_what_finishes_in_the_grace(
         assert sorted(r["url"] for r in records) == sorted(gated)
     assert all(r["url"] in gated for r in records)
     # Never started, so cancelled; a process pool hands one task ahead to its call queue,
-    # beyond the reach of cancel().
-    assert server.hits.get(f"/stop/{tag}/late", 0) <= (executor == "process")
+    # and the hybrid pool one to each process, beyond the reach of cancel().
+    ahead = {"thread": 0, "process": 1, "hybrid": len(plan(3))}[executor]
+    assert server.hits.get(f"/stop/{tag}/late", 0) <= ahead
     assert "interrupted after" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert wait_until_gone(workers) == set()  # no orphaned worker processes
