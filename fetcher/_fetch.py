@@ -337,8 +337,10 @@ def _is_transient(exc: BaseException, status: int | None) -> bool:
         if isinstance(cause, socket.gaierror):  # only "try again later" is worth it
             return cause.errno == socket.EAI_AGAIN
         return not isinstance(cause, ssl.SSLError | UnicodeError)
-    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError):
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return status is None  # lost before any response: the server never answered
+    if isinstance(exc, httpx.RemoteProtocolError):  # garbage is no better the second time
+        return status is None and str(exc).startswith("Server disconnected")
     return False
 
 

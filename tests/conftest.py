@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.h2server import H2Server
 from tests.server import LocalServer
 
 
@@ -61,8 +62,8 @@ def refused_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def tls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An https URL on 127.0.0.1 served with a self-signed certificate (made by openssl)."""
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate and key for 127.0.0.1 (made by openssl)."""
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("openssl is needed to make a test certificate")
@@ -73,9 +74,23 @@ def tls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
          "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.fixture(scope="session")
+def tls_url(tls_cert: tuple[str, str]) -> Iterator[str]:
+    """An https URL on 127.0.0.1 served (HTTP/1.1) with a self-signed certificate."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context.load_cert_chain(*tls_cert)
     srv = LocalServer(tls=context).start()
     srv.html("/secure", "<title>Secure</title>")
     yield srv.url("/secure")
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def h2_server(tls_cert: tuple[str, str]) -> Iterator[H2Server]:
+    """An HTTP/2-only server on 127.0.0.1 with a self-signed certificate."""
+    srv = H2Server(*tls_cert)
+    yield srv
     srv.stop()

@@ -14,6 +14,7 @@ from fetcher import FetchOptions, FetchResult, fetch_all
 from fetcher._fetch import CRASH_HOOK_ENV
 from fetcher._runner import CRASHED_TWICE
 from fetcher._schedule import Scheduler, Task
+from tests.h2server import H2Server
 from tests.server import LocalServer
 
 EXECUTORS = ["thread", "process", "hybrid"]
@@ -267,6 +268,17 @@ def test_tls_certificates_are_checked_unless_insecure(tls_url: str) -> None:
     assert insecure.ok and insecure.title == "Secure"
     (http2,) = run_all([tls_url], verify=False, http2=True)  # falls back to HTTP/1.1
     assert http2.ok and http2.title == "Secure"
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_http2_is_negotiated_when_asked(h2_server: H2Server, executor: str) -> None:
+    url = h2_server.url(f"/h2/{executor}")
+    results = run_all([url, url], verify=False, http2=True, executor=executor, workers=1)
+    assert all(r.ok and r.title == "Over HTTP/2" for r in results)
+    assert h2_server.protocols[-1] == "h2"
+    (refused,) = run_all([url], verify=False, retries=3)  # HTTP/1.1 against an h2-only server
+    assert refused.error is not None and refused.error.startswith("protocol error")
+    assert refused.attempts == 1  # a protocol mismatch is not retried
 
 
 @pytest.mark.parametrize(
