@@ -13,13 +13,14 @@ the worker processes send results back, so the runner treats it like any other p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
 import os
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -110,10 +111,16 @@ class HybridPool:
             if self._load[index] >= self._threads[index] + _QUEUED_PER_PROCESS:
                 return  # every thread busy (or its process down): wait for a result
             url, future = self._queue.popleft()
-            if not future.set_running_or_notify_cancel():
-                continue  # cancelled while queued
+            if future.cancelled():
+                continue
             task = next(self._ids)
-            self._connections[index].send((task, url))  # under the lock: before any reply
+            try:
+                self._connections[index].send((task, url))  # under the lock: before any reply
+            except OSError:  # the process has died; the reader will replace it
+                self._load[index] = math.inf
+                self._queue.appendleft((url, future))
+                continue
+            future.set_running_or_notify_cancel()  # if cancelled just now, its result is dropped
             self._futures[task] = (future, index)
             self._load[index] += 1
 
@@ -136,7 +143,8 @@ class HybridPool:
                     self._load[index] -= 1
                     if self._queue:
                         self._dispatch()
-                future.set_result(result)
+                with contextlib.suppress(InvalidStateError):  # cancelled as it was sent
+                    future.set_result(result)
 
     def _replace_process(self, index: int) -> Connection | None:
         """Fail the URLs of a dead process and start another in its place (unless stopping)."""
@@ -165,7 +173,8 @@ class HybridPool:
             self._stopping = True
             for connection in self._connections:
                 if not connection.closed:
-                    connection.send(None)
+                    with contextlib.suppress(OSError):  # a process that died meanwhile
+                        connection.send(None)
         for process in self._processes:
             process.join()
         self._reader.join(_REAP_SECONDS)

@@ -87,11 +87,11 @@ class ProcessPool:
     def __init__(self, options: FetchOptions) -> None:
         from ._fetch import crash_marker
 
+        _quiet_cancelled_future_race()
         self._options = options
         self._marker = crash_marker()
         self._context = process_context()
         self._executor = self._new_executor()
-        self._retired: list[ProcessPoolExecutor] = []
         self._futures: set[Future[Attempt]] = set()  # submitted to the current executor
         self.rebuilds = 0
 
@@ -124,7 +124,6 @@ class ProcessPool:
     def _rebuild(self) -> None:
         broken, self._executor = self._executor, self._new_executor()
         orphans, self._futures = self._futures, set()
-        self._retired.append(broken)
         self.rebuilds += 1
         broken.shutdown(wait=True)  # its manager has failed all it knew of, and reaped
         for future in list(orphans):  # submitted as it broke: it will never run them
@@ -138,10 +137,8 @@ class ProcessPool:
         # shutdown(cancel_futures=True) alone waits for running tasks, and leaving worker
         # processes behind would keep the output pipe open: terminate them. Python 3.14
         # has terminate_workers(); before it, the executor's own process table is the way.
-        processes = []
-        for executor in (*self._retired, self._executor):
-            processes += list((getattr(executor, "_processes", None) or {}).values())
-            executor.shutdown(wait=False, cancel_futures=True)
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
                 process.terminate()
@@ -149,6 +146,37 @@ class ProcessPool:
             process.join(_REAP_SECONDS)
             if process.is_alive():
                 process.kill()
+
+
+def _quiet_cancelled_future_race() -> None:
+    """Keep Python 3.11's process pool from printing a traceback for a cancelled future.
+
+    When its workers die (a SIGTERM to the process group) after fetcher cancelled the
+    futures that had not started, 3.11's manager thread calls `set_exception` on them,
+    which raises `InvalidStateError` and ends the thread with a traceback on stderr.
+    Python 3.12 ignores that error there; on 3.11 the hook below does. The futures left
+    pending are the runner's to abandon (its grace period bounds the wait).
+    """
+    global _race_hook_installed
+    if sys.version_info >= (3, 12) or _race_hook_installed:
+        return
+    from concurrent.futures import InvalidStateError
+    from concurrent.futures.process import _ExecutorManagerThread
+
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, InvalidStateError) and isinstance(
+            args.thread, _ExecutorManagerThread
+        ):
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    _race_hook_installed = True
+
+
+_race_hook_installed = False
 
 
 def warm_imports() -> None:

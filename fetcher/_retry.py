@@ -7,8 +7,8 @@ statuses a busy or restarting server answers with (429, 502, 503, 504). Other 4x
 
 from __future__ import annotations
 
-import math
 import random
+import re
 import time
 from email.utils import parsedate_to_datetime
 
@@ -18,6 +18,9 @@ __all__ = ["RETRY_STATUSES", "backoff_delay", "parse_retry_after"]
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: Backoff before the first retry; it doubles for each further one.
 BACKOFF_BASE = 0.5
+#: A `Retry-After` is read as at most this (about 31 years): beyond any --max-retry-wait.
+LONGEST_RETRY_AFTER = 1e9
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def backoff_delay(retry: int, cap: float, rng: random.Random | None = None) -> float:
@@ -39,12 +42,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text) if len(text) < 16 else math.inf
+    if _DIGITS.fullmatch(text):  # ASCII digits only: str.isdigit() also accepts "²"
+        return min(float(text), LONGEST_RETRY_AFTER) if len(text) < 16 else LONGEST_RETRY_AFTER
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # an HTTP date is always GMT
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    wait = when.timestamp() - (time.time() if now is None else now)
+    return min(max(0.0, wait), LONGEST_RETRY_AFTER)

@@ -5,8 +5,10 @@ refilled from the (lazy) URL iterator as futures complete, so memory follows the
 of requests in flight, never the length of the list.
 
 Between the input and the pool sits a `Scheduler` (per-origin caps, a global rate,
-retries later without holding a worker). A URL whose worker process died is submitted
-once more; if that attempt's worker dies too, the URL gets an error record.
+retries later without holding a worker). When a worker process dies, every URL in flight
+in the pool fails and none is known to be the culprit: each is tried again alone, one at
+a time, in a one-process quarantine pool beside the main pool. A URL whose worker dies
+while it runs there alone gets an error record; the others carry on.
 
 The loop is a `wait(return_when=FIRST_COMPLETED)` loop over three futures: "a result is
 done", "more input has arrived" and "interrupted", with a timeout when a retry is due.
@@ -35,6 +37,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from . import _schedule
 from ._feeder import Feeder
 from ._options import FetchOptions
 from ._pools import Pool, make_pool
@@ -49,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["FetchRun", "fetch_all", "fetch_first"]
 
 #: The error of a URL whose attempts killed their worker process twice.
-CRASHED_TWICE = "worker process died twice while fetching this URL"
+CRASHED_TWICE = "worker process died twice while fetching this URL (the second time alone)"
 
 
 class FetchRun(Iterator[FetchResult]):
@@ -69,10 +72,13 @@ class FetchRun(Iterator[FetchResult]):
         self._urls = iter(urls)
         self._feeder: Feeder | None = None
         self._pool: Pool | None = None
-        self._scheduler = Scheduler(options.per_host, options.rate)
+        self._scheduler = Scheduler(options.per_host, options.rate, _schedule.LOOKAHEAD)
         self._incoming: deque[Any] = deque()  # taken from the feeder, not yet scheduled
         self._in_flight: dict[Future[Attempt], Task] = {}
         self._ready: deque[FetchResult] = deque()
+        self._suspects: deque[Task] = deque()  # in flight when a worker died: try alone
+        self._quarantine: Pool | None = None  # one process, one suspect at a time
+        self._suspect_running = False
         self._closed = False
         self._stopping = False
         self._wakeup: Future[None] = Future()  # completed by interrupt()
@@ -139,20 +145,28 @@ class FetchRun(Iterator[FetchResult]):
 
     def _finished(self, feeder: Feeder) -> bool:
         return (
-            not self._in_flight and not self._incoming and self._scheduler.idle and feeder.finished
+            not self._in_flight
+            and not self._incoming
+            and not self._suspects
+            and self._scheduler.idle
+            and feeder.finished
         )
 
     def _wait(self, feeder: Feeder) -> None:
         """Until a result, more input for an empty slot, or a held URL falls due."""
         waiting = {self._some_done, self._wakeup}
+        window = self.options.window
         if (
-            len(self._in_flight) < self.options.window
+            len(self._in_flight) < window
             and not self._incoming
             and self._scheduler.wants_new
             and not feeder.source_ended
         ):
             waiting.add(feeder.arrival)
-        wake_at = self._scheduler.wake_at()
+        # A held URL falling due matters only if a slot is free to submit it: with a full
+        # window, the next result is what frees one (and waiting for the due time instead
+        # would spin).
+        wake_at = self._scheduler.wake_at() if len(self._in_flight) < window else None
         timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
         wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
 
@@ -173,8 +187,11 @@ class FetchRun(Iterator[FetchResult]):
             task = self._in_flight.pop(future, None)
             if task is None:
                 continue
-            self._scheduler.finished(task)
+            if not task.alone:
+                self._scheduler.finished(task)
             record = self._outcome(future, task)
+            if task.alone:
+                task.alone = self._suspect_running = False
             if record is not None:
                 self._ready.append(record)
 
@@ -187,12 +204,12 @@ class FetchRun(Iterator[FetchResult]):
         except BrokenExecutor:
             if self._stopping:
                 return None  # killed with the run, not by the URL: fetched again on resume
-            if task.crashes == 0:
-                task.crashes = 1
-                self.resubmitted += 1
-                self._scheduler.again(task)
-                return None
-            return _failed(task, CRASHED_TWICE)
+            task.crashes += 1
+            if task.alone:  # nothing else ran in its worker: this URL killed it
+                return _failed(task, CRASHED_TWICE)
+            self.resubmitted += 1
+            self._suspects.append(task)
+            return None
         except Exception as exc:
             return _failed(task, f"worker failed: {type(exc).__name__}")
         result = attempt.result
@@ -200,9 +217,8 @@ class FetchRun(Iterator[FetchResult]):
             limit = self.options.max_retry_wait
             asked = attempt.retry_after
             if asked is not None and asked > limit:
-                error = (
-                    f"server asked to retry after {asked:g}s, beyond max-retry-wait ({limit:g}s)"
-                )
+                wait = f"{asked:g}" if asked < 1e6 else f"{asked:.0f}"
+                error = f"server asked to retry after {wait}s, beyond max-retry-wait ({limit:g}s)"
                 return replace(result, attempts=task.attempts, error=error)
             delay = asked if asked is not None else backoff_delay(task.attempts, limit)
             self.retries += 1
@@ -224,6 +240,8 @@ class FetchRun(Iterator[FetchResult]):
         """
         now = time.monotonic()
         window = self.options.window
+        if self._suspects and not self._suspect_running:
+            self._submit_alone(self._suspects.popleft(), now)
         while len(self._in_flight) + len(self._ready) < window:
             task = self._scheduler.next(now, lambda: self._new_task(feeder))
             if task is None:
@@ -255,6 +273,23 @@ class FetchRun(Iterator[FetchResult]):
         self._in_flight[future] = task
         future.add_done_callback(self._on_done)
 
+    def _submit_alone(self, task: Task, now: float) -> None:
+        """Try a suspect of a worker's death alone, so that a second death names it."""
+        if self._quarantine is None:
+            from ._pools import ProcessPool
+
+            self._quarantine = ProcessPool(replace(self.options, workers=1, executor="process"))
+        task.attempts += 1
+        task.started = now
+        try:
+            future = self._quarantine.submit(task.url)
+        except Exception as exc:
+            self._ready.append(_failed(task, _describe_pool_error(exc)))
+            return
+        task.alone = self._suspect_running = True
+        self._in_flight[future] = task
+        future.add_done_callback(self._on_done)
+
     def finish(self, grace: float) -> Iterator[FetchResult]:
         """Stop the run in order: yield finished records and those finishing within `grace`.
 
@@ -267,6 +302,7 @@ class FetchRun(Iterator[FetchResult]):
             self._feeder.stop()
         self._incoming.clear()
         self._scheduler.clear()
+        self._suspects.clear()
         for future in list(self._in_flight):
             if future.cancel():
                 del self._in_flight[future]
@@ -298,23 +334,25 @@ class FetchRun(Iterator[FetchResult]):
         self._closed = True
         self._stopping = True
         feeder, self._feeder = self._feeder, None
-        pool, self._pool = self._pool, None
+        pools = [p for p in (self._pool, self._quarantine) if p is not None]
+        self._pool = self._quarantine = None
         unfinished = (
             bool(self._in_flight)
             or not self._scheduler.idle
             or bool(self._incoming)
+            or bool(self._suspects)
             or (feeder is not None and not feeder.finished)
         )
         self._in_flight.clear()
         self._scheduler.clear()
+        self._suspects.clear()
         if feeder is not None:
             feeder.stop()
-        if pool is None:
-            return
-        if unfinished:
-            pool.abort()
-        else:
-            pool.shutdown()
+        for pool in pools:
+            if unfinished:
+                pool.abort()
+            else:
+                pool.shutdown()
 
     def __enter__(self) -> FetchRun:
         return self

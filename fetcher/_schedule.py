@@ -35,6 +35,7 @@ class Task:
     origin: str | None  # the per-origin cap's key; None when no cap applies
     attempts: int = 0  # attempts submitted so far
     crashes: int = 0  # attempts lost with a worker process that died
+    alone: bool = False  # the current attempt runs alone, in the quarantine pool
     started: float = 0.0  # when the current attempt was submitted (monotonic)
 
 
@@ -144,10 +145,6 @@ class Scheduler:
     def retry_at(self, task: Task, when: float) -> None:
         """Hold `task` until the monotonic time `when`."""
         heapq.heappush(self._later, (when, next(self._order), task))
-
-    def again(self, task: Task) -> None:
-        """Give `task` out again before anything else."""
-        self._due.appendleft(task)
 
     def wake_at(self) -> float | None:
         """When something held becomes due (a retry, or the rate's next start), if ever."""

@@ -294,8 +294,8 @@ def fetch_command(
       fetcher big.txt -f jsonl -o out.jsonl --resume --save pages/
 
     Exit status: 0 all fetched with status < 400; 1 some failed (first-only: none
-    succeeded); 2 usage error; 74 records could not be written; 130 interrupted
-    (Ctrl-C); 141 stdout closed; 143 terminated (SIGTERM).
+    succeeded); 2 usage error; 70 internal error; 74 records could not be written;
+    130 interrupted (Ctrl-C); 141 stdout closed; 143 terminated (SIGTERM).
     """
     _check_combination(first_only=first_only, resume=resume, output=output, fmt=output_format)
     try:
@@ -317,11 +317,11 @@ def fetch_command(
             http2=http2,
             proxy=proxy,
             verify=not insecure,
-            save_dir=_save_folder(save),
+            save_dir=save,
             **({} if user_agent is None else {"user_agent": user_agent}),
         )
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise _option_error(exc) from None
     if sys.stdout is None and output in (None, "-"):
         raise click_exceptions.UsageError("standard output is closed")
     show_progress = (not quiet and sys.stderr.isatty()) if progress is None else progress
@@ -333,6 +333,7 @@ def fetch_command(
     with contextlib.ExitStack() as stack:
         if source is not sys.stdin.buffer:
             stack.enter_context(source)
+        _make_save_folder(save)  # once every other argument has been checked
         stream, finished = None, None
         if output not in (None, "-"):
             try:
@@ -372,17 +373,41 @@ def _check_combination(
         raise click_exceptions.UsageError("--resume needs --format jsonl (records it can read)")
 
 
-def _save_folder(path: str | None) -> str | None:
-    """The --save folder, created if missing."""
+#: The option behind each `FetchOptions` field, for error messages.
+_FLAGS = {
+    "workers": "--workers",
+    "timeout": "--timeout",
+    "max_bytes": "--max-bytes",
+    "max_redirects": "--max-redirects",
+    "retries": "--retries",
+    "max_retry_wait": "--max-retry-wait",
+    "per_host": "--per-host",
+    "rate": "--rate",
+    "headers": "--header",
+    "proxy": "--proxy",
+    "user_agent": "--user-agent",
+    "save_dir": "--save",
+}
+
+
+def _option_error(exc: ValueError) -> typer.BadParameter:
+    """A `FetchOptions` error, naming the command-line option rather than the field."""
+    field, _, rest = str(exc).partition(" ")
+    if field in _FLAGS:
+        return typer.BadParameter(rest, param_hint=f"'{_FLAGS[field]}'")
+    return typer.BadParameter(str(exc))
+
+
+def _make_save_folder(path: str | None) -> None:
+    """Create the --save folder if missing."""
     if path is None:
-        return None
+        return
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
         raise typer.BadParameter(
             f"cannot use folder {path!r}: {exc.strerror or exc}", param_hint="'--save'"
         ) from None
-    return path
 
 
 def _close_quietly(stream: Any) -> None:

@@ -83,6 +83,8 @@ def records_of(path: Path) -> list[dict[str, object]]:
         ("hybrid", signal.SIGINT, True),
         ("thread", signal.SIGTERM, True),
         ("process", signal.SIGTERM, False),
+        ("process", signal.SIGTERM, True),
+        ("hybrid", signal.SIGTERM, True),
     ],
 )
 def test_a_signal_stops_in_order_and_keeps_what_finishes_in_the_grace(
@@ -184,7 +186,9 @@ def test_an_interrupted_run_resumes_with_exactly_one_record_per_line(
         (["--first-only", "--resume", "-o", "o", "-f", "jsonl"], "does not combine"),
         (["-H", "no colon"], "is not in the form 'Name: value'"),
         (["-H", "Bad Name: x"], "invalid header name"),
-        (["--proxy", "socks5://127.0.0.1:9"], "proxy must be an http://HOST:PORT URL"),
+        (["--proxy", "socks5://127.0.0.1:9"], "'--proxy': must be an http://HOST:PORT URL"),
+        (["--per-host", "2000000"], "'--per-host': must be from 0 to"),
+        (["--user-agent", "a\nb"], "'--user-agent': must be text without line breaks"),
         (["--retries", "-1"], "Invalid value for '--retries'"),
         (["--rate", "0"], "Invalid value for '--rate'"),
         (["--per-host", "-2"], "Invalid value for '--per-host'"),
