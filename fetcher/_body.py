@@ -46,6 +46,11 @@ class CappedBody:
         self._coding = _coding_of(content_encoding)
         self._decoder = _new_decoder(self._coding)
 
+    @property
+    def cap(self) -> int:
+        """The most decoded bytes kept."""
+        return self._cap
+
     def feed(self, raw: bytes) -> None:
         """Add raw bytes from the wire."""
         if self._decoder is None:

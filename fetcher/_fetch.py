@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -56,7 +57,9 @@ class Attempt:
 
 
 @dataclass(slots=True)
-class _Page:
+class Page:
+    """What one attempt has learnt so far; every client (sync or async) fills one."""
+
     final_url: str | None = None
     status: int | None = None
     title: str | None = None
@@ -65,6 +68,111 @@ class _Page:
     path: str | None = None
     retryable: bool = False
     retry_after: float | None = None
+
+    def note(self, response: httpx.Response) -> httpx.Request | None:
+        """Record a response's URL and status; return the redirect to follow, if any."""
+        self.final_url = str(response.url)
+        self.status = response.status_code
+        next_request = response.next_request
+        if next_request is None and response.status_code in RETRY_STATUSES:
+            self.retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return next_request
+
+    def body_for(self, response: httpx.Response, cap: int) -> CappedBody:
+        """A decoder for the response's body, under the `max_bytes` cap."""
+        return CappedBody(response.headers.get("content-encoding"), cap)
+
+    def feed(self, body: CappedBody, chunk: bytes) -> None:
+        """Add a raw chunk; a body beyond the cap ends the attempt."""
+        body.feed(chunk)
+        if body.truncated:
+            raise _Failure(f"body larger than max-bytes ({body.cap} bytes)")
+
+    def read(self, body: CappedBody, response: httpx.Response) -> None:
+        """Keep the size and title of what was read (also when reading failed)."""
+        self.size = body.size
+        self.title = extract_title(body.content(), response.headers.get("content-type"))
+
+    def save(
+        self, options: FetchOptions, target: httpx.URL, response: httpx.Response, content: bytes
+    ) -> None:
+        """Write a successful body to `options.save_dir`, if set."""
+        if options.save_dir is None or response.status_code >= 400:
+            return
+        from ._save import save_page
+
+        try:
+            content_type = response.headers.get("content-type")
+            self.path = save_page(options.save_dir, str(target), content_type, content)
+        except OSError as exc:
+            raise _Failure(f"cannot save page: {_os_message(exc)}") from None
+
+    def fail(self, exc: Exception, timeout: float) -> None:
+        """Record why the attempt failed, and whether another may succeed."""
+        if isinstance(exc, _Failure):
+            self.error = str(exc)
+        elif isinstance(exc, TimeoutError):  # the async client's whole-attempt deadline
+            self.error = f"timed out after {timeout:g}s"
+            self.retryable = True
+        else:
+            self.error = describe_error(exc, timeout)
+            self.retryable = _is_transient(exc, self.status)
+
+    def attempt(self, url: str, started: float) -> Attempt:
+        """The finished attempt at `url`, begun at monotonic time `started`."""
+        if self.error is None and self.status in RETRY_STATUSES:
+            self.retryable = True
+        result = FetchResult(
+            url=url,
+            final_url=self.final_url,
+            status=self.status,
+            title=self.title,
+            bytes=self.size,
+            elapsed=time.monotonic() - started,
+            error=self.error,
+            path=self.path,
+        )
+        return Attempt(result, self.retryable, self.retry_after)
+
+
+class Hops:
+    """The redirects of one attempt: each checked, loops and too many are failures."""
+
+    def __init__(self, max_redirects: int) -> None:
+        self._max = self._left = max_redirects
+        self._seen: set[str] = set()  # filled on the first redirect: most pages have none
+
+    def next(self, request: httpx.Request, next_request: httpx.Request) -> httpx.Request:
+        """The request to send after `request` answered with a redirect to `next_request`."""
+        if self._left == 0:
+            raise _Failure(f"more than {self._max} redirects")
+        self._left -= 1
+        _check_scheme(next_request.url)
+        self._seen.add(str(request.url))
+        if str(next_request.url) in self._seen:
+            raise _Failure(f"redirect loop at {next_request.url}")
+        self._seen.add(str(next_request.url))
+        return next_request
+
+
+def request_target(url: str) -> httpx.URL:
+    """The URL to request for an input line, checked before any connection is made."""
+    if len(url) > MAX_URL_CHARS:
+        raise _Failure(f"URL longer than {MAX_URL_CHARS} characters")
+    target = httpx.URL(to_request_url(url))
+    _check_scheme(target)
+    try:  # what name resolution would reject (an empty label, one over 63 characters)
+        target.host.encode("idna")
+    except UnicodeError:
+        raise _Failure("DNS lookup failed: invalid host name") from None
+    return target
+
+
+def client_headers(options: FetchOptions) -> httpx.Headers:
+    """The headers of every request: fetcher's defaults, replaced by the caller's own."""
+    headers = httpx.Headers({"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING})
+    headers.update(list(options.headers))
+    return headers
 
 
 class _Failure(Exception):
@@ -98,27 +206,12 @@ class PageFetcher:
     def attempt(self, url: str) -> Attempt:
         """Fetch `url` once; say whether a later retry could succeed. Never raises."""
         started = time.monotonic()
-        page = _Page()
+        page = Page()
         try:
             self._fetch_into(page, url)
-        except _Failure as exc:
-            page.error = str(exc)
         except Exception as exc:
-            page.error = describe_error(exc, self.options.timeout)
-            page.retryable = _is_transient(exc, page.status)
-        if page.error is None and page.status in RETRY_STATUSES:
-            page.retryable = True
-        result = FetchResult(
-            url=url,
-            final_url=page.final_url,
-            status=page.status,
-            title=page.title,
-            bytes=page.size,
-            elapsed=time.monotonic() - started,
-            error=page.error,
-            path=page.path,
-        )
-        return Attempt(result, page.retryable, page.retry_after)
+            page.fail(exc, self.options.timeout)
+        return page.attempt(url, started)
 
     def abort(self) -> None:
         """Fail the requests in flight at once, and every request after them.
@@ -139,11 +232,8 @@ class PageFetcher:
         for worker in workers:
             worker.client.close()
 
-    def _fetch_into(self, page: _Page, url: str) -> None:
-        if len(url) > MAX_URL_CHARS:
-            raise _Failure(f"URL longer than {MAX_URL_CHARS} characters")
-        target = httpx.URL(to_request_url(url))
-        _check_scheme(target)
+    def _fetch_into(self, page: Page, url: str) -> None:
+        target = request_target(url)
         worker = self._worker()
         with self._lock:
             if self._live.aborted.is_set():
@@ -160,57 +250,26 @@ class PageFetcher:
             if aborted:
                 worker.client.close()
 
-    def _follow(self, page: _Page, client: httpx.Client, target: httpx.URL) -> None:
-        seen: set[str] = set()  # filled on the first redirect: most pages have none
+    def _follow(self, page: Page, client: httpx.Client, target: httpx.URL) -> None:
+        hops = Hops(self.options.max_redirects)
         request = client.build_request("GET", target)
-        for _ in range(self.options.max_redirects + 1):
+        while True:
             response = client.send(request, stream=True)
             try:
-                page.final_url = str(response.url)
-                page.status = response.status_code
-                next_request = response.next_request
+                next_request = page.note(response)
                 if next_request is None:
-                    if response.status_code in RETRY_STATUSES:
-                        page.retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    content = self._read(page, response)
-                    if self.options.save_dir is not None and response.status_code < 400:
-                        page.path = self._save(str(target), response, content)
+                    body = page.body_for(response, self.options.max_bytes)
+                    try:
+                        for chunk in response.iter_raw():
+                            page.feed(body, chunk)
+                        body.finish()
+                    finally:
+                        page.read(body, response)
+                    page.save(self.options, target, response, body.content())
                     return
             finally:
                 response.close()
-            _check_scheme(next_request.url)
-            seen.add(str(request.url))
-            if str(next_request.url) in seen:
-                raise _Failure(f"redirect loop at {next_request.url}")
-            seen.add(str(next_request.url))
-            request = next_request
-        raise _Failure(f"more than {self.options.max_redirects} redirects")
-
-    def _read(self, page: _Page, response: httpx.Response) -> bytes:
-        """Read the body under the cap; what was read counts even if reading failed."""
-        cap = self.options.max_bytes
-        body = CappedBody(response.headers.get("content-encoding"), cap)
-        try:
-            for chunk in response.iter_raw():
-                body.feed(chunk)
-                if body.truncated:
-                    raise _Failure(f"body larger than max-bytes ({cap} bytes)")
-            body.finish()
-        finally:
-            page.size = body.size
-            page.title = extract_title(body.content(), response.headers.get("content-type"))
-        return body.content()
-
-    def _save(self, url: str, response: httpx.Response, content: bytes) -> str:
-        from ._save import save_page
-
-        assert self.options.save_dir is not None
-        try:
-            return save_page(
-                self.options.save_dir, url, response.headers.get("content-type"), content
-            )
-        except OSError as exc:
-            raise _Failure(f"cannot save page: {_os_message(exc)}") from None
+            request = hops.next(request, next_request)
 
     def _worker(self) -> _Worker:
         worker: _Worker | None = getattr(self._local, "worker", None)
@@ -227,20 +286,16 @@ class PageFetcher:
                 self._ssl_context = httpx.create_ssl_context(verify=options.verify)
             ssl_context = self._ssl_context
         transport = _Transport(ssl_context, DeadlineBackend(deadline, self._live), options)
-        headers = httpx.Headers(
-            {"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING}
-        )
-        headers.update(list(options.headers))  # the caller's headers replace those
         client = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(options.timeout),
-            headers=headers,
+            headers=client_headers(options),
             follow_redirects=False,
             trust_env=False,
         )
         # No cookies are kept, so none need reading: httpx would otherwise parse every
         # response's cookies through urllib (about a tenth of its CPU per request).
-        client._cookies = _NoCookies()
+        client._cookies = NoCookies()
         worker = _Worker(client, deadline)
         with self._lock:
             self._workers.append(worker)
@@ -252,42 +307,57 @@ class _Transport(httpx.HTTPTransport):
 
     `HTTPTransport`'s constructor offers no way to pass a network backend, and its request
     handling uses only `self._pool`, so the pool is built here instead (httpx is pinned to
-    0.28.x, where this holds; the tests exercise it). With a proxy, the pool is httpcore's
-    HTTP proxy pool (CONNECT tunnels for https targets) over the same backend.
+    0.28.x, where this holds; the tests exercise it).
     """
 
     def __init__(
         self, ssl_context: ssl.SSLContext, backend: DeadlineBackend, options: FetchOptions
     ) -> None:
-        import httpcore
-
-        pool_options: dict[str, object] = {
-            "ssl_context": ssl_context,
-            "max_connections": None,
-            "max_keepalive_connections": _KEEPALIVE_PER_WORKER,
-            "keepalive_expiry": 5.0,
-            "http1": True,
-            "http2": options.http2,
-            "network_backend": backend,
-        }
-        if options.proxy is None:
-            self._pool = httpcore.ConnectionPool(**pool_options)  # type: ignore[arg-type]
-            return
-        proxy = httpx.Proxy(options.proxy)
-        self._pool = httpcore.HTTPProxy(
-            proxy_url=httpcore.URL(
-                scheme=proxy.url.raw_scheme,
-                host=proxy.url.raw_host,
-                port=proxy.url.port,
-                target=proxy.url.raw_path,
-            ),
-            proxy_auth=proxy.raw_auth,
-            proxy_headers=proxy.headers.raw,
-            **pool_options,  # type: ignore[arg-type]
-        )
+        self._pool = connection_pool(ssl_context, backend, options, keepalive=_KEEPALIVE_PER_WORKER)
 
 
-class _NoCookies(httpx.Cookies):
+def connection_pool(
+    ssl_context: ssl.SSLContext,
+    backend: Any,
+    options: FetchOptions,
+    *,
+    keepalive: int,
+    asynchronous: bool = False,
+) -> Any:
+    """httpcore's connection pool (sync or async) over `backend`, as `options` ask.
+
+    With a proxy, it is httpcore's HTTP proxy pool: CONNECT tunnels for https targets.
+    """
+    import httpcore
+
+    pool_options: dict[str, Any] = {
+        "ssl_context": ssl_context,
+        "max_connections": None,
+        "max_keepalive_connections": keepalive,
+        "keepalive_expiry": 5.0,
+        "http1": True,
+        "http2": options.http2,
+        "network_backend": backend,
+    }
+    if options.proxy is None:
+        pool = httpcore.AsyncConnectionPool if asynchronous else httpcore.ConnectionPool
+        return pool(**pool_options)
+    proxy = httpx.Proxy(options.proxy)
+    proxy_pool = httpcore.AsyncHTTPProxy if asynchronous else httpcore.HTTPProxy
+    return proxy_pool(
+        proxy_url=httpcore.URL(
+            scheme=proxy.url.raw_scheme,
+            host=proxy.url.raw_host,
+            port=proxy.url.port,
+            target=proxy.url.raw_path,
+        ),
+        proxy_auth=proxy.raw_auth,
+        proxy_headers=proxy.headers.raw,
+        **pool_options,
+    )
+
+
+class NoCookies(httpx.Cookies):
     """A cookie store that keeps nothing: no URL is fetched with state from earlier ones."""
 
     def extract_cookies(self, response: httpx.Response) -> None:

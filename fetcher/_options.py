@@ -29,8 +29,8 @@ __all__ = [
     "parse_header",
 ]
 
-ExecutorName = Literal["thread", "process", "hybrid"]
-EXECUTORS: tuple[ExecutorName, ...] = ("thread", "process", "hybrid")
+ExecutorName = Literal["thread", "process", "hybrid", "async"]
+EXECUTORS: tuple[ExecutorName, ...] = ("thread", "process", "hybrid", "async")
 
 #: Concurrent requests by default: enough to hide network latency on a small machine.
 DEFAULT_WORKERS = 16

@@ -210,4 +210,8 @@ def make_pool(options: FetchOptions) -> Pool:
         from ._hybrid import HybridPool
 
         return HybridPool(options)
+    if options.executor == "async":
+        from ._async import AsyncPool
+
+        return AsyncPool(options)
     return ThreadPool(options)

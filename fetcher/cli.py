@@ -46,6 +46,7 @@ class Executor(StrEnum):
     thread = "thread"
     process = "process"
     hybrid = "hybrid"
+    async_ = "async"
 
 
 class OutputFormat(StrEnum):
@@ -175,7 +176,8 @@ def fetch_command(
         typer.Option(
             "--executor",
             "-e",
-            help="Pool that runs the requests (hybrid: a process per core, threads in each).",
+            help="Pool that runs the requests (hybrid: a process per core, threads in each; "
+            "async: one asyncio event loop).",
         ),
     ] = Executor.thread,
     timeout: Annotated[

@@ -222,7 +222,7 @@ def test_installed_command_runs_a_list(server: LocalServer, tmp_path: Path) -> N
     assert "3 URLs, 2 ok, 1 failed" in result.stderr
 
 
-@pytest.mark.parametrize("executor", ["thread", "process", "hybrid"])
+@pytest.mark.parametrize("executor", ["thread", "process", "hybrid", "async"])
 def test_installed_first_only_returns_promptly_past_a_hang(
     server: LocalServer, tmp_path: Path, executor: str
 ) -> None:

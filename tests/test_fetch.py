@@ -14,7 +14,13 @@ import pytest
 from fetcher import FetchOptions, FetchResult, fetch_all, fetch_first
 from tests.server import LocalServer, gzip_bomb
 
-EXECUTORS = ["thread", "process", "hybrid"]
+EXECUTORS = ["thread", "process", "hybrid", "async"]
+
+
+@pytest.fixture(params=["thread", "async"])
+def client(request: pytest.FixtureRequest) -> str:
+    """The two HTTP clients: the sync one (thread, process, hybrid) and the async one."""
+    return str(request.param)
 
 
 def fetch_one(url: str, **options: object) -> FetchResult:
@@ -54,12 +60,12 @@ def test_mixed_list_every_url_once_in_completion_order(
     assert "unsupported scheme 'ftp'" in (by_url["ftp://example.com/"].error or "")
 
 
-def test_redirects_are_followed_to_the_final_url(server: LocalServer) -> None:
+def test_redirects_are_followed_to_the_final_url(server: LocalServer, client: str) -> None:
     final = server.html("/redirect/final", "<title>Landed</title>")
     server.add("/redirect/b", status=301, headers={"Location": "/redirect/final"})
     start = server.add("/redirect/a", status=302, headers={"Location": server.url("/redirect/b")})
 
-    result = fetch_one(start)
+    result = fetch_one(start, executor=client)
 
     assert (result.status, result.final_url, result.title, result.error) == (
         200,
@@ -69,29 +75,29 @@ def test_redirects_are_followed_to_the_final_url(server: LocalServer) -> None:
     )
 
 
-def test_redirect_loop_is_an_error_row(server: LocalServer) -> None:
+def test_redirect_loop_is_an_error_row(server: LocalServer, client: str) -> None:
     server.add("/loop/a", status=302, headers={"Location": "/loop/b"})
     loop = server.add("/loop/b", status=302, headers={"Location": "/loop/a"})
 
-    result = fetch_one(loop)
+    result = fetch_one(loop, executor=client)
 
     assert result.error is not None and "redirect loop" in result.error
     assert result.status == 302
 
 
-def test_too_many_redirects_is_an_error_row(server: LocalServer) -> None:
+def test_too_many_redirects_is_an_error_row(server: LocalServer, client: str) -> None:
     for i in range(4):
         server.add(f"/chain/{i}", status=302, headers={"Location": f"/chain/{i + 1}"})
     server.html("/chain/4", "<title>End</title>")
 
-    assert fetch_one(server.url("/chain/0"), max_redirects=4).title == "End"
-    result = fetch_one(server.url("/chain/0"), max_redirects=3)
+    assert fetch_one(server.url("/chain/0"), max_redirects=4, executor=client).title == "End"
+    result = fetch_one(server.url("/chain/0"), max_redirects=3, executor=client)
     assert result.error == "more than 3 redirects"
 
 
-def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
+def test_redirect_to_another_scheme_is_refused(server: LocalServer, client: str) -> None:
     url = server.add("/to-file", status=302, headers={"Location": "file:///etc/passwd"})
-    result = fetch_one(url)
+    result = fetch_one(url, executor=client)
     assert result.error is not None and "unsupported scheme 'file'" in result.error
 
 
@@ -114,25 +120,25 @@ def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
     ],
 )
 def test_titles_through_http(
-    server: LocalServer, body: bytes, content_type: str, title: str | None
+    server: LocalServer, body: bytes, content_type: str, title: str | None, client: str
 ) -> None:
     url = server.add(
         f"/titles/{abs(hash(body))}", body=body, headers={"Content-Type": content_type}
     )
-    result = fetch_one(url)
+    result = fetch_one(url, executor=client)
     assert (result.title, result.error, result.bytes) == (title, None, len(body))
 
 
-def test_title_without_content_type_is_sniffed(server: LocalServer) -> None:
+def test_title_without_content_type_is_sniffed(server: LocalServer, client: str) -> None:
     html = server.add("/sniff/html", body=b"<!DOCTYPE html><title>Sniffed</title>")
     text = server.add("/sniff/text", body=b"just text <title>no</title>")
-    assert fetch_one(html).title == "Sniffed"
-    assert fetch_one(text).title is None
+    assert fetch_one(html, executor=client).title == "Sniffed"
+    assert fetch_one(text, executor=client).title is None
 
 
-def test_unclosed_title_is_capped(server: LocalServer) -> None:
+def test_unclosed_title_is_capped(server: LocalServer, client: str) -> None:
     url = server.html("/unclosed", "<title>" + "word " * 5000)
-    title = fetch_one(url).title
+    title = fetch_one(url, executor=client).title
     assert title is not None and len(title) == 1024
 
 
@@ -144,30 +150,30 @@ def test_a_hanging_server_is_bounded_by_the_timeout(server: LocalServer, executo
     assert 0.9 <= result.elapsed < 3
 
 
-def test_a_trickling_body_is_bounded_by_the_timeout(server: LocalServer) -> None:
+def test_a_trickling_body_is_bounded_by_the_timeout(server: LocalServer, client: str) -> None:
     # httpx's own read timeout would never fire: a byte arrives every 0.2 s.
     url = server.html("/drip/body", "<title>drip</title>" + "x" * 100, drip_body=0.2)
     started = time.monotonic()
-    result = fetch_one(url, timeout=1.5, retries=0)
+    result = fetch_one(url, timeout=1.5, retries=0, executor=client)
     assert time.monotonic() - started < 3.5
     assert result.error == "timed out after 1.5s"
     assert result.status == 200  # the headers did arrive
 
 
-def test_trickling_headers_are_bounded_by_the_timeout(server: LocalServer) -> None:
+def test_trickling_headers_are_bounded_by_the_timeout(server: LocalServer, client: str) -> None:
     url = server.add("/drip/headers", drip_headers=0.2)
     started = time.monotonic()
-    result = fetch_one(url, timeout=1.5, retries=0)
+    result = fetch_one(url, timeout=1.5, retries=0, executor=client)
     assert time.monotonic() - started < 3.5
     assert result.error == "timed out after 1.5s"
     assert result.status is None
 
 
-def test_a_large_body_is_cut_at_max_bytes(server: LocalServer) -> None:
+def test_a_large_body_is_cut_at_max_bytes(server: LocalServer, client: str) -> None:
     url = server.add(
         "/large", stream_bytes=50_000_000, headers={"Content-Type": "application/octet-stream"}
     )
-    result = fetch_one(url, max_bytes=1_000_000)
+    result = fetch_one(url, max_bytes=1_000_000, executor=client)
     assert result.bytes == 1_000_000
     assert result.error == "body larger than max-bytes (1000000 bytes)"
     assert result.status == 200
@@ -187,7 +193,7 @@ def test_a_gzip_bomb_is_cut_at_max_bytes(server: LocalServer, executor: str) -> 
     assert result.error == "body larger than max-bytes (1000000 bytes)"
 
 
-def test_gzip_and_deflate_bodies_are_decoded(server: LocalServer) -> None:
+def test_gzip_and_deflate_bodies_are_decoded(server: LocalServer, client: str) -> None:
     html = b"<title>Compressed</title>" + b" " * 1000
     gz = server.add(
         "/gz",
@@ -202,20 +208,20 @@ def test_gzip_and_deflate_bodies_are_decoded(server: LocalServer) -> None:
         headers={"Content-Encoding": "deflate", "Content-Type": "text/html"},
     )
     for url in (gz, df):
-        result = fetch_one(url)
+        result = fetch_one(url, executor=client)
         assert (result.title, result.bytes, result.error) == ("Compressed", len(html), None)
 
 
-def test_unknown_content_encoding_is_an_error(server: LocalServer) -> None:
+def test_unknown_content_encoding_is_an_error(server: LocalServer, client: str) -> None:
     url = server.add("/br", body=b"\x0b\x02\x80", headers={"Content-Encoding": "br"})
-    result = fetch_one(url)
+    result = fetch_one(url, executor=client)
     assert result.status == 200
     assert result.error == "unsupported Content-Encoding 'br'"
 
 
-def test_request_asks_only_for_codings_it_caps(server: LocalServer) -> None:
+def test_request_asks_only_for_codings_it_caps(server: LocalServer, client: str) -> None:
     url = server.html("/headers", "<title>h</title>")
-    assert fetch_one(url).error is None
+    assert fetch_one(url, executor=client).error is None
     headers = server.request_headers["/headers"]
     assert headers["Accept-Encoding"] == "gzip, deflate"
     assert headers["User-Agent"].startswith("fetcher/")
@@ -371,9 +377,9 @@ def test_abandoning_a_run_wakes_workers_stuck_in_connect_or_tls(
 
 @pytest.mark.parametrize("stall", ["unanswered_connect_url", "silent_tls_url"])
 def test_connect_and_tls_stalls_are_bounded_by_the_timeout(
-    request: pytest.FixtureRequest, stall: str
+    request: pytest.FixtureRequest, stall: str, client: str
 ) -> None:
-    result = fetch_one(request.getfixturevalue(stall), timeout=0.5, retries=0)
+    result = fetch_one(request.getfixturevalue(stall), timeout=0.5, retries=0, executor=client)
     assert result.error == "timed out after 0.5s"
     assert result.elapsed < 2
 
@@ -388,8 +394,8 @@ def test_connect_and_tls_stalls_are_bounded_by_the_timeout(
         ("https:///path", "URL has no host"),
     ],
 )
-def test_malformed_urls_are_error_rows(url: str, error: str) -> None:
-    result = fetch_one(url)
+def test_malformed_urls_are_error_rows(url: str, error: str, client: str) -> None:
+    result = fetch_one(url, executor=client)
     assert result.error is not None and result.error.startswith(error)
 
 
@@ -426,21 +432,21 @@ def test_an_error_from_the_source_is_raised_after_its_urls(server: LocalServer) 
     assert [r.url for r in seen] == [ok]
 
 
-def test_a_timeout_mid_body_keeps_what_was_read(server: LocalServer) -> None:
+def test_a_timeout_mid_body_keeps_what_was_read(server: LocalServer, client: str) -> None:
     url = server.html("/drip/partial", "<title>Partial</title>" + "x" * 200, drip_body=0.05)
-    result = fetch_one(url, timeout=2, retries=0)
+    result = fetch_one(url, timeout=2, retries=0, executor=client)
     assert result.error == "timed out after 2s"
     assert result.status == 200 and result.title == "Partial"
     assert 22 < result.bytes < 222
 
 
-def test_cookies_do_not_carry_from_one_url_to_the_next(server: LocalServer) -> None:
+def test_cookies_do_not_carry_from_one_url_to_the_next(server: LocalServer, client: str) -> None:
     setter = server.html(
         "/cookie/set", "<title>set</title>", headers={"Set-Cookie": "session=abc; Path=/"}
     )
     reader = server.html("/cookie/read", "<title>read</title>")
-    assert fetch_one(setter).ok
-    results = list(fetch_all([setter, reader, reader], workers=1))
+    assert fetch_one(setter, executor=client).ok
+    results = list(fetch_all([setter, reader, reader], workers=1, executor=client))
     assert all(r.ok for r in results)
     assert "Cookie" not in server.request_headers["/cookie/read"]
 

@@ -18,7 +18,7 @@ from fetcher._schedule import Scheduler, Task
 from tests.h2server import H2Server
 from tests.server import LocalServer
 
-EXECUTORS = ["thread", "process", "hybrid"]
+EXECUTORS = ["thread", "process", "hybrid", "async"]
 
 
 def run_all(urls: list[str], **options: object) -> list[FetchResult]:
