@@ -57,7 +57,7 @@ class BenchError(Exception):
 class BenchSettings:
     """What to measure. `pages=None` sizes each run to about 1 s of ideal time."""
 
-    executors: tuple[str, ...] = ("thread", "process", "hybrid")
+    executors: tuple[str, ...] = ("thread", "process", "hybrid", "async")
     workers: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     repeat: int = 3
     pages: int | None = None

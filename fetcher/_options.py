@@ -29,8 +29,8 @@ __all__ = [
     "parse_header",
 ]
 
-ExecutorName = Literal["thread", "process", "hybrid", "async"]
-EXECUTORS: tuple[ExecutorName, ...] = ("thread", "process", "hybrid", "async")
+ExecutorName = Literal["thread", "process", "hybrid", "async", "dask"]
+EXECUTORS: tuple[ExecutorName, ...] = ("thread", "process", "hybrid", "async", "dask")
 
 #: Concurrent requests by default: enough to hide network latency on a small machine.
 DEFAULT_WORKERS = 16
@@ -80,7 +80,9 @@ class FetchOptions:
 
     Invalid values raise `ValueError` at construction, so a bad option fails before any
     request is made. `headers` may be given as a mapping or as (name, value) pairs; it is
-    kept as a tuple of pairs. `per_host=0` and `rate=None` mean no cap.
+    kept as a tuple of pairs. `per_host=0` and `rate=None` mean no cap. `scheduler` is
+    the address of a running Dask scheduler (executor "dask" only; None starts a local
+    cluster).
     """
 
     workers: int = DEFAULT_WORKERS
@@ -98,6 +100,7 @@ class FetchOptions:
     proxy: str | None = None
     verify: bool = True
     save_dir: str | None = None
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         self._check_request_options()
@@ -157,6 +160,13 @@ class FetchOptions:
             _check_proxy(self.proxy)
         if self.save_dir is not None and (not isinstance(self.save_dir, str) or not self.save_dir):
             raise ValueError(f"save_dir must be a folder name, not {self.save_dir!r}")
+        if self.scheduler is not None:
+            if self.executor != "dask":
+                raise ValueError("scheduler applies to the dask executor only")
+            if not isinstance(self.scheduler, str) or "://" not in self.scheduler:
+                raise ValueError(
+                    f"scheduler must be an address such as tcp://HOST:8786, not {self.scheduler!r}"
+                )
 
     def _check_request_options(self) -> None:
         for name in ("http2", "verify"):

@@ -214,4 +214,8 @@ def make_pool(options: FetchOptions) -> Pool:
         from ._async import AsyncPool
 
         return AsyncPool(options)
+    if options.executor == "dask":
+        from ._dask import DaskPool
+
+        return DaskPool(options)
     return ThreadPool(options)

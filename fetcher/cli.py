@@ -37,7 +37,7 @@ from ._version import __version__
 try:  # typer >= 0.26 carries its own copy of click
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_exceptions  # type: ignore[no-redef,import-not-found]
+    from click import exceptions as click_exceptions  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -47,6 +47,7 @@ class Executor(StrEnum):
     process = "process"
     hybrid = "hybrid"
     async_ = "async"
+    dask = "dask"
 
 
 class OutputFormat(StrEnum):
@@ -121,7 +122,7 @@ class MainCommand(TyperCommand):
                 [
                     ("fetch", "Fetch a URL list (the default: this page)."),
                     ("serve", "Serve a local test site on 127.0.0.1."),
-                    ("bench", "Measure thread, process and hybrid pools."),
+                    ("bench", "Measure the executors against each other and baselines."),
                 ]
             )
 
@@ -177,9 +178,16 @@ def fetch_command(
             "--executor",
             "-e",
             help="Pool that runs the requests (hybrid: a process per core, threads in each; "
-            "async: one asyncio event loop).",
+            "async: one asyncio event loop; dask: a Dask cluster, needs fetcher[dask]).",
         ),
     ] = Executor.thread,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            metavar="tcp://HOST:PORT",
+            help="With -e dask: a running Dask scheduler.  [default: a local cluster]",
+        ),
+    ] = None,
     timeout: Annotated[
         float,
         typer.Option(
@@ -320,6 +328,7 @@ def fetch_command(
             proxy=proxy,
             verify=not insecure,
             save_dir=save,
+            scheduler=scheduler,
             **({} if user_agent is None else {"user_agent": user_agent}),
         )
     except ValueError as exc:
@@ -389,6 +398,7 @@ _FLAGS = {
     "proxy": "--proxy",
     "user_agent": "--user-agent",
     "save_dir": "--save",
+    "scheduler": "--scheduler",
 }
 
 
@@ -541,8 +551,11 @@ def bench_command(
     ] = None,
     executors: Annotated[
         str,
-        typer.Option(help="Comma-separated: thread, process, hybrid; baselines httpx, curl."),
-    ] = "thread,process,hybrid",
+        typer.Option(
+            help="Comma-separated: thread, process, hybrid, async, dask (needs fetcher[dask]); "
+            "baselines httpx, curl."
+        ),
+    ] = "thread,process,hybrid,async",
     workers: Annotated[str, typer.Option(help="Comma-separated worker counts.")] = (
         "1,2,4,8,16,32,64"
     ),
@@ -556,7 +569,7 @@ def bench_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> int:
-    """Measure thread and process pools (and baselines) at each worker count.
+    """Measure the executors (and baselines) at each worker count.
 
     Every configuration runs the real pipeline in a child process of its own, --repeat
     times, in an interleaved order, with no per-host cap and no retries (pools are

@@ -34,7 +34,7 @@ def test_a_tiny_local_run_reports_every_configuration(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert {(r["executor"], r["workers"]) for r in report} == {
-        (executor, workers) for executor in ("hybrid", "process", "thread") for workers in (1, 4)
+        (executor, workers) for executor in ("async", "hybrid", "process", "thread") for workers in (1, 4)
     }
     for row in report:
         assert set(row) == FIELDS

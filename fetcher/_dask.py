@@ -1,0 +1,156 @@
+"""The Dask executor: fetches on a Dask cluster, local or remote, behind the same runner.
+
+Without a scheduler address, a `LocalCluster` is started for the run: about one worker
+process per core, with threads inside so that `workers` requests run at once
+(processes x threads = at least `workers`). With one (`tcp://HOST:PORT`), fetcher is a
+client of a running cluster (`dask scheduler`, and `dask worker` on other machines), and
+the cluster's own threads set the concurrency; fetcher's window still bounds how many
+URLs are submitted at once.
+
+Each URL is one task submitted with `Client.submit(..., pure=False)`, and each Dask
+future completes a `concurrent.futures.Future` from its done-callback, so the runner
+waits on it like any other pool. (`Client.get_executor` does the same, but logs every
+cancelled task as an error; and its `shutdown()` has no `cancel_futures`.) `pure=False`
+matters: Dask would otherwise give identical URLs one shared task, and a URL listed twice
+must be fetched twice. Each Dask worker keeps one `PageFetcher` (and so one HTTP client
+per thread) for all of its tasks.
+
+Stopping: a Dask future does not say whether its task has started, so the runner's
+futures stay pending until their task ends, and cancelling one cancels its task on the
+cluster, started or not: after Ctrl-C there is no grace period on Dask. Stopping early
+cancels every task, then closes the client and the local cluster; tasks already running
+on remote workers may finish there, unobserved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import math
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from ._options import FetchOptions
+
+if TYPE_CHECKING:
+    from ._fetch import Attempt, PageFetcher
+
+__all__ = ["DaskPool", "fetch_on_worker", "local_cluster_shape"]
+
+_CONNECT_SECONDS = 30
+
+
+def local_cluster_shape(workers: int) -> tuple[int, int]:
+    """(processes, threads per process) of the local cluster for `workers` requests."""
+    processes = max(1, min(os.cpu_count() or 1, workers))
+    return processes, math.ceil(workers / processes)
+
+
+class DaskPool:
+    """Submits attempts to a Dask cluster, started here or reached at `options.scheduler`."""
+
+    def __init__(self, options: FetchOptions) -> None:
+        try:  # an optional dependency, untyped: used through `Any`
+            distributed: Any = importlib.import_module("distributed")
+        except ImportError:
+            raise RuntimeError(
+                "the dask executor needs Dask distributed: pip install 'fetcher[dask]'"
+            ) from None
+        self._options = options
+        self._cluster: Any = None
+        self._tasks: dict[Any, Future[Attempt]] = {}  # Dask future -> the runner's future
+        self._lock = threading.Lock()
+        with _ctrl_c_ignored_by_children():
+            if options.scheduler is None:
+                processes, threads = local_cluster_shape(options.workers)
+                self._cluster = distributed.LocalCluster(
+                    n_workers=processes,
+                    threads_per_worker=threads,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self._client = distributed.Client(self._cluster)
+            else:
+                self._client = distributed.Client(options.scheduler, timeout=_CONNECT_SECONDS)
+
+    def submit(self, url: str) -> Future[Attempt]:
+        future: Future[Attempt] = Future()
+        task = self._client.submit(fetch_on_worker, url, self._options, pure=False)
+        with self._lock:
+            self._tasks[task] = future
+        future.add_done_callback(lambda f: f.cancelled() and task.cancel())
+        task.add_done_callback(self._task_done)
+        return future
+
+    def _task_done(self, task: Any) -> None:
+        """A Dask future ended (in Dask's callback thread): complete the runner's future."""
+        with self._lock:
+            future = self._tasks.pop(task, None)
+        if future is None or not future.set_running_or_notify_cancel():
+            return
+        if task.status == "finished":
+            future.set_result(task.result())
+        elif task.status == "cancelled":
+            future.set_exception(RuntimeError("cancelled on the cluster"))
+        else:
+            future.set_exception(task.exception())
+
+    def shutdown(self) -> None:
+        self._close()
+
+    def abort(self) -> None:
+        with self._lock:
+            tasks, self._tasks = list(self._tasks), {}
+        _quiet_dask_logs()  # cancelled tasks are expected now, not errors worth a line
+        if tasks:
+            self._client.cancel(tasks)
+        self._close()
+
+    def _close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored_by_children() -> Iterator[None]:
+    """Start the cluster's processes with Ctrl-C ignored: a terminal sends it to the whole
+    process group, and the parent alone decides what it means (as for fetcher's own
+    workers). A Ctrl-C meanwhile is held back and handled once the cluster is up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _quiet_dask_logs() -> None:
+    for name in ("distributed", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+# On a Dask worker: one fetcher per options for the life of the worker process.
+_fetchers: dict[FetchOptions, PageFetcher] = {}
+_fetchers_lock = threading.Lock()
+
+
+def fetch_on_worker(url: str, options: FetchOptions) -> Attempt:
+    """The Dask task: one attempt at `url`, with the worker's long-lived fetcher."""
+    from ._fetch import PageFetcher
+
+    with _fetchers_lock:
+        fetcher = _fetchers.get(options)
+        if fetcher is None:
+            fetcher = _fetchers[options] = PageFetcher(options)
+    return fetcher.attempt(url)

@@ -1,0 +1,120 @@
+"""The Dask executor: a LocalCluster, and a real `dask scheduler` + `dask worker` pair.
+
+Skipped only when the optional extra is not installed (`pip install '.[dask]'`).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fetcher import FetchOptions, fetch_all
+from tests.server import LocalServer
+from tests.test_cli import FETCHER, write_list
+
+distributed = pytest.importorskip("distributed")
+
+DASK = Path(sys.executable).with_name("dask")
+
+
+def summary(results: list[object]) -> Counter[tuple[object, ...]]:
+    return Counter((r.url, r.status, r.title, r.error) for r in results)  # type: ignore[attr-defined]
+
+
+def test_a_local_cluster_gives_the_thread_pools_records(server: LocalServer) -> None:
+    pages = [server.html(f"/dask/{i}", f"<title>Page {i}</title>") for i in range(20)]
+    missing = server.html("/dask/missing", "<title>No</title>", status=404)
+    urls = [*pages, pages[0], missing]  # a URL listed twice is fetched twice (pure=False)
+    on_dask = list(fetch_all(urls, executor="dask", workers=4))
+    on_threads = list(fetch_all(urls, executor="thread", workers=4))
+    assert summary(on_dask) == summary(on_threads)
+    assert Counter(r.url for r in on_dask) == Counter(urls)
+    assert server.hits["/dask/0"] == 4  # twice per run
+
+
+def test_the_scheduler_option_is_for_dask_only() -> None:
+    with pytest.raises(ValueError, match="dask executor only"):
+        FetchOptions(executor="thread", scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(ValueError, match="scheduler must be an address"):
+        FetchOptions(executor="dask", scheduler="127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def scheduler_address() -> Iterator[str]:
+    """A `dask scheduler` and one `dask worker` on 127.0.0.1, as on a real cluster."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with (
+        subprocess.Popen(
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            **common,
+        ) as scheduler,  # fmt: skip
+        subprocess.Popen(
+            [
+                str(DASK),
+                "worker",
+                address,
+                "--nthreads",
+                "4",
+                "--nworkers",
+                "1",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+            ],
+            **common,
+        ) as worker,  # fmt: skip
+    ):
+        try:
+            with distributed.Client(address, timeout=30) as client:
+                client.wait_for_workers(1, timeout=30)
+            yield address
+        finally:
+            for proc in (worker, scheduler):
+                proc.terminate()
+            for proc in (worker, scheduler):
+                proc.wait(timeout=30)
+
+
+def test_a_running_cluster_through_the_command_line(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    pages = [server.html(f"/dask-cli/{i}", f"<title>Remote {i}</title>") for i in range(12)]
+    urls = [*pages, pages[3]]
+    result = subprocess.run(
+        [str(FETCHER), write_list(tmp_path, *urls), "-e", "dask", "--scheduler",
+         scheduler_address, "-f", "jsonl", "--per-host", "0"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert Counter(r["url"] for r in records) == Counter(urls)
+    assert all(r["title"] == "Remote " + r["url"].rsplit("/", 1)[1] for r in records)
+    assert "dask pool" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_first_only_on_a_cluster_returns_past_a_hang(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    hang = server.add("/dask-first/hang", hang=True)
+    winner = server.html("/dask-first/win", "<title>First</title>", delay=0.2)
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(FETCHER), write_list(tmp_path, hang, hang, winner), "--first-only", "-e", "dask",
+         "--scheduler", scheduler_address, "--timeout", "60"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith(f"{winner}  First")
+    assert time.monotonic() - started < 20  # against a 60 s timeout: the hangs are cancelled
