@@ -50,7 +50,7 @@ def test_a_tiny_local_run_reports_every_configuration(tmp_path: Path) -> None:
     thread_rss = max(r["peak_rss_mb"] for r in report if r["executor"] == "thread")
     assert process_rss > thread_rss  # the worker processes are counted
     assert plot.read_bytes().startswith(b"\x89PNG")
-    assert "[12/12]" in result.stderr  # progress lines
+    assert "[16/16]" in result.stderr  # progress lines
 
 
 def test_a_url_list_is_measured_without_an_ideal(server: LocalServer, tmp_path: Path) -> None:
