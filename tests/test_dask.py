@@ -54,35 +54,22 @@ def scheduler_address() -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
-    common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler_command = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    worker_command = [str(DASK), "worker", address, "--nthreads", "4", "--no-nanny"]
     with (
+        subprocess.Popen([*scheduler_command, "--no-dashboard"], **quiet) as scheduler,
         subprocess.Popen(
-            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            **common,
-        ) as scheduler,  # fmt: skip
-        subprocess.Popen(
-            [
-                str(DASK),
-                "worker",
-                address,
-                "--nthreads",
-                "4",
-                "--nworkers",
-                "1",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-            ],
-            **common,
-        ) as worker,  # fmt: skip
+            [*worker_command, "--no-dashboard", "--host", "127.0.0.1"], **quiet
+        ) as worker,
     ):
         try:
             with distributed.Client(address, timeout=30) as client:
                 client.wait_for_workers(1, timeout=30)
             yield address
         finally:
-            for proc in (worker, scheduler):
-                proc.terminate()
+            worker.kill()  # its threads may still wait on a hanging page
+            scheduler.terminate()
             for proc in (worker, scheduler):
                 proc.wait(timeout=30)
 
