@@ -101,9 +101,13 @@ class Page:
             return
         from ._save import save_page
 
+        content_type = response.headers.get("content-type")
         try:
-            content_type = response.headers.get("content-type")
-            self.path = save_page(options.save_dir, str(target), content_type, content)
+            try:
+                self.path = save_page(options.save_dir, str(target), content_type, content)
+            except FileNotFoundError:  # a worker on another machine (Dask): make the folder
+                os.makedirs(options.save_dir, exist_ok=True)
+                self.path = save_page(options.save_dir, str(target), content_type, content)
         except OSError as exc:
             raise _Failure(f"cannot save page: {_os_message(exc)}") from None
 

@@ -29,11 +29,16 @@ def summary(results: list[object]) -> Counter[tuple[object, ...]]:
     return Counter((r.url, r.status, r.title, r.error) for r in results)  # type: ignore[attr-defined]
 
 
-def test_a_local_cluster_gives_the_thread_pools_records(server: LocalServer) -> None:
+def test_a_local_cluster_gives_the_thread_pools_records(
+    server: LocalServer, tmp_path: Path
+) -> None:
     pages = [server.html(f"/dask/{i}", f"<title>Page {i}</title>") for i in range(20)]
     missing = server.html("/dask/missing", "<title>No</title>", status=404)
     urls = [*pages, pages[0], missing]  # a URL listed twice is fetched twice (pure=False)
-    on_dask = list(fetch_all(urls, executor="dask", workers=4))
+    folder = tmp_path / "pages"  # made by the Dask worker that saves first
+    on_dask = list(fetch_all(urls, executor="dask", workers=4, save_dir=str(folder)))
+    assert all(Path(str(r.path)).parent == folder for r in on_dask if r.ok)
+    assert len(list(folder.iterdir())) == 20
     on_threads = list(fetch_all(urls, executor="thread", workers=4))
     assert summary(on_dask) == summary(on_threads)
     assert Counter(r.url for r in on_dask) == Counter(urls)

@@ -231,9 +231,10 @@ def test_a_page_over_max_bytes_is_not_saved(server: LocalServer, tmp_path: Path)
 
 def test_a_save_that_fails_is_an_error_record(server: LocalServer, tmp_path: Path) -> None:
     url = server.html("/save/nowhere", "<title>x</title>")
-    (result,) = run_all([url], save_dir=str(tmp_path / "missing"))
+    (tmp_path / "a-file").write_text("")
+    (result,) = run_all([url], save_dir=str(tmp_path / "a-file" / "pages"))
     assert result.status == 200 and result.path is None
-    assert result.error == "cannot save page: no such file or directory"
+    assert result.error == "cannot save page: not a directory"
 
 
 # Politeness
