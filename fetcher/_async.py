@@ -1,10 +1,10 @@
-"""The asyncio executor: one event loop on a background thread, one `httpx.AsyncClient`.
+"""The asyncio executor: one event loop on a background thread, async httpx clients.
 
 `submit` hands a URL to the loop and returns a `concurrent.futures.Future`, so the runner
 treats it like any other pool: first-only, the window, retries, caps and output are the
-same code. `workers` is the number of requests in flight at once (a semaphore). A
-future is marked running only once its request may start, so URLs still waiting for a
-slot can be cancelled, as with `concurrent.futures` pools.
+same code. `workers` is the number of requests in flight at once: each runs in a slot
+with its own `httpx.AsyncClient`. A future is marked running only once its request has a
+slot, so URLs still waiting for one can be cancelled, as with `concurrent.futures` pools.
 
 Each attempt is bounded as a whole by `asyncio.timeout` (DNS, connect, TLS, headers,
 body and redirects), so the async client needs no deadline backend of its own. Work that
@@ -29,6 +29,7 @@ import httpcore
 import httpx
 
 from ._fetch import (
+    KEEPALIVE_PER_WORKER,
     Attempt,
     Hops,
     NoCookies,
@@ -57,9 +58,16 @@ class AsyncPool:
     def __init__(self, options: FetchOptions) -> None:
         self._options = options
         self._loop = asyncio.new_event_loop()
-        self._slots = asyncio.Semaphore(options.workers)
+        # A slot is a request that may run; each has its own client, as each thread of
+        # the thread pool does: one httpx pool serving many requests at once rechecks
+        # every idle connection for every request (with a system call each), which at
+        # 64 requests cost ten times the CPU of the requests themselves.
+        self._free_slots: asyncio.LifoQueue[int] = asyncio.LifoQueue()
+        for slot in range(options.workers):
+            self._free_slots.put_nowait(slot)
+        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._ssl_context = httpx.create_ssl_context(verify=options.verify)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._client: httpx.AsyncClient | None = None
         with signals_blocked():  # the loop thread and its helper threads leave signals alone
             self._thread = threading.Thread(target=self._run, name="fetcher-async", daemon=True)
             self._thread.start()
@@ -79,29 +87,31 @@ class AsyncPool:
         task.add_done_callback(self._tasks.discard)
 
     async def _attempt(self, url: str, future: Future[Attempt]) -> None:
-        async with self._slots:
+        slot = await self._free_slots.get()
+        try:
             if not future.set_running_or_notify_cancel():
                 return  # cancelled while it waited for a slot
             try:
-                future.set_result(await self._fetch(url))
+                future.set_result(await self._fetch(url, self._client(slot)))
             except asyncio.CancelledError:  # the pool is being abandoned
                 future.set_exception(RuntimeError("aborted"))
                 raise
             except BaseException as exc:  # a bug: the runner turns it into an error record
                 future.set_exception(exc)
+        finally:
+            self._free_slots.put_nowait(slot)
 
-    async def _fetch(self, url: str) -> Attempt:
+    async def _fetch(self, url: str, client: httpx.AsyncClient) -> Attempt:
         started = time.monotonic()
         page = Page()
         try:
             async with asyncio.timeout(self._options.timeout):
-                await self._follow(page, request_target(url))
+                await self._follow(page, client, request_target(url))
         except Exception as exc:  # TimeoutError included: Page.fail names it
             page.fail(exc, self._options.timeout)
         return page.attempt(url, started)
 
-    async def _follow(self, page: Page, target: httpx.URL) -> None:
-        client = self._client or self._new_client()
+    async def _follow(self, page: Page, client: httpx.AsyncClient, target: httpx.URL) -> None:
         options = self._options
         hops = Hops(options.max_redirects)
         request = client.build_request("GET", target)
@@ -133,17 +143,22 @@ class AsyncPool:
         else:
             page.title = await asyncio.to_thread(extract_title, content, content_type)
 
+    def _client(self, slot: int) -> httpx.AsyncClient:
+        client = self._clients.get(slot)
+        if client is None:
+            client = self._clients[slot] = self._new_client()
+        return client
+
     def _new_client(self) -> httpx.AsyncClient:
         options = self._options
         client = httpx.AsyncClient(
-            transport=_AsyncTransport(options),
+            transport=_AsyncTransport(self._ssl_context, options),
             timeout=httpx.Timeout(options.timeout),
             headers=client_headers(options),
             follow_redirects=False,
             trust_env=False,
         )
         client._cookies = NoCookies()  # as the sync client: no state carried between URLs
-        self._client = client
         return client
 
     def shutdown(self) -> None:
@@ -170,8 +185,8 @@ class AsyncPool:
             for task in tasks:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
 
 
 class _AsyncTransport(httpx.AsyncHTTPTransport):
@@ -180,10 +195,13 @@ class _AsyncTransport(httpx.AsyncHTTPTransport):
     Built like the sync client's transport (see `_fetch._Transport`), for the backend.
     """
 
-    def __init__(self, options: FetchOptions) -> None:
-        ssl_context = httpx.create_ssl_context(verify=options.verify)
+    def __init__(self, ssl_context: ssl.SSLContext, options: FetchOptions) -> None:
         self._pool = connection_pool(
-            ssl_context, _ClosingBackend(), options, keepalive=options.workers, asynchronous=True
+            ssl_context,
+            _ClosingBackend(),
+            options,
+            keepalive=KEEPALIVE_PER_WORKER,
+            asynchronous=True,
         )
 
 

@@ -31,6 +31,7 @@ from ._urls import MAX_URL_CHARS, to_request_url
 
 __all__ = [
     "CRASH_HOOK_ENV",
+    "KEEPALIVE_PER_WORKER",
     "Attempt",
     "PageFetcher",
     "crash_marker",
@@ -41,7 +42,7 @@ __all__ = [
 _MAX_ERROR_CHARS = 200
 #: Idle connections one worker keeps for reuse: a worker makes one request at a time, so
 #: a few cover hosts that recur, without thousands of idle sockets across many workers.
-_KEEPALIVE_PER_WORKER = 4
+KEEPALIVE_PER_WORKER = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +318,7 @@ class _Transport(httpx.HTTPTransport):
     def __init__(
         self, ssl_context: ssl.SSLContext, backend: DeadlineBackend, options: FetchOptions
     ) -> None:
-        self._pool = connection_pool(ssl_context, backend, options, keepalive=_KEEPALIVE_PER_WORKER)
+        self._pool = connection_pool(ssl_context, backend, options, keepalive=KEEPALIVE_PER_WORKER)
 
 
 def connection_pool(
