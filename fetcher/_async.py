@@ -77,6 +77,8 @@ class AsyncPool:
         self._loop.run_forever()
 
     def submit(self, url: str) -> Future[Attempt]:
+        if self._loop.is_closed() or not self._thread.is_alive():
+            raise RuntimeError("cannot submit to a pool that has stopped")
         future: Future[Attempt] = Future()
         self._loop.call_soon_threadsafe(self._start, url, future)
         return future
@@ -87,7 +89,11 @@ class AsyncPool:
         task.add_done_callback(self._tasks.discard)
 
     async def _attempt(self, url: str, future: Future[Attempt]) -> None:
-        slot = await self._free_slots.get()
+        try:
+            slot = await self._free_slots.get()
+        except asyncio.CancelledError:  # abandoned before it started
+            future.cancel()
+            raise
         try:
             if not future.set_running_or_notify_cancel():
                 return  # cancelled while it waited for a slot

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, TextIO
 from ._exit import ExitCode
 from ._options import FetchOptions
 from ._output import make_writer, sanitize_text
+from ._pools import PoolError
 from ._result import FetchResult
 from ._resume import FinishedURLs, ResumeError, load_finished
 from ._runner import FetchRun, fetch_all
@@ -114,6 +115,8 @@ class Console:
             return self._broken_pipe(run)
         except _WriteFailed as exc:
             return self._write_failed(run, exc)
+        except PoolError as exc:
+            return self._pool_failed(run, exc)
         finally:
             run.close()
         self._finish(options, started, run)
@@ -139,9 +142,9 @@ class Console:
             with _stopping_signals(run, self._signals):
                 winner = self._race(run, failures, reasons)
             if winner is not None:
-                run.close()  # abandon the rest before writing: the answer is known
-                self._write(winner)
+                self._write(winner)  # first: closing a cluster may take seconds
                 self._close_writer()
+                run.close()  # then abandon the rest: the answer is known
         except KeyboardInterrupt:
             run.close()
             self._finish(options, started, run)
@@ -150,6 +153,8 @@ class Console:
             return self._broken_pipe(run)
         except _WriteFailed as exc:
             return self._write_failed(run, exc)
+        except PoolError as exc:
+            return self._pool_failed(run, exc)
         finally:
             run.close()
         self._close_bar()
@@ -280,6 +285,12 @@ class Console:
         if self._stream is sys.stdout:
             _silence_stdout()
         return ExitCode.BROKEN_PIPE
+
+    def _pool_failed(self, run: FetchRun, exc: PoolError) -> int:
+        run.close()
+        self._close_bar()
+        _stderr(f"fetcher: error: {exc}")
+        return ExitCode.UNAVAILABLE
 
     def _write_failed(self, run: FetchRun, exc: _WriteFailed) -> int:
         run.close()

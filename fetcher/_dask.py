@@ -25,6 +25,7 @@ on remote workers may finish there, unobserved.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import math
@@ -32,17 +33,21 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 from ._options import FetchOptions
+from ._pools import PoolError
+from ._signals import signals_blocked
 
 if TYPE_CHECKING:
     from ._fetch import Attempt, PageFetcher
 
 __all__ = ["DaskPool", "fetch_on_worker", "local_cluster_shape"]
 
-_CONNECT_SECONDS = 30
+_CONNECT_SECONDS = 10  # to reach a scheduler, and for it to have a worker
+_CLOSE_SECONDS = 2
+_WATCH_SECONDS = 0.5
 
 
 def local_cluster_shape(workers: int) -> tuple[int, int]:
@@ -58,33 +63,51 @@ class DaskPool:
         try:  # an optional dependency, untyped: used through `Any`
             distributed: Any = importlib.import_module("distributed")
         except ImportError:
-            raise RuntimeError(
+            raise PoolError(
                 "the dask executor needs Dask distributed: pip install 'fetcher[dask]'"
             ) from None
         self._options = options
         self._cluster: Any = None
+        self._client: Any = None
         self._tasks: dict[Any, Future[Attempt]] = {}  # Dask future -> the runner's future
         self._lock = threading.Lock()
-        with _ctrl_c_ignored_by_children():
+        self._lost: str | None = None  # why the cluster can no longer be used
+        self._stopped = threading.Event()
+        try:
             if options.scheduler is None:
-                processes, threads = local_cluster_shape(options.workers)
-                self._cluster = distributed.LocalCluster(
-                    n_workers=processes,
-                    threads_per_worker=threads,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
-                self._client = distributed.Client(self._cluster)
+                with _ctrl_c_held():
+                    processes, threads = local_cluster_shape(options.workers)
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=processes,
+                        threads_per_worker=threads,
+                        processes=True,
+                        dashboard_address=":0",  # never a fixed port another run may hold
+                        silence_logs=logging.ERROR,
+                        preload=["fetcher._dask_worker"],  # Ctrl-C is fetcher's to handle
+                        preload_nanny=["fetcher._dask_worker"],
+                    )
+                    self._client = distributed.Client(self._cluster)
             else:
                 self._client = distributed.Client(options.scheduler, timeout=_CONNECT_SECONDS)
+                self._client.wait_for_workers(1, timeout=_CONNECT_SECONDS)
+        except (OSError, TimeoutError, ValueError) as exc:
+            self._close()
+            where = f"the Dask scheduler at {options.scheduler}" if options.scheduler else ""
+            reason = "it has no workers" if isinstance(exc, TimeoutError) else str(exc)
+            if not where:
+                raise PoolError(f"cannot start a local Dask cluster: {exc}") from None
+            raise PoolError(f"cannot use {where}: {reason}") from None
+        with signals_blocked():
+            threading.Thread(target=self._watch, name="fetcher-dask", daemon=True).start()
 
     def submit(self, url: str) -> Future[Attempt]:
+        if self._lost is not None:
+            raise PoolError(self._lost)
         future: Future[Attempt] = Future()
         task = self._client.submit(fetch_on_worker, url, self._options, pure=False)
         with self._lock:
             self._tasks[task] = future
-        future.add_done_callback(lambda f: f.cancelled() and task.cancel())
+        future.add_done_callback(functools.partial(_cancel_task, task))
         task.add_done_callback(self._task_done)
         return future
 
@@ -94,45 +117,73 @@ class DaskPool:
             future = self._tasks.pop(task, None)
         if future is None or not future.set_running_or_notify_cancel():
             return
-        if task.status == "finished":
-            future.set_result(task.result())
-        elif task.status == "cancelled":
-            future.set_exception(RuntimeError("cancelled on the cluster"))
-        else:
-            future.set_exception(task.exception())
+        try:
+            if task.status == "finished":
+                future.set_result(task.result())
+            elif task.status == "cancelled":
+                future.set_exception(PoolError("cancelled on the Dask cluster"))
+            else:
+                future.set_exception(task.exception())
+        except Exception as exc:  # the client went away while reading the outcome
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(PoolError(f"lost the Dask scheduler: {exc}"))
+
+    def _watch(self) -> None:
+        """Fail every URL in flight once the client has lost its scheduler for good."""
+        while not self._stopped.wait(_WATCH_SECONDS):
+            if self._client.status not in ("closing", "closed"):
+                continue
+            self._lost = "lost the Dask scheduler"
+            with self._lock:
+                pending, self._tasks = list(self._tasks.values()), {}
+            for future in pending:
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(PoolError(self._lost))
+            return
 
     def shutdown(self) -> None:
         self._close()
 
     def abort(self) -> None:
         with self._lock:
-            tasks, self._tasks = list(self._tasks), {}
+            tasks, self._tasks = dict(self._tasks), {}
         _quiet_dask_logs()  # cancelled tasks are expected now, not errors worth a line
-        if tasks:
-            self._client.cancel(tasks)
+        for future in tasks.values():
+            future.cancel()  # none has been marked running: each is cancelled
+        if tasks and self._lost is None:
+            with contextlib.suppress(Exception):
+                self._client.cancel(list(tasks))
         self._close()
 
     def _close(self) -> None:
-        self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        self._stopped.set()
+        with contextlib.suppress(Exception):
+            if self._client is not None:
+                self._client.close(timeout=_CLOSE_SECONDS)
+            if self._cluster is not None:
+                self._cluster.close(timeout=_CLOSE_SECONDS)
+
+
+def _cancel_task(task: Any, future: Future[Attempt]) -> None:
+    """Cancel the Dask task of a future the runner cancelled (if the client still can)."""
+    if future.cancelled():
+        with contextlib.suppress(Exception):
+            task.cancel()
 
 
 @contextlib.contextmanager
-def _ctrl_c_ignored_by_children() -> Iterator[None]:
-    """Start the cluster's processes with Ctrl-C ignored: a terminal sends it to the whole
-    process group, and the parent alone decides what it means (as for fetcher's own
-    workers). A Ctrl-C meanwhile is held back and handled once the cluster is up."""
-    if threading.current_thread() is not threading.main_thread():
+def _ctrl_c_held() -> Iterator[None]:
+    """Start the cluster's processes with Ctrl-C blocked, as fetcher's own workers start:
+    a terminal sends it to the whole process group, and the parent alone decides what it
+    means. A Ctrl-C meanwhile waits, and is handled once the cluster is up."""
+    if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _quiet_dask_logs() -> None:

@@ -163,10 +163,7 @@ class FetchOptions:
         if self.scheduler is not None:
             if self.executor != "dask":
                 raise ValueError("scheduler applies to the dask executor only")
-            if not isinstance(self.scheduler, str) or "://" not in self.scheduler:
-                raise ValueError(
-                    f"scheduler must be an address such as tcp://HOST:8786, not {self.scheduler!r}"
-                )
+            _check_scheduler(self.scheduler)
 
     def _check_request_options(self) -> None:
         for name in ("http2", "verify"):
@@ -197,3 +194,16 @@ def _check_proxy(proxy: Any) -> None:
         raise ValueError(f"proxy {proxy!r} is not a valid URL") from None
     if parts.scheme != "http" or not host:
         raise ValueError(f"proxy must be an http://HOST:PORT URL, not {proxy!r}")
+
+
+def _check_scheduler(address: Any) -> None:
+    problem = ValueError(f"scheduler must be an address such as tcp://HOST:8786, not {address!r}")
+    if not isinstance(address, str):
+        raise problem
+    try:
+        parts = urlsplit(address)
+        port = parts.port
+    except ValueError:
+        raise problem from None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+        raise problem

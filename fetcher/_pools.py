@@ -20,9 +20,16 @@ from ._signals import block_signals, signals_blocked
 if TYPE_CHECKING:
     from ._fetch import Attempt
 
-__all__ = ["Pool", "ProcessPool", "ThreadPool", "make_pool"]
+__all__ = ["Pool", "PoolError", "ProcessPool", "ThreadPool", "make_pool"]
 
 _REAP_SECONDS = 2.0  # how long an abort waits for terminated worker processes to go
+
+
+class PoolError(Exception):
+    """An executor that cannot run URLs: it cannot start, or lost its cluster.
+
+    The message is one line for the user (a record's error, or the run's).
+    """
 
 
 class Pool(Protocol):

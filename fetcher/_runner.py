@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from . import _schedule
 from ._feeder import Feeder
 from ._options import FetchOptions
-from ._pools import Pool, make_pool
+from ._pools import Pool, PoolError, make_pool
 from ._result import FetchResult
 from ._retry import backoff_delay
 from ._schedule import Scheduler, Task, origin_of
@@ -211,7 +211,7 @@ class FetchRun(Iterator[FetchResult]):
             self._suspects.append(task)
             return None
         except Exception as exc:
-            return _failed(task, f"worker failed: {type(exc).__name__}")
+            return _failed(task, _describe_pool_error(exc))
         result = attempt.result
         if attempt.retryable and task.attempts <= self.options.retries and not self._stopping:
             limit = self.options.max_retry_wait
@@ -383,6 +383,8 @@ def _failed(task: Task, error: str) -> FetchResult:
 def _describe_pool_error(exc: BaseException) -> str:
     if isinstance(exc, BrokenExecutor):
         return "worker process died"
+    if isinstance(exc, PoolError):
+        return str(exc)
     return f"worker failed: {type(exc).__name__}"
 
 

@@ -7,6 +7,7 @@ a command runs, so `fetcher --help` stays fast.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import sys
@@ -304,10 +305,15 @@ def fetch_command(
       fetcher big.txt -f jsonl -o out.jsonl --resume --save pages/
 
     Exit status: 0 all fetched with status < 400; 1 some failed (first-only: none
-    succeeded); 2 usage error; 70 internal error; 74 records could not be written;
+    succeeded); 2 usage error; 69 executor unavailable (Dask scheduler); 70 internal
+    error; 74 records could not be written;
     130 interrupted (Ctrl-C); 141 stdout closed; 143 terminated (SIGTERM).
     """
     _check_combination(first_only=first_only, resume=resume, output=output, fmt=output_format)
+    if executor is Executor.dask and importlib.util.find_spec("distributed") is None:
+        raise click_exceptions.UsageError(
+            "-e dask needs Dask distributed: pip install 'fetcher[dask]'"
+        )
     try:
         headers = tuple(parse_header(line) for line in header or ())
     except ValueError as exc:

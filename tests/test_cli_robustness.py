@@ -85,6 +85,8 @@ def records_of(path: Path) -> list[dict[str, object]]:
         ("process", signal.SIGTERM, False),
         ("process", signal.SIGTERM, True),
         ("hybrid", signal.SIGTERM, True),
+        ("async", signal.SIGINT, True),
+        ("async", signal.SIGTERM, False),
     ],
 )
 def test_a_signal_stops_in_order_and_keeps_what_finishes_in_the_grace(
@@ -122,7 +124,7 @@ def test_a_signal_stops_in_order_and_keeps_what_finishes_in_the_grace(
     assert all(r["url"] in gated for r in records)
     # Never started, so cancelled; a process pool hands one task ahead to its call queue,
     # and the hybrid pool one to each process, beyond the reach of cancel().
-    ahead = {"thread": 0, "process": 1, "hybrid": len(plan(3))}[executor]
+    ahead = {"thread": 0, "process": 1, "hybrid": len(plan(3)), "async": 0}[executor]
     assert server.hits.get(f"/stop/{tag}/late", 0) <= ahead
     assert "interrupted after" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err

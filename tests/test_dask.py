@@ -6,6 +6,8 @@ Skipped only when the optional extra is not installed (`pip install '.[dask]'`).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import pytest
 from fetcher import FetchOptions, fetch_all
 from tests.server import LocalServer
 from tests.test_cli import FETCHER, write_list
+from tests.test_cli_robustness import descendants, wait_until_gone
 
 distributed = pytest.importorskip("distributed")
 
@@ -109,4 +112,41 @@ def test_first_only_on_a_cluster_returns_past_a_hang(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith(f"{winner}  First")
-    assert time.monotonic() - started < 20  # against a 60 s timeout: the hangs are cancelled
+    assert time.monotonic() - started < 10  # against a 60 s timeout: the hangs are cancelled
+
+
+def test_ctrl_c_to_the_process_group_stops_a_local_cluster_quietly(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    hang = server.add("/dask-int/hang", hang=True)
+    fast = server.html("/dask-int/fast", "<title>f</title>")
+    out = tmp_path / "out.jsonl"
+    command = [str(FETCHER), write_list(tmp_path, fast, hang), "-e", "dask", "-w", "2"]
+    with subprocess.Popen(
+        [*command, "-f", "jsonl", "-o", str(out), "--timeout", "60"],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        server.wait_for(lambda s: s.hits.get("/dask-int/hang", 0) >= 1)
+        deadline = time.monotonic() + 30
+        while not out.exists() or not out.read_text():  # the fast page's record is out
+            assert time.monotonic() < deadline
+            time.sleep(0.05)  # another process's file: there is no event to wait on
+        workers = descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)  # the cluster's processes get it too
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert [json.loads(line)["url"] for line in out.read_text().splitlines()] == [fast]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert wait_until_gone(workers) == set()
+
+
+def test_a_bad_scheduler_address_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(FETCHER), write_list(tmp_path, "http://127.0.0.1:9/"), "-e", "dask",
+         "--scheduler", "127.0.0.1:8786"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "'--scheduler': must be an address such as tcp://HOST:8786" in result.stderr
