@@ -157,11 +157,28 @@ class DaskPool:
 
     def _close(self) -> None:
         self._stopped.set()
+        processes = []
+        if self._cluster is not None:  # the local cluster's worker processes (its children)
+            nannies = list(getattr(self._cluster, "workers", {}).values())
+            processes = [getattr(nanny, "process", None) for nanny in nannies]
         with contextlib.suppress(Exception):
             if self._client is not None:
                 self._client.close(timeout=_CLOSE_SECONDS)
-            if self._cluster is not None:
-                self._cluster.close(timeout=_CLOSE_SECONDS)
+        if self._cluster is None:
+            return
+        with contextlib.suppress(Exception):
+            self._cluster.close(timeout=_CLOSE_SECONDS)
+            return
+        # A worker whose threads still wait on the network does not close in time, and
+        # Dask's exit hook would wait for the cluster again (about 10 s): end the workers
+        # and take the cluster off that hook's list.
+        for process in processes:
+            pid = getattr(process, "pid", None)
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            type(self._cluster)._instances.discard(self._cluster)
 
 
 def _cancel_task(task: Any, future: Future[Attempt]) -> None:
