@@ -689,14 +689,7 @@ def _open_urls(path: str, *, count: bool) -> tuple[BinaryIO, int | None]:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    # Until a command takes Ctrl-C over, it ends the program quietly, as it would have
-    # had it come a moment earlier: no traceback from wherever start-up happened to be.
-    signal.signal(signal.SIGINT, _quit_interrupted)
-    signal.signal(signal.SIGTERM, _quit_interrupted)
-    app()
+    """Console-script entry point (see `_entry`, which sets up signals before importing)."""
+    from ._entry import main as entry
 
-
-def _quit_interrupted(signum: int, frame: object) -> None:
-    sys.stderr.flush()
-    os._exit(ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED)
+    entry()
