@@ -211,6 +211,7 @@ def _quiet_dask_logs() -> None:
 # On a Dask worker: one fetcher per options for the life of the worker process.
 _fetchers: dict[FetchOptions, PageFetcher] = {}
 _fetchers_lock = threading.Lock()
+_FETCHERS_KEPT = 4
 
 
 def fetch_on_worker(url: str, options: FetchOptions) -> Attempt:
@@ -220,5 +221,7 @@ def fetch_on_worker(url: str, options: FetchOptions) -> Attempt:
     with _fetchers_lock:
         fetcher = _fetchers.get(options)
         if fetcher is None:
+            if len(_fetchers) >= _FETCHERS_KEPT:  # a long-lived worker serving many runs
+                _fetchers.pop(next(iter(_fetchers))).close()
             fetcher = _fetchers[options] = PageFetcher(options)
     return fetcher.attempt(url)
