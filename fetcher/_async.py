@@ -40,7 +40,6 @@ from ._fetch import (
 )
 from ._options import FetchOptions
 from ._signals import signals_blocked
-from ._title import extract_title
 
 __all__ = ["INLINE_TITLE_BYTES", "AsyncPool"]
 
@@ -131,8 +130,11 @@ class AsyncPool:
                         async for chunk in response.aiter_raw():
                             page.feed(body, chunk)
                         body.finish()
-                    finally:
-                        await self._read_title(page, body.content(), response)
+                    finally:  # a title costs CPU: a large body's is read off the loop
+                        if body.size <= INLINE_TITLE_BYTES:
+                            page.read(body, response)
+                        else:
+                            await asyncio.to_thread(page.read, body, response)
                     if options.save_dir is not None:
                         content = body.content()
                         await asyncio.to_thread(page.save, options, target, response, content)
@@ -140,14 +142,6 @@ class AsyncPool:
             finally:
                 await response.aclose()
             request = hops.next(request, next_request)
-
-    async def _read_title(self, page: Page, content: bytes, response: httpx.Response) -> None:
-        page.size = len(content)
-        content_type = response.headers.get("content-type")
-        if len(content) <= INLINE_TITLE_BYTES:
-            page.title = extract_title(content, content_type)
-        else:
-            page.title = await asyncio.to_thread(extract_title, content, content_type)
 
     def _client(self, slot: int) -> httpx.AsyncClient:
         client = self._clients.get(slot)

@@ -203,21 +203,12 @@ class Console:
             self._bar.update(1)
 
     def _write(self, result: FetchResult) -> None:
-        try:
-            with self._bar_cleared():
-                self._writer.write(result)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _WriteFailed(exc.strerror or str(exc)) from None
+        with _write_errors(), self._bar_cleared():
+            self._writer.write(result)
 
     def _close_writer(self) -> None:
-        try:
+        with _write_errors():
             self._writer.close()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _WriteFailed(exc.strerror or str(exc)) from None
 
     def _bar_cleared(self) -> AbstractContextManager[Any]:
         if self._bar is None or self._stream is not sys.stdout or not _same_terminal():
@@ -297,6 +288,17 @@ class Console:
         self._close_bar()
         _stderr(f"fetcher: error: cannot write records: {exc}")
         return ExitCode.IO_ERROR
+
+
+@contextmanager
+def _write_errors() -> Iterator[None]:
+    """A failed write (disk full) as `_WriteFailed`; a closed pipe stays `BrokenPipeError`."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _WriteFailed(exc.strerror or str(exc)) from None
 
 
 @contextmanager

@@ -32,7 +32,6 @@ import math
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +74,11 @@ class DaskPool:
         self._stopped = threading.Event()
         try:
             if options.scheduler is None:
-                with _ctrl_c_held():
+                # Ctrl-C waits while the cluster's processes start, inheriting the mask; a
+                # terminal sends it to the whole group, and fetcher alone decides what it
+                # means (the processes ignore it, see `_dask_worker`). Not SIGTERM: the
+                # cluster stops its processes with it.
+                with signals_blocked({signal.SIGINT}):
                     processes, threads = local_cluster_shape(options.workers)
                     self._cluster = distributed.LocalCluster(
                         n_workers=processes,
@@ -186,21 +189,6 @@ def _cancel_task(task: Any, future: Future[Attempt]) -> None:
     if future.cancelled():
         with contextlib.suppress(Exception):
             task.cancel()
-
-
-@contextlib.contextmanager
-def _ctrl_c_held() -> Iterator[None]:
-    """Start the cluster's processes with Ctrl-C blocked, as fetcher's own workers start:
-    a terminal sends it to the whole process group, and the parent alone decides what it
-    means. A Ctrl-C meanwhile waits, and is handled once the cluster is up."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _quiet_dask_logs() -> None:

@@ -27,11 +27,11 @@ from typing import Any
 
 from ._fetch import Attempt
 from ._options import FetchOptions
+from ._pools import REAP_SECONDS, end_processes, process_context
 from ._signals import block_signals, signals_blocked, unblock_in_worker_process
 
 __all__ = ["HybridPool", "plan"]
 
-_REAP_SECONDS = 2.0
 _QUEUED_PER_PROCESS = 1  # URLs sent to a worker process beyond its threads
 
 
@@ -55,7 +55,6 @@ class HybridPool:
 
     def __init__(self, options: FetchOptions) -> None:
         from ._fetch import crash_marker
-        from ._pools import process_context
 
         threads_per_process = plan(options.workers)
         self._options = options
@@ -154,7 +153,7 @@ class HybridPool:
                 del self._futures[task]
             self._connections[index].close()
             self._load[index] = math.inf  # send nothing more to it: the others carry on
-        self._processes[index].join(_REAP_SECONDS)
+        self._processes[index].join(REAP_SECONDS)
         replacement = None
         with self._lock:
             if not self._stopping:  # replaced before the URLs fail, so they can go back
@@ -177,7 +176,7 @@ class HybridPool:
                         connection.send(None)
         for process in self._processes:
             process.join()
-        self._reader.join(_REAP_SECONDS)
+        self._reader.join(REAP_SECONDS)
 
     def abort(self) -> None:
         with self._lock:
@@ -185,13 +184,7 @@ class HybridPool:
             queued, self._queue = self._queue, deque()
         for _, future in queued:
             future.cancel()
-        for process in self._processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self._processes:
-            process.join(_REAP_SECONDS)
-            if process.is_alive():
-                process.kill()
+        end_processes(self._processes)
 
 
 def _worker_main(

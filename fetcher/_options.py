@@ -103,48 +103,21 @@ class FetchOptions:
     scheduler: str | None = None
 
     def __post_init__(self) -> None:
-        self._check_request_options()
-        self._check_politeness()
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int):
-            raise ValueError(f"workers must be an integer, not {self.workers!r}")
-        if not 1 <= self.workers <= 1024:
-            raise ValueError(f"workers must be between 1 and 1024, not {self.workers}")
+        _check_int("workers", self.workers, 1, 1024)
         if self.executor not in EXECUTORS:
             choices = ", ".join(EXECUTORS)
             raise ValueError(f"executor must be one of {choices}, not {self.executor!r}")
-        if not (isinstance(self.timeout, int | float) and math.isfinite(self.timeout)):
-            raise ValueError(f"timeout must be a finite number of seconds, not {self.timeout!r}")
-        if not 0 < self.timeout <= MAX_TIMEOUT:
-            raise ValueError(
-                f"timeout must be above 0 and at most {MAX_TIMEOUT:g}, not {self.timeout}"
-            )
-        if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
-            raise ValueError(f"max_bytes must be an integer, not {self.max_bytes!r}")
-        if not 1 <= self.max_bytes <= MAX_MAX_BYTES:
-            raise ValueError(f"max_bytes must be from 1 to {MAX_MAX_BYTES}, not {self.max_bytes}")
-        if isinstance(self.max_redirects, bool) or not isinstance(self.max_redirects, int):
-            raise ValueError(f"max_redirects must be an integer, not {self.max_redirects!r}")
-        if self.max_redirects < 0:
-            raise ValueError(f"max_redirects must be 0 or more, not {self.max_redirects}")
+        _check_number("timeout", self.timeout, above=0, at_most=MAX_TIMEOUT)
+        _check_int("max_bytes", self.max_bytes, 1, MAX_MAX_BYTES)
+        _check_int("max_redirects", self.max_redirects, 0)
         _check_int("retries", self.retries, 0, MAX_RETRIES)
-        if not (
-            isinstance(self.max_retry_wait, int | float)
-            and math.isfinite(self.max_retry_wait)
-            and 0 <= self.max_retry_wait <= MAX_TIMEOUT
-        ):
-            raise ValueError(
-                f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g} seconds, "
-                f"not {self.max_retry_wait!r}"
-            )
-
-    def _check_politeness(self) -> None:
+        _check_number("max_retry_wait", self.max_retry_wait, at_least=0, at_most=MAX_TIMEOUT)
         _check_int("per_host", self.per_host, 0, 1 << 20)
-        if self.rate is not None and not (
-            isinstance(self.rate, int | float) and math.isfinite(self.rate) and self.rate > 0
-        ):
-            raise ValueError(
-                f"rate must be a number of requests per second above 0, not {self.rate!r}"
-            )
+        if self.rate is not None:
+            _check_number("rate", self.rate, above=0)
+        for name in ("http2", "verify"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
         pairs: Iterable[Any] = (
             self.headers.items() if isinstance(self.headers, Mapping) else self.headers
         )
@@ -165,22 +138,44 @@ class FetchOptions:
                 raise ValueError("scheduler applies to the dask executor only")
             _check_scheduler(self.scheduler)
 
-    def _check_request_options(self) -> None:
-        for name in ("http2", "verify"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
-
     @property
     def window(self) -> int:
         """How many URLs may be submitted and unfinished at once."""
         return WINDOW_PER_WORKER * self.workers
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, not {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be from {low} to {high}, not {value}")
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise ValueError(f"{name} must be {bounds}, not {value}")
+
+
+def _check_number(
+    name: str,
+    value: Any,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    at_most: float | None = None,
+) -> None:
+    """A finite number within the bounds given."""
+    bounds = [
+        f"above {above:g}" if above is not None else "",
+        f"at least {at_least:g}" if at_least is not None else "",
+        f"at most {at_most:g}" if at_most is not None else "",
+    ]
+    if not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (above is None or value > above)
+        and (at_least is None or value >= at_least)
+        and (at_most is None or value <= at_most)
+    ):
+        wanted = " and ".join(bound for bound in bounds if bound)
+        raise ValueError(f"{name} must be a finite number {wanted}, not {value!r}")
 
 
 def _check_proxy(proxy: Any) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._options import FetchOptions
 from ._signals import block_signals, signals_blocked
@@ -20,9 +21,17 @@ from ._signals import block_signals, signals_blocked
 if TYPE_CHECKING:
     from ._fetch import Attempt
 
-__all__ = ["Pool", "PoolError", "ProcessPool", "ThreadPool", "make_pool"]
+__all__ = [
+    "REAP_SECONDS",
+    "Pool",
+    "PoolError",
+    "ProcessPool",
+    "ThreadPool",
+    "end_processes",
+    "make_pool",
+]
 
-_REAP_SECONDS = 2.0  # how long an abort waits for terminated worker processes to go
+REAP_SECONDS = 2.0  # how long an abort waits for terminated worker processes to go
 
 
 class PoolError(Exception):
@@ -146,13 +155,19 @@ class ProcessPool:
         # has terminate_workers(); before it, the executor's own process table is the way.
         processes = list((getattr(self._executor, "_processes", None) or {}).values())
         self._executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(_REAP_SECONDS)
-            if process.is_alive():
-                process.kill()
+        end_processes(processes)
+
+
+def end_processes(processes: Iterable[Any]) -> None:
+    """Terminate worker processes, then kill those still alive after `REAP_SECONDS`."""
+    processes = list(processes)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(REAP_SECONDS)
+        if process.is_alive():
+            process.kill()
 
 
 def _quiet_cancelled_future_race() -> None:

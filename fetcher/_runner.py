@@ -78,7 +78,7 @@ class FetchRun(Iterator[FetchResult]):
         self._ready: deque[FetchResult] = deque()
         self._suspects: deque[Task] = deque()  # in flight when a worker died: try alone
         self._quarantine: Pool | None = None  # one process, one suspect at a time
-        self._suspect_running = False
+        self._alone: Task | None = None  # the suspect the quarantine pool is running
         self._closed = False
         self._stopping = False
         self._wakeup: Future[None] = Future()  # completed by interrupt()
@@ -187,15 +187,16 @@ class FetchRun(Iterator[FetchResult]):
             task = self._in_flight.pop(future, None)
             if task is None:
                 continue
-            if not task.alone:
+            alone = task is self._alone
+            if not alone:
                 self._scheduler.finished(task)
-            record = self._outcome(future, task)
-            if task.alone:
-                task.alone = self._suspect_running = False
+            record = self._outcome(future, task, alone)
+            if alone:
+                self._alone = None
             if record is not None:
                 self._ready.append(record)
 
-    def _outcome(self, future: Future[Attempt], task: Task) -> FetchResult | None:
+    def _outcome(self, future: Future[Attempt], task: Task, alone: bool) -> FetchResult | None:
         """The record a completed attempt gives, or None if the URL is not finished."""
         try:
             attempt = future.result()
@@ -205,7 +206,7 @@ class FetchRun(Iterator[FetchResult]):
             if self._stopping:
                 return None  # killed with the run, not by the URL: fetched again on resume
             task.crashes += 1
-            if task.alone:  # nothing else ran in its worker: this URL killed it
+            if alone:  # nothing else ran in its worker: this URL killed it
                 return _failed(task, CRASHED_TWICE)
             self.resubmitted += 1
             self._suspects.append(task)
@@ -240,7 +241,7 @@ class FetchRun(Iterator[FetchResult]):
         """
         now = time.monotonic()
         window = self.options.window
-        if self._suspects and not self._suspect_running:
+        if self._suspects and self._alone is None:
             self._submit_alone(self._suspects.popleft(), now)
         while len(self._in_flight) + len(self._ready) < window:
             task = self._scheduler.next(now, lambda: self._new_task(feeder))
@@ -260,14 +261,19 @@ class FetchRun(Iterator[FetchResult]):
                 return Task(url, origin_of(url) if self.options.per_host else None)
             self._ready.append(FetchResult(repr(url), None, None, None, 0, 0.0, "not a URL string"))
 
-    def _submit(self, task: Task, now: float) -> None:
-        assert self._pool is not None
+    def _submit(self, task: Task, now: float, pool: Pool | None = None) -> None:
+        """Start an attempt at `task` on `pool` (the main pool by default)."""
+        pool = pool or self._pool
+        assert pool is not None
         task.attempts += 1
         task.started = now
         try:
-            future = self._pool.submit(task.url)
+            future = pool.submit(task.url)
         except Exception as exc:  # a pool that cannot take work: the URL still gets its record
-            self._scheduler.finished(task)
+            if task is self._alone:
+                self._alone = None
+            else:
+                self._scheduler.finished(task)
             self._ready.append(_failed(task, _describe_pool_error(exc)))
             return
         self._in_flight[future] = task
@@ -279,16 +285,8 @@ class FetchRun(Iterator[FetchResult]):
             from ._pools import ProcessPool
 
             self._quarantine = ProcessPool(replace(self.options, workers=1, executor="process"))
-        task.attempts += 1
-        task.started = now
-        try:
-            future = self._quarantine.submit(task.url)
-        except Exception as exc:
-            self._ready.append(_failed(task, _describe_pool_error(exc)))
-            return
-        task.alone = self._suspect_running = True
-        self._in_flight[future] = task
-        future.add_done_callback(self._on_done)
+        self._alone = task
+        self._submit(task, now, self._quarantine)
 
     def finish(self, grace: float) -> Iterator[FetchResult]:
         """Stop the run in order: yield finished records and those finishing within `grace`.

@@ -35,7 +35,6 @@ class Task:
     origin: str | None  # the per-origin cap's key; None when no cap applies
     attempts: int = 0  # attempts submitted so far
     crashes: int = 0  # attempts lost with a worker process that died
-    alone: bool = False  # the current attempt runs alone, in the quarantine pool
     started: float = 0.0  # when the current attempt was submitted (monotonic)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 __all__ = ["HANDLED_SIGNALS", "block_signals", "signals_blocked", "unblock_in_worker_process"]
 
@@ -28,12 +28,13 @@ def block_signals() -> None:
 
 
 @contextlib.contextmanager
-def signals_blocked() -> Iterator[None]:
-    """Block SIGINT and SIGTERM meanwhile: threads and processes started inside inherit it."""
+def signals_blocked(signals: Iterable[int] = HANDLED_SIGNALS) -> Iterator[None]:
+    """Block `signals` (SIGINT and SIGTERM) meanwhile: threads and processes started
+    inside inherit the mask; a signal that comes meanwhile is handled afterwards."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     try:
         yield
     finally:

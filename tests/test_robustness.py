@@ -30,6 +30,12 @@ def run_all(urls: list[str], **options: object) -> list[FetchResult]:
 # Retries
 
 
+def busy_once(server: LocalServer, path: str, status: int, retry_after: str, title: str) -> str:
+    """A page that answers `status` with `Retry-After: retry_after` once, then `title`."""
+    headers = {"Retry-After": retry_after}
+    return server.html(path, title, fail_first=1, fail_status=status, fail_headers=headers)
+
+
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_a_flaky_url_succeeds_after_k_failures(server: LocalServer, executor: str) -> None:
     url = server.html(f"/flaky/{executor}", "<title>Back</title>", fail_first=2)
@@ -66,10 +72,7 @@ def test_a_timeout_is_retried(server: LocalServer) -> None:
 
 
 def test_retry_after_seconds_is_honoured(server: LocalServer) -> None:
-    url = server.html(
-        "/retry-after/1", "<title>Ok</title>", fail_first=1, fail_status=429,
-        fail_headers={"Retry-After": "1"},
-    )  # fmt: skip
+    url = busy_once(server, "/retry-after/1", 429, "1", "<title>Ok</title>")
     (result,) = run_all([url], retries=1, max_retry_wait=5)
     assert result.ok and result.attempts == 2
     first, second = server.arrivals["/retry-after/1"]
@@ -77,19 +80,15 @@ def test_retry_after_seconds_is_honoured(server: LocalServer) -> None:
 
 
 def test_retry_after_as_a_past_http_date_means_now(server: LocalServer) -> None:
-    url = server.html(
-        "/retry-after/date", "<title>Ok</title>", fail_first=1, fail_status=503,
-        fail_headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"},
-    )  # fmt: skip
+    url = busy_once(
+        server, "/retry-after/date", 503, "Wed, 21 Oct 2015 07:28:00 GMT", "<title>Ok</title>"
+    )
     (result,) = run_all([url], retries=1, max_retry_wait=5)
     assert result.ok and result.attempts == 2
 
 
 def test_a_retry_after_beyond_the_limit_ends_the_url_with_an_error(server: LocalServer) -> None:
-    url = server.html(
-        "/retry-after/long", "<title>Ok</title>", fail_first=1, fail_status=429,
-        fail_headers={"Retry-After": "120"},
-    )  # fmt: skip
+    url = busy_once(server, "/retry-after/long", 429, "120", "<title>Ok</title>")
     (result,) = run_all([url], retries=3, max_retry_wait=5)
     assert result.status == 429 and result.attempts == 1
     assert result.error == "server asked to retry after 120s, beyond max-retry-wait (5s)"
@@ -108,10 +107,7 @@ def test_a_retry_after_beyond_the_limit_ends_the_url_with_an_error(server: Local
 )
 def test_odd_retry_after_values(server: LocalServer, header: str, error: str | None) -> None:
     path = f"/retry-after/odd/{abs(hash(header))}"
-    url = server.html(
-        path, "<title>Ok</title>", fail_first=1, fail_status=503,
-        fail_headers={"Retry-After": header},
-    )  # fmt: skip
+    url = busy_once(server, path, 503, header, "<title>Ok</title>")
     (result,) = run_all([url], retries=1, max_retry_wait=5)
     if error is None:
         assert result.ok and result.attempts == 2
@@ -120,10 +116,7 @@ def test_odd_retry_after_values(server: LocalServer, header: str, error: str | N
 
 
 def test_a_url_waiting_for_its_retry_holds_no_worker(server: LocalServer) -> None:
-    waiting = server.html(
-        "/retry/waits", "<title>Later</title>", fail_first=1, fail_status=503,
-        fail_headers={"Retry-After": "1"},
-    )  # fmt: skip
+    waiting = busy_once(server, "/retry/waits", 503, "1", "<title>Later</title>")
     others = [server.html(f"/retry/other/{i}", f"<title>{i}</title>") for i in range(5)]
     results = run_all([waiting, *others], workers=1, retries=1, max_retry_wait=5)
     # One worker: the other pages are fetched while the first waits out its Retry-After.
