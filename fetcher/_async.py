@@ -1,13 +1,16 @@
-"""The asyncio executor: one event loop on a background thread, async httpx clients.
+"""The asyncio executor: one event loop on a background thread, async httpx transports.
 
 `submit` hands a URL to the loop and returns a `concurrent.futures.Future`, so the runner
 treats it like any other pool: first-only, the window, retries, caps and output are the
 same code. `workers` is the number of requests in flight at once: each runs in a slot
-with its own `httpx.AsyncClient`. A future is marked running only once its request has a
+with its own async httpx transport. A future is marked running only once its request has a
 slot, so URLs still waiting for one can be cancelled, as with `concurrent.futures` pools.
 
 Each attempt is bounded as a whole by `asyncio.timeout` (DNS, connect, TLS, headers,
-body and redirects), so the async client needs no deadline backend of its own. Work that
+body and redirects), so the async client needs no deadline backend of its own. The
+connection rules are the sync client's (see `_fetch`): a connection with bytes left
+behind a response is closed, and a request that fails on a reused connection before any
+response arrived is sent once more on a fresh one. Work that
 is CPU rather than waiting stays short on the loop: decoding is capped by `max_bytes`,
 titles of bodies over `INLINE_TITLE_BYTES` are extracted on a helper thread, and saving a
 page (a file write) always runs on one.
@@ -28,17 +31,12 @@ import anyio
 import httpcore
 import httpx
 
-from ._fetch import (
-    KEEPALIVE_PER_WORKER,
-    Attempt,
-    Hops,
-    NoCookies,
-    Page,
-    client_headers,
-    connection_pool,
-    request_target,
-)
+from ._classify import is_stale_connection_error
+from ._fetch import KEEPALIVE_PER_WORKER, connection_pool
+from ._internals import AsyncTransport, connection_of, left_unread
 from ._options import FetchOptions
+from ._page import Attempt, Page, attempt_budget
+from ._request import Hops, base_headers, request_target
 from ._signals import signals_blocked
 
 __all__ = ["INLINE_TITLE_BYTES", "AsyncPool"]
@@ -57,14 +55,15 @@ class AsyncPool:
     def __init__(self, options: FetchOptions) -> None:
         self._options = options
         self._loop = asyncio.new_event_loop()
-        # A slot is a request that may run; each has its own client, as each thread of
+        # A slot is a request that may run; each has its own transport, as each thread of
         # the thread pool does: one httpx pool serving many requests at once rechecks
         # every idle connection for every request (with a system call each), which at
         # 64 requests cost ten times the CPU of the requests themselves.
         self._free_slots: asyncio.LifoQueue[int] = asyncio.LifoQueue()
         for slot in range(options.workers):
             self._free_slots.put_nowait(slot)
-        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._slots: dict[int, _Slot] = {}
+        self._headers = base_headers(options)
         self._ssl_context = httpx.create_ssl_context(verify=options.verify)
         self._tasks: set[asyncio.Task[None]] = set()
         with signals_blocked():  # the loop thread and its helper threads leave signals alone
@@ -75,19 +74,19 @@ class AsyncPool:
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
-    def submit(self, url: str) -> Future[Attempt]:
+    def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
         if self._loop.is_closed() or not self._thread.is_alive():
             raise RuntimeError("cannot submit to a pool that has stopped")
         future: Future[Attempt] = Future()
-        self._loop.call_soon_threadsafe(self._start, url, future)
+        self._loop.call_soon_threadsafe(self._start, url, deadline, future)
         return future
 
-    def _start(self, url: str, future: Future[Attempt]) -> None:
-        task = self._loop.create_task(self._attempt(url, future))
+    def _start(self, url: str, deadline: float | None, future: Future[Attempt]) -> None:
+        task = self._loop.create_task(self._attempt(url, deadline, future))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _attempt(self, url: str, future: Future[Attempt]) -> None:
+    async def _attempt(self, url: str, deadline: float | None, future: Future[Attempt]) -> None:
         try:
             slot = await self._free_slots.get()
         except asyncio.CancelledError:  # abandoned before it started
@@ -97,7 +96,7 @@ class AsyncPool:
             if not future.set_running_or_notify_cancel():
                 return  # cancelled while it waited for a slot
             try:
-                future.set_result(await self._fetch(url, self._client(slot)))
+                future.set_result(await self._fetch(url, deadline, self._slot(slot)))
             except asyncio.CancelledError:  # the pool is being abandoned
                 future.set_exception(RuntimeError("aborted"))
                 raise
@@ -106,30 +105,33 @@ class AsyncPool:
         finally:
             self._free_slots.put_nowait(slot)
 
-    async def _fetch(self, url: str, client: httpx.AsyncClient) -> Attempt:
+    async def _fetch(self, url: str, deadline: float | None, slot: _Slot) -> Attempt:
         started = time.monotonic()
+        seconds, total_cut = attempt_budget(self._options.timeout, deadline, started)
         page = Page()
         try:
-            async with asyncio.timeout(self._options.timeout):
-                await self._follow(page, client, request_target(url))
+            async with asyncio.timeout(seconds):
+                await self._follow(page, slot, request_target(url))
         except Exception as exc:  # TimeoutError included: Page.fail names it
-            page.fail(exc, self._options.timeout)
+            page.fail(exc, seconds, total_cut)
         return page.attempt(url, started)
 
-    async def _follow(self, page: Page, client: httpx.AsyncClient, target: httpx.URL) -> None:
+    async def _follow(self, page: Page, slot: _Slot, target: httpx.URL) -> None:
         options = self._options
         hops = Hops(options.max_redirects)
-        request = client.build_request("GET", target)
+        url, headers = target, self._headers
         while True:
-            response = await client.send(request, stream=True)
+            response = await slot.send(httpx.Request("GET", url, headers=headers))
+            complete = False
             try:
-                next_request = page.note(response)
-                if next_request is None:
+                location = page.note(response, url, hops)
+                if location is None:
                     body = page.body_for(response, options.max_bytes)
                     try:
                         async for chunk in response.aiter_raw():
                             page.feed(body, chunk)
                         body.finish()
+                        complete = True
                     finally:  # a title costs CPU: a large body's is read off the loop
                         if body.size <= INLINE_TITLE_BYTES:
                             page.read(body, response)
@@ -141,25 +143,16 @@ class AsyncPool:
                     return
             finally:
                 await response.aclose()
-            request = hops.next(request, next_request)
+                if complete:
+                    await _release(response)
+            assert location is not None
+            url, headers = hops.next(url, location), hops.headers(headers, url, location)
 
-    def _client(self, slot: int) -> httpx.AsyncClient:
-        client = self._clients.get(slot)
-        if client is None:
-            client = self._clients[slot] = self._new_client()
-        return client
-
-    def _new_client(self) -> httpx.AsyncClient:
-        options = self._options
-        client = httpx.AsyncClient(
-            transport=_AsyncTransport(self._ssl_context, options),
-            timeout=httpx.Timeout(options.timeout),
-            headers=client_headers(options),
-            follow_redirects=False,
-            trust_env=False,
-        )
-        client._cookies = NoCookies()  # as the sync client: no state carried between URLs
-        return client
+    def _slot(self, number: int) -> _Slot:
+        slot = self._slots.get(number)
+        if slot is None:
+            slot = self._slots[number] = _Slot(self._ssl_context, self._options)
+        return slot
 
     def shutdown(self) -> None:
         """End in order (the runner calls this once every URL has finished)."""
@@ -185,24 +178,36 @@ class AsyncPool:
             for task in tasks:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for client in self._clients.values():
-            await client.aclose()
+        for slot in self._slots.values():
+            await slot.transport.aclose()
 
 
-class _AsyncTransport(httpx.AsyncHTTPTransport):
-    """httpx's async transport over a pool whose connections are closed when cancelled.
-
-    Built like the sync client's transport (see `_fetch._Transport`), for the backend.
-    """
+class _Slot:
+    """One request slot's transport, and the count of connections it has opened."""
 
     def __init__(self, ssl_context: ssl.SSLContext, options: FetchOptions) -> None:
-        self._pool = connection_pool(
-            ssl_context,
-            _ClosingBackend(),
-            options,
-            keepalive=KEEPALIVE_PER_WORKER,
-            asynchronous=True,
+        self.backend = _ClosingBackend()
+        pool = connection_pool(
+            ssl_context, self.backend, options, keepalive=KEEPALIVE_PER_WORKER, asynchronous=True
         )
+        self.transport = AsyncTransport(pool)
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send `request`; once more on a fresh connection if a reused one proved stale."""
+        connects = self.backend.connects
+        try:
+            return await self.transport.handle_async_request(request)
+        except Exception as exc:
+            if self.backend.connects != connects or not is_stale_connection_error(exc):
+                raise
+        return await self.transport.handle_async_request(request)  # the stale one was closed
+
+
+async def _release(response: httpx.Response) -> None:
+    """After a body read to its end: close the connection if anything is left behind it."""
+    connection = connection_of(response)
+    if connection is not None and left_unread(connection):
+        await connection.aclose()
 
 
 class _ClosingBackend(httpcore.AsyncNetworkBackend):
@@ -211,6 +216,7 @@ class _ClosingBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self) -> None:
         self._backend = httpcore.AnyIOBackend()
+        self.connects = 0  # connections opened: tells a fresh connection from a reused one
 
     async def connect_tcp(
         self,
@@ -220,6 +226,7 @@ class _ClosingBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        self.connects += 1
         stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
         return _ClosingStream(stream)
 

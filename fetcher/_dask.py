@@ -32,6 +32,7 @@ import math
 import os
 import signal
 import threading
+import time
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
@@ -103,11 +104,13 @@ class DaskPool:
         with signals_blocked():
             threading.Thread(target=self._watch, name="fetcher-dask", daemon=True).start()
 
-    def submit(self, url: str) -> Future[Attempt]:
+    def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
         if self._lost is not None:
             raise PoolError(self._lost)
         future: Future[Attempt] = Future()
-        task = self._client.submit(fetch_on_worker, url, self._options, pure=False)
+        # Another machine's monotonic clock is not this one's: the time left travels.
+        budget = None if deadline is None else deadline - time.monotonic()
+        task = self._client.submit(fetch_on_worker, url, self._options, budget, pure=False)
         with self._lock:
             self._tasks[task] = future
         future.add_done_callback(functools.partial(_cancel_task, task))
@@ -202,8 +205,11 @@ _fetchers_lock = threading.Lock()
 _FETCHERS_KEPT = 4
 
 
-def fetch_on_worker(url: str, options: FetchOptions) -> Attempt:
-    """The Dask task: one attempt at `url`, with the worker's long-lived fetcher."""
+def fetch_on_worker(url: str, options: FetchOptions, budget: float | None = None) -> Attempt:
+    """The Dask task: one attempt at `url`, with the worker's long-lived fetcher.
+
+    `budget` is the seconds left of the URL's total time when it was submitted.
+    """
     from ._fetch import PageFetcher
 
     with _fetchers_lock:
@@ -212,4 +218,4 @@ def fetch_on_worker(url: str, options: FetchOptions) -> Attempt:
             if len(_fetchers) >= _FETCHERS_KEPT:  # a long-lived worker serving many runs
                 _fetchers.pop(next(iter(_fetchers))).close()
             fetcher = _fetchers[options] = PageFetcher(options)
-    return fetcher.attempt(url)
+    return fetcher.attempt(url, None if budget is None else time.monotonic() + budget)

@@ -1,280 +1,165 @@
-"""Fetching one URL: never raises, always returns a `FetchResult`.
+"""Fetching one URL with the sync client: never raises, always returns an `Attempt`.
 
-Each worker thread (and so each worker process) keeps its own `httpx.Client`, reused for
-all of its requests: connection pooling and keep-alive without sharing a client between
-threads (see encode/httpcore#1110). Redirects are followed here rather than by httpx, so
-that every hop is bounded by the same deadline and no intermediate body is read without
-a cap.
+Each worker thread (and so each worker process) keeps its own HTTP transport, reused for
+all of its requests: connection pooling and keep-alive without sharing a pool between
+threads (see encode/httpcore#1110). fetcher builds each request itself and hands it to
+httpx's transport: redirects, decompression and the attempt's deadline are fetcher's
+(see `_request`, `_body`, `_network`), so httpx's client layer would add only cost.
+
+A kept-alive connection is reused only when it is proven clean: a response that left
+any byte unread behind it (a body longer than its Content-Length, a body on a 204 or
+304, a stray CRLF, a whole extra response) closes its connection, so those bytes can
+never be read as the next URL's answer. A request that fails on a reused connection
+that turned out dead or garbled, before any response to it arrived, is sent once more
+on a fresh connection within the same attempt (same deadline; not a retry).
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from ._body import ACCEPT_ENCODING, BodyError, CappedBody
+from ._classify import is_stale_connection_error
+from ._failure import Failure
+from ._internals import Transport, connection_of, left_unread
 from ._network import Deadline, DeadlineBackend, LiveSockets
 from ._options import FetchOptions
-from ._result import FetchResult
-from ._retry import RETRY_STATUSES, parse_retry_after
+from ._page import Attempt, Page, attempt_budget
+from ._request import Hops, base_headers, request_target
 from ._signals import unblock_in_worker_process
-from ._title import extract_title
-from ._urls import MAX_URL_CHARS, to_request_url
 
 __all__ = [
     "CRASH_HOOK_ENV",
     "KEEPALIVE_PER_WORKER",
     "Attempt",
     "PageFetcher",
+    "connection_pool",
     "crash_marker",
     "fetch_in_process",
     "init_process_worker",
 ]
 
-_MAX_ERROR_CHARS = 200
 #: Idle connections one worker keeps for reuse: a worker makes one request at a time, so
 #: a few cover hosts that recur, without thousands of idle sockets across many workers.
 KEEPALIVE_PER_WORKER = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One try at a URL: its record, and whether another try could end differently.
-
-    `retry_after` is the wait in seconds a `Retry-After` header asked for, if any.
-    """
-
-    result: FetchResult
-    retryable: bool = False
-    retry_after: float | None = None
-
-
-@dataclass(slots=True)
-class Page:
-    """What one attempt has learnt so far; every client (sync or async) fills one."""
-
-    final_url: str | None = None
-    status: int | None = None
-    title: str | None = None
-    size: int = 0
-    error: str | None = None
-    path: str | None = None
-    retryable: bool = False
-    retry_after: float | None = None
-
-    def note(self, response: httpx.Response) -> httpx.Request | None:
-        """Record a response's URL and status; return the redirect to follow, if any."""
-        self.final_url = str(response.url)
-        self.status = response.status_code
-        next_request = response.next_request
-        if next_request is None and response.status_code in RETRY_STATUSES:
-            self.retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return next_request
-
-    def body_for(self, response: httpx.Response, cap: int) -> CappedBody:
-        """A decoder for the response's body, under the `max_bytes` cap."""
-        return CappedBody(response.headers.get("content-encoding"), cap)
-
-    def feed(self, body: CappedBody, chunk: bytes) -> None:
-        """Add a raw chunk; a body beyond the cap ends the attempt."""
-        body.feed(chunk)
-        if body.truncated:
-            raise _Failure(f"body larger than max-bytes ({body.cap} bytes)")
-
-    def read(self, body: CappedBody, response: httpx.Response) -> None:
-        """Keep the size and title of what was read (also when reading failed)."""
-        self.size = body.size
-        self.title = extract_title(body.content(), response.headers.get("content-type"))
-
-    def save(
-        self, options: FetchOptions, target: httpx.URL, response: httpx.Response, content: bytes
-    ) -> None:
-        """Write a successful body to `options.save_dir`, if set."""
-        if options.save_dir is None or response.status_code >= 400:
-            return
-        from ._save import save_page
-
-        content_type = response.headers.get("content-type")
-        try:
-            try:
-                self.path = save_page(options.save_dir, str(target), content_type, content)
-            except FileNotFoundError:  # a worker on another machine (Dask): make the folder
-                os.makedirs(options.save_dir, exist_ok=True)
-                self.path = save_page(options.save_dir, str(target), content_type, content)
-        except OSError as exc:
-            raise _Failure(f"cannot save page: {_os_message(exc)}") from None
-
-    def fail(self, exc: Exception, timeout: float) -> None:
-        """Record why the attempt failed, and whether another may succeed."""
-        if isinstance(exc, _Failure):
-            self.error = str(exc)
-        elif isinstance(exc, TimeoutError):  # the async client's whole-attempt deadline
-            self.error = f"timed out after {timeout:g}s"
-            self.retryable = True
-        else:
-            self.error = describe_error(exc, timeout)
-            self.retryable = _is_transient(exc, self.status)
-
-    def attempt(self, url: str, started: float) -> Attempt:
-        """The finished attempt at `url`, begun at monotonic time `started`."""
-        if self.error is None and self.status in RETRY_STATUSES:
-            self.retryable = True
-        result = FetchResult(
-            url=url,
-            final_url=self.final_url,
-            status=self.status,
-            title=self.title,
-            bytes=self.size,
-            elapsed=time.monotonic() - started,
-            error=self.error,
-            path=self.path,
-        )
-        return Attempt(result, self.retryable, self.retry_after)
-
-
-class Hops:
-    """The redirects of one attempt: each checked, loops and too many are failures."""
-
-    def __init__(self, max_redirects: int) -> None:
-        self._max = self._left = max_redirects
-        self._seen: set[str] = set()  # filled on the first redirect: most pages have none
-
-    def next(self, request: httpx.Request, next_request: httpx.Request) -> httpx.Request:
-        """The request to send after `request` answered with a redirect to `next_request`."""
-        if self._left == 0:
-            raise _Failure(f"more than {self._max} redirects")
-        self._left -= 1
-        _check_scheme(next_request.url)
-        self._seen.add(str(request.url))
-        if str(next_request.url) in self._seen:
-            raise _Failure(f"redirect loop at {next_request.url}")
-        self._seen.add(str(next_request.url))
-        return next_request
-
-
-def request_target(url: str) -> httpx.URL:
-    """The URL to request for an input line, checked before any connection is made."""
-    if len(url) > MAX_URL_CHARS:
-        raise _Failure(f"URL longer than {MAX_URL_CHARS} characters")
-    target = httpx.URL(to_request_url(url))
-    _check_scheme(target)
-    try:  # what name resolution would reject (an empty label, one over 63 characters)
-        target.host.encode("idna")
-    except UnicodeError:
-        raise _Failure("DNS lookup failed: invalid host name") from None
-    return target
-
-
-def client_headers(options: FetchOptions) -> httpx.Headers:
-    """The headers of every request: fetcher's defaults, replaced by the caller's own."""
-    headers = httpx.Headers({"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING})
-    headers.update(list(options.headers))
-    return headers
-
-
-class _Failure(Exception):
-    """A failure with the message a record shows."""
-
-
 class _Worker:
-    """What one worker thread owns: its client and the deadline its sockets obey."""
+    """What one worker thread owns: its transport, and the deadline its sockets obey."""
 
-    def __init__(self, client: httpx.Client, deadline: Deadline) -> None:
-        self.client = client
-        self.deadline = deadline
+    def __init__(self, transport: Transport, backend: DeadlineBackend) -> None:
+        self.transport = transport
+        self.backend = backend
+        self.deadline = backend.deadline
         self.busy = False
 
 
 class PageFetcher:
-    """Fetches pages with one HTTP client per calling thread; safe to call from many."""
+    """Fetches pages with one HTTP transport per calling thread; safe to call from many."""
 
     def __init__(self, options: FetchOptions) -> None:
         self.options = options
+        self._headers = base_headers(options)
         self._local = threading.local()
         self._live = LiveSockets()
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._ssl_context: ssl.SSLContext | None = None
 
-    def fetch(self, url: str) -> FetchResult:
-        """Fetch `url` (an input line) once and describe the outcome; never raises."""
-        return self.attempt(url).result
+    def attempt(self, url: str, deadline: float | None = None) -> Attempt:
+        """Fetch `url` (an input line) once; never raises.
 
-    def attempt(self, url: str) -> Attempt:
-        """Fetch `url` once; say whether a later retry could succeed. Never raises."""
+        The attempt takes at most `options.timeout` seconds, and ends by `deadline` (a
+        monotonic time: the URL's total time) if that comes first.
+        """
         started = time.monotonic()
+        seconds, total_cut = attempt_budget(self.options.timeout, deadline, started)
         page = Page()
         try:
-            self._fetch_into(page, url)
+            self._fetch_into(page, url, seconds)
         except Exception as exc:
-            page.fail(exc, self.options.timeout)
+            page.fail(exc, seconds, total_cut)
         return page.attempt(url, started)
 
     def abort(self) -> None:
         """Fail the requests in flight at once, and every request after them.
 
-        Idle clients are closed now; a busy one is closed by its own thread as soon as
+        Idle transports are closed now; a busy one is closed by its own thread as soon as
         its request has failed.
         """
         self._live.abort()
         with self._lock:
             idle = [worker for worker in self._workers if not worker.busy]
         for worker in idle:
-            worker.client.close()
+            worker.transport.close()
 
     def close(self) -> None:
-        """Close every client this fetcher opened."""
+        """Close every transport (and so every connection) this fetcher opened."""
         with self._lock:
             workers, self._workers = self._workers, []
         for worker in workers:
-            worker.client.close()
+            worker.transport.close()
 
-    def _fetch_into(self, page: Page, url: str) -> None:
+    def _fetch_into(self, page: Page, url: str, seconds: float) -> None:
         target = request_target(url)
         worker = self._worker()
         with self._lock:
             if self._live.aborted.is_set():
-                raise _Failure("aborted")
+                raise Failure("aborted", "aborted")
             worker.busy = True
-        worker.deadline.start(self.options.timeout)
+        worker.deadline.start(seconds)
         try:
-            self._follow(page, worker.client, target)
+            self._follow(page, worker, target)
         finally:
             worker.deadline.clear()
             with self._lock:
                 worker.busy = False
                 aborted = self._live.aborted.is_set()
             if aborted:
-                worker.client.close()
+                worker.transport.close()
 
-    def _follow(self, page: Page, client: httpx.Client, target: httpx.URL) -> None:
+    def _follow(self, page: Page, worker: _Worker, target: httpx.URL) -> None:
         hops = Hops(self.options.max_redirects)
-        request = client.build_request("GET", target)
+        url, headers = target, self._headers
         while True:
-            response = client.send(request, stream=True)
+            response = self._send(worker, httpx.Request("GET", url, headers=headers))
+            complete = False
             try:
-                next_request = page.note(response)
-                if next_request is None:
+                location = page.note(response, url, hops)
+                if location is None:
                     body = page.body_for(response, self.options.max_bytes)
                     try:
                         for chunk in response.iter_raw():
                             page.feed(body, chunk)
                         body.finish()
+                        complete = True
                     finally:
                         page.read(body, response)
                     page.save(self.options, target, response, body.content())
                     return
             finally:
                 response.close()
-            request = hops.next(request, next_request)
+                if complete:
+                    _release(response)
+            assert location is not None
+            url, headers = hops.next(url, location), hops.headers(headers, url, location)
+
+    def _send(self, worker: _Worker, request: httpx.Request) -> httpx.Response:
+        """Send `request`; once more on a fresh connection if a reused one proved stale."""
+        connects = worker.backend.connects
+        try:
+            return worker.transport.handle_request(request)
+        except Exception as exc:
+            fresh = worker.backend.connects != connects
+            if fresh or not is_stale_connection_error(exc) or self._live.aborted.is_set():
+                raise
+        return worker.transport.handle_request(request)  # the stale one was closed
 
     def _worker(self) -> _Worker:
         worker: _Worker | None = getattr(self._local, "worker", None)
@@ -284,41 +169,24 @@ class PageFetcher:
         return worker
 
     def _new_worker(self) -> _Worker:
-        deadline = Deadline()
         options = self.options
         with self._lock:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context(verify=options.verify)
             ssl_context = self._ssl_context
-        transport = _Transport(ssl_context, DeadlineBackend(deadline, self._live), options)
-        client = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(options.timeout),
-            headers=client_headers(options),
-            follow_redirects=False,
-            trust_env=False,
-        )
-        # No cookies are kept, so none need reading: httpx would otherwise parse every
-        # response's cookies through urllib (about a tenth of its CPU per request).
-        client._cookies = NoCookies()
-        worker = _Worker(client, deadline)
+        backend = DeadlineBackend(Deadline(), self._live)
+        pool = connection_pool(ssl_context, backend, options, keepalive=KEEPALIVE_PER_WORKER)
+        worker = _Worker(Transport(pool), backend)
         with self._lock:
             self._workers.append(worker)
         return worker
 
 
-class _Transport(httpx.HTTPTransport):
-    """httpx's own transport over a connection pool that uses the deadline backend.
-
-    `HTTPTransport`'s constructor offers no way to pass a network backend, and its request
-    handling uses only `self._pool`, so the pool is built here instead (httpx is pinned to
-    0.28.x, where this holds; the tests exercise it).
-    """
-
-    def __init__(
-        self, ssl_context: ssl.SSLContext, backend: DeadlineBackend, options: FetchOptions
-    ) -> None:
-        self._pool = connection_pool(ssl_context, backend, options, keepalive=KEEPALIVE_PER_WORKER)
+def _release(response: httpx.Response) -> None:
+    """After a body read to its end: close the connection if anything is left behind it."""
+    connection = connection_of(response)
+    if connection is not None and left_unread(connection):
+        connection.close()
 
 
 def connection_pool(
@@ -362,84 +230,6 @@ def connection_pool(
     )
 
 
-class NoCookies(httpx.Cookies):
-    """A cookie store that keeps nothing: no URL is fetched with state from earlier ones."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        pass
-
-
-def _check_scheme(url: httpx.URL) -> None:
-    if url.scheme not in ("http", "https"):
-        scheme = url.scheme or "(none)"
-        raise _Failure(f"unsupported scheme {scheme!r}: only http and https are fetched")
-    if not url.host:
-        raise _Failure("URL has no host")
-    if url.port is not None and not 0 < url.port < 65536:
-        raise _Failure(f"invalid port {url.port}")
-
-
-def describe_error(exc: BaseException, timeout: float) -> str:
-    """A short message naming what failed, for the record's `error` field."""
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g}s"
-    if isinstance(exc, BodyError):
-        return str(exc)
-    cause = _root_cause(exc)
-    if isinstance(cause, socket.gaierror):
-        return f"DNS lookup failed: {(cause.strerror or str(cause)).lower()}"
-    if isinstance(cause, ssl.SSLError):
-        return _clip(f"TLS error: {cause.reason or cause}")
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, httpx.ConnectError):
-        return _clip(f"connect failed: {_os_message(cause)}")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return _clip(f"protocol error: {exc}")
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return _clip(f"connection lost: {_os_message(cause)}")
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return _clip(f"invalid URL: {exc}")
-    return _clip(f"{type(exc).__name__}: {exc}")
-
-
-def _is_transient(exc: BaseException, status: int | None) -> bool:
-    """True for a failure another try may not meet: a timeout, a failed connection."""
-    if isinstance(exc, httpx.TimeoutException):
-        return True
-    cause = _root_cause(exc)
-    if isinstance(exc, httpx.ConnectError):
-        if isinstance(cause, socket.gaierror):  # only "try again later" is worth it
-            return cause.errno == socket.EAI_AGAIN
-        return not isinstance(cause, ssl.SSLError | UnicodeError)
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return status is None  # lost before any response: the server never answered
-    if isinstance(exc, httpx.RemoteProtocolError):  # garbage is no better the second time
-        return status is None and str(exc).startswith("Server disconnected")
-    return False
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nested = exc.__cause__ or exc.__context__
-        if nested is None:
-            break
-        exc = nested
-    return exc
-
-
-def _os_message(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
-
-
-def _clip(message: str) -> str:
-    return message if len(message) <= _MAX_ERROR_CHARS else message[: _MAX_ERROR_CHARS - 1] + "…"
-
-
 #: Test-only hook: a worker process kills itself on a URL containing this variable's value,
 #: so that tests can crash a worker the way an out-of-memory kill or a segfault would.
 CRASH_HOOK_ENV = "FETCHER_TEST_CRASH_ON"
@@ -468,9 +258,13 @@ def crash_if_marked(url: str, marker: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def fetch_in_process(url: str) -> Attempt:
-    """The task a process-pool worker runs: a plain string in, a plain record out."""
+def fetch_in_process(url: str, deadline: float | None = None) -> Attempt:
+    """The task a process-pool worker runs: a plain string in, a plain record out.
+
+    `deadline` is a monotonic time of the parent's: the clock is system-wide (Linux
+    CLOCK_MONOTONIC, and its equivalents elsewhere), so it means the same here.
+    """
     if _process_fetcher is None:
         raise RuntimeError("worker process was not initialised")
     crash_if_marked(url, _crash_marker)
-    return _process_fetcher.attempt(url)
+    return _process_fetcher.attempt(url, deadline)

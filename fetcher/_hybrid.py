@@ -63,7 +63,8 @@ class HybridPool:
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._futures: dict[int, tuple[Future[Attempt], int]] = {}  # sent to a process
-        self._queue: deque[tuple[str, Future[Attempt]]] = deque()  # waiting for a thread
+        # (url, deadline, future) waiting for a thread
+        self._queue: deque[tuple[str, float | None, Future[Attempt]]] = deque()
         # URLs in flight per process, relative to its threads; inf while a process is down.
         self._load: list[float] = [0] * len(threads_per_process)
         self._threads = threads_per_process
@@ -88,12 +89,12 @@ class HybridPool:
         child_end.close()
         return parent_end, process
 
-    def submit(self, url: str) -> Future[Attempt]:
+    def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
         future: Future[Attempt] = Future()
         with self._lock:
             if self._stopping:
                 raise RuntimeError("cannot submit to a pool that is shutting down")
-            self._queue.append((url, future))
+            self._queue.append((url, deadline, future))
             self._dispatch()
         return future
 
@@ -109,15 +110,15 @@ class HybridPool:
             index = min(range(len(self._load)), key=lambda i: self._load[i] / self._threads[i])
             if self._load[index] >= self._threads[index] + _QUEUED_PER_PROCESS:
                 return  # every thread busy (or its process down): wait for a result
-            url, future = self._queue.popleft()
+            url, deadline, future = self._queue.popleft()
             if future.cancelled():
                 continue
             task = next(self._ids)
-            try:
-                self._connections[index].send((task, url))  # under the lock: before any reply
+            try:  # under the lock: before any reply
+                self._connections[index].send((task, url, deadline))
             except OSError:  # the process has died; the reader will replace it
                 self._load[index] = math.inf
-                self._queue.appendleft((url, future))
+                self._queue.appendleft((url, deadline, future))
                 continue
             future.set_running_or_notify_cancel()  # if cancelled just now, its result is dropped
             self._futures[task] = (future, index)
@@ -182,7 +183,7 @@ class HybridPool:
         with self._lock:
             self._stopping = True
             queued, self._queue = self._queue, deque()
-        for _, future in queued:
+        for *_, future in queued:
             future.cancel()
         end_processes(self._processes)
 
@@ -197,9 +198,9 @@ def _worker_main(
     fetcher = PageFetcher(options)
     send_lock = threading.Lock()
 
-    def attempt(url: str) -> Attempt:
+    def attempt(url: str, deadline: float | None) -> Attempt:
         crash_if_marked(url, marker)
-        return fetcher.attempt(url)
+        return fetcher.attempt(url, deadline)
 
     def send(task: int, future: Future[Attempt]) -> None:
         with send_lock:
@@ -213,7 +214,7 @@ def _worker_main(
                 break
             if message is None:
                 break
-            task, url = message
-            pool.submit(attempt, url).add_done_callback(functools.partial(send, task))
+            task, url, deadline = message
+            pool.submit(attempt, url, deadline).add_done_callback(functools.partial(send, task))
     fetcher.close()
     connection.close()

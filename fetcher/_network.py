@@ -201,6 +201,12 @@ class DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self, deadline: Deadline, live: LiveSockets) -> None:
         self._deadline = deadline
         self._live = live
+        self.connects = 0  # connections opened: tells a fresh connection from a reused one
+
+    @property
+    def deadline(self) -> Deadline:
+        """The deadline every socket operation of this backend obeys."""
+        return self._deadline
 
     def connect_tcp(
         self,
@@ -211,6 +217,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         self._live.check()
+        self.connects += 1
         addresses = [host] if _is_ip(host) else self._resolve(host, port)
         failure: OSError | None = None
         for address in addresses:

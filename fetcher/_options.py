@@ -34,7 +34,8 @@ EXECUTORS: tuple[ExecutorName, ...] = ("thread", "process", "hybrid", "async", "
 
 #: Concurrent requests by default: enough to hide network latency on a small machine.
 DEFAULT_WORKERS = 16
-#: Seconds one attempt may take as a whole: name resolution, connect, headers and body.
+#: Seconds one attempt may take as a whole: name resolution, connect, TLS, headers, body,
+#: every redirect, and the one resend on a fresh connection (as curl's --max-time).
 DEFAULT_TIMEOUT = 10.0
 #: Largest body kept, counted after decompression (10 MiB).
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -56,6 +57,9 @@ DEFAULT_PER_HOST = 8
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE_FORBIDDEN = re.compile(r"[\r\n\0]")
+#: Headers fetcher must set itself: the caller's would break the framing or the target.
+_FORBIDDEN_HEADERS = frozenset({"content-length", "transfer-encoding", "host"})
+_QVALUE_ZERO = re.compile(r"q=0(?:\.0{0,3})?", re.IGNORECASE)
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -67,11 +71,35 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 def _checked_header(name: Any, value: Any) -> tuple[str, str]:
+    """A header the caller may send: a token name, a value without CR, LF or NUL.
+
+    Content-Length, Transfer-Encoding and Host are fetcher's to set (a GET has no body;
+    the host is the URL's), and an Accept-Encoding may name only codings fetcher decodes.
+    """
     if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"invalid header name {name!r}")
     if not isinstance(value, str) or _HEADER_VALUE_FORBIDDEN.search(value):
         raise ValueError(f"invalid value for header {name}: no line breaks or NUL allowed")
+    if name.lower() in _FORBIDDEN_HEADERS:
+        raise ValueError(f"header {name} is set by fetcher and cannot be given")
+    if name.lower() == "accept-encoding":
+        _check_accept_encoding(value)
     return name, value
+
+
+def _check_accept_encoding(value: str) -> None:
+    """Refuse an Accept-Encoding that lets a server send a coding fetcher cannot decode."""
+    from ._body import DECODABLE_CODINGS
+
+    for entry in value.split(","):
+        coding, _, params = entry.partition(";")
+        coding = coding.strip().lower()
+        refused = any(_QVALUE_ZERO.fullmatch(p.strip()) for p in params.split(";"))
+        if coding and coding not in DECODABLE_CODINGS and not refused:
+            choices = ", ".join(sorted(DECODABLE_CODINGS))
+            raise ValueError(
+                f"Accept-Encoding names {coding!r}, which fetcher cannot decode ({choices})"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +107,11 @@ class FetchOptions:
     """How to fetch: a frozen, picklable value handed unchanged to every worker.
 
     Invalid values raise `ValueError` at construction, so a bad option fails before any
-    request is made. `headers` may be given as a mapping or as (name, value) pairs; it is
-    kept as a tuple of pairs. `per_host=0` and `rate=None` mean no cap. `scheduler` is
+    request is made. `timeout` bounds each attempt (DNS, connect, TLS, headers, body and
+    every redirect); `total_timeout` bounds a URL from its first attempt to its record,
+    retry waits included (None: no bound beyond the attempts'). `headers` may be given
+    as a mapping or as (name, value) pairs; it is kept as a tuple of pairs; values are
+    sent as their UTF-8 bytes. `per_host=0` and `rate=None` mean no cap. `scheduler` is
     the address of a running Dask scheduler (executor "dask" only; None starts a local
     cluster).
     """
@@ -88,6 +119,7 @@ class FetchOptions:
     workers: int = DEFAULT_WORKERS
     executor: ExecutorName = "thread"
     timeout: float = DEFAULT_TIMEOUT
+    total_timeout: float | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
     max_redirects: int = DEFAULT_MAX_REDIRECTS
     user_agent: str = field(default=f"fetcher/{__version__}")
@@ -108,6 +140,8 @@ class FetchOptions:
             choices = ", ".join(EXECUTORS)
             raise ValueError(f"executor must be one of {choices}, not {self.executor!r}")
         _check_number("timeout", self.timeout, above=0, at_most=MAX_TIMEOUT)
+        if self.total_timeout is not None:
+            _check_number("total_timeout", self.total_timeout, above=0, at_most=MAX_TIMEOUT)
         _check_int("max_bytes", self.max_bytes, 1, MAX_MAX_BYTES)
         _check_int("max_redirects", self.max_redirects, 0)
         _check_int("retries", self.retries, 0, MAX_RETRIES)

@@ -48,7 +48,8 @@ class Pool(Protocol):
     stays usable (it replaces dead workers), so the runner can submit the URL again.
     """
 
-    def submit(self, url: str) -> Future[Attempt]: ...
+    def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
+        """Start one attempt at `url`, to end by `deadline` (a monotonic time) if given."""
 
     def shutdown(self) -> None:
         """End in order, once every submitted URL has finished."""
@@ -70,8 +71,8 @@ class ThreadPool:
         with signals_blocked():  # while the first requests wait on the network
             threading.Thread(target=warm_imports, name="fetcher-warm", daemon=True).start()
 
-    def submit(self, url: str) -> Future[Attempt]:
-        return self._executor.submit(self._fetcher.attempt, url)
+    def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
+        return self._executor.submit(self._fetcher.attempt, url, deadline)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
@@ -121,7 +122,7 @@ class ProcessPool:
             initargs=(self._options, self._marker),
         )
 
-    def submit(self, url: str) -> Future[Attempt]:
+    def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
         from ._fetch import fetch_in_process
 
         # A submit may start the forkserver or a worker: with Ctrl-C blocked meanwhile,
@@ -129,10 +130,10 @@ class ProcessPool:
         # the worker initializer has set it to be ignored; the parent handles Ctrl-C.
         with signals_blocked():
             try:
-                future = self._executor.submit(fetch_in_process, url)
+                future = self._executor.submit(fetch_in_process, url, deadline)
             except BrokenProcessPool:
                 self._rebuild()
-                future = self._executor.submit(fetch_in_process, url)
+                future = self._executor.submit(fetch_in_process, url, deadline)
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
         return future

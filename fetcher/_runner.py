@@ -213,7 +213,9 @@ class FetchRun(Iterator[FetchResult]):
             return None
         except Exception as exc:
             return _failed(task, _describe_pool_error(exc))
-        result = attempt.result
+        result = task.last = attempt.result
+        if attempt.gave_up:
+            return self._gave_up(task, result)
         if attempt.retryable and task.attempts <= self.options.retries and not self._stopping:
             limit = self.options.max_retry_wait
             asked = attempt.retry_after
@@ -222,10 +224,18 @@ class FetchRun(Iterator[FetchResult]):
                 error = f"server asked to retry after {wait}s, beyond max-retry-wait ({limit:g}s)"
                 return replace(result, attempts=task.attempts, error=error)
             delay = asked if asked is not None else backoff_delay(task.attempts, limit)
-            self.retries += 1
-            self._scheduler.retry_at(task, time.monotonic() + delay)
-            return None
+            due = time.monotonic() + delay
+            if task.deadline is None or due < task.deadline:  # else: no time for another
+                self.retries += 1
+                self._scheduler.retry_at(task, due)
+                return None
         return result if task.attempts == 1 else replace(result, attempts=task.attempts)
+
+    def _gave_up(self, task: Task, result: FetchResult) -> FetchResult:
+        """The record of a URL whose total time (`total_timeout`) ran out."""
+        total, count = self.options.total_timeout or 0.0, task.attempts
+        error = f"gave up after {total:g}s ({count} attempt{'s' if count != 1 else ''})"
+        return replace(result, attempts=count, error=error)
 
     def _start(self) -> Feeder:
         if self._feeder is None:
@@ -265,19 +275,30 @@ class FetchRun(Iterator[FetchResult]):
         """Start an attempt at `task` on `pool` (the main pool by default)."""
         pool = pool or self._pool
         assert pool is not None
+        total = self.options.total_timeout
+        if task.deadline is None and total is not None:
+            task.deadline = now + total
+        elif task.deadline is not None and task.last is not None and now >= task.deadline:
+            self._release(task)  # held past its total time (a busy origin, the rate)
+            self._ready.append(self._gave_up(task, task.last))
+            return
         task.attempts += 1
         task.started = now
         try:
-            future = pool.submit(task.url)
+            future = pool.submit(task.url, task.deadline)
         except Exception as exc:  # a pool that cannot take work: the URL still gets its record
-            if task is self._alone:
-                self._alone = None
-            else:
-                self._scheduler.finished(task)
+            self._release(task)
             self._ready.append(_failed(task, _describe_pool_error(exc)))
             return
         self._in_flight[future] = task
         future.add_done_callback(self._on_done)
+
+    def _release(self, task: Task) -> None:
+        """`task` will not run after all: its origin (or the quarantine) has room again."""
+        if task is self._alone:
+            self._alone = None
+        else:
+            self._scheduler.finished(task)
 
     def _submit_alone(self, task: Task, now: float) -> None:
         """Try a suspect of a worker's death alone, so that a second death names it."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ._result import FetchResult
 from ._urls import to_request_url
 
 __all__ = ["LOOKAHEAD", "Pacer", "Scheduler", "Task", "origin_of"]
@@ -36,6 +37,8 @@ class Task:
     attempts: int = 0  # attempts submitted so far
     crashes: int = 0  # attempts lost with a worker process that died
     started: float = 0.0  # when the current attempt was submitted (monotonic)
+    deadline: float | None = None  # when the URL's total time runs out (monotonic)
+    last: FetchResult | None = None  # the record of its latest attempt, once one ended
 
 
 def origin_of(url: str) -> str | None:

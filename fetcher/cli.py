@@ -11,6 +11,7 @@ import importlib.util
 import os
 import signal
 import sys
+from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated, Any, BinaryIO
 
@@ -194,9 +195,20 @@ def fetch_command(
         typer.Option(
             min=0.001,
             max=MAX_TIMEOUT,
-            help="Seconds one URL may take in all: DNS, connect, headers, body.",
+            metavar="SECONDS",
+            help="Seconds each attempt may take in all: DNS, connect, TLS, headers, body, "
+            "redirects.",
         ),
     ] = DEFAULT_TIMEOUT,
+    total_timeout: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Seconds one URL may take from its first attempt to its record, retry "
+            "waits included.  [default: no limit]",
+            show_default=False,
+        ),
+    ] = None,
     max_bytes: Annotated[
         int,
         typer.Option(
@@ -323,6 +335,7 @@ def fetch_command(
             workers=workers,
             executor=executor.value,
             timeout=timeout,
+            total_timeout=total_timeout,
             max_bytes=max_bytes,
             max_redirects=max_redirects,
             retries=retries,
@@ -335,8 +348,9 @@ def fetch_command(
             verify=not insecure,
             save_dir=save,
             scheduler=scheduler,
-            **({} if user_agent is None else {"user_agent": user_agent}),
         )
+        if user_agent is not None:
+            options = replace(options, user_agent=user_agent)
     except ValueError as exc:
         raise _option_error(exc) from None
     if sys.stdout is None and output in (None, "-"):
@@ -394,6 +408,7 @@ def _check_combination(
 _FLAGS = {
     "workers": "--workers",
     "timeout": "--timeout",
+    "total_timeout": "--total-timeout",
     "max_bytes": "--max-bytes",
     "max_redirects": "--max-redirects",
     "retries": "--retries",

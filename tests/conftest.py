@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.h2server import H2Server
+from tests.rawserver import RawServer
 from tests.server import LocalServer
 
 
@@ -16,6 +17,14 @@ from tests.server import LocalServer
 def server() -> Iterator[LocalServer]:
     """A real HTTP server on 127.0.0.1 for the whole session."""
     srv = LocalServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def raw_server() -> Iterator[RawServer]:
+    """A raw-bytes server on 127.0.0.1 for the whole session: routes say every byte."""
+    srv = RawServer()
     yield srv
     srv.stop()
 

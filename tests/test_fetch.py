@@ -387,16 +387,22 @@ def test_connect_and_tls_stalls_are_bounded_by_the_timeout(
 @pytest.mark.parametrize(
     ("url", "error"),
     [
-        ("http://example..com/", "DNS lookup failed: invalid host name"),
-        ("http://" + "a" * 64 + ".com/", "DNS lookup failed: invalid host name"),
+        ("http://example..com/", "invalid host name"),
+        ("http://" + "a" * 64 + ".com/", "invalid host name"),
+        ("https://xn--a.com/", "invalid host name"),  # an invalid A-label
+        ("http://xn--ls8h.invalid/", "invalid host name"),  # decodes to an emoji
+        ("https://\u00ad.invalid/", "invalid host name"),
+        ("https://\ufb01.invalid/", "invalid host name"),
         ("http://127.0.0.1:99999/", "invalid port 99999"),
-        ("http://[::1/", "invalid URL"),
+        ("http://[::1/", "invalid port"),
+        ("http://a\tb.invalid/", "invalid character in URL"),
         ("https:///path", "URL has no host"),
+        ("http://x.invalid/" + "a" * 70_000, "URL longer than 65536 characters"),
     ],
 )
 def test_malformed_urls_are_error_rows(url: str, error: str, client: str) -> None:
     result = fetch_one(url, executor=client)
-    assert result.error is not None and result.error.startswith(error)
+    assert result.error == error  # a plain message: no exception names, no library's text
 
 
 def test_a_slow_source_does_not_hold_back_finished_records(server: LocalServer) -> None:

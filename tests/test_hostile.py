@@ -1,0 +1,394 @@
+"""Hostile servers, byte by byte: connection reuse, headers, caps, decoding and redirects.
+
+Every server here is the raw-bytes server (`tests.rawserver`): the test says exactly
+which bytes go out, so nothing between it and fetcher's client tidies them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import re
+import time
+import zlib
+from collections import Counter
+
+import pytest
+
+from fetcher import FetchOptions, FetchResult, fetch_all
+from fetcher._request import same_origin
+from tests.h2server import H2Server
+from tests.rawserver import Peer, RawServer, Request, raw, response
+from tests.server import LocalServer
+
+EXECUTORS = ["thread", "process", "hybrid", "async"]
+CLIENTS = ["thread", "async"]  # the sync client (thread, process, hybrid) and the async one
+
+
+def page(title: str, headers: list[tuple[str, str]] | None = None) -> bytes:
+    body = f"<title>{title}</title>".encode()
+    return response(200, body, [("Content-Type", "text/html"), *(headers or [])])
+
+
+def run(urls: list[str], **options: object) -> list[FetchResult]:
+    results = list(fetch_all(urls, **options))
+    assert Counter(r.url for r in results) == Counter(urls)
+    return results
+
+
+# Bytes left behind a response, and what each page must still read as.
+def _longer_body(title: str) -> bytes:
+    body = f"<title>{title}</title>".encode()
+    return response(
+        200, body + b"<p>surplus</p>", [("Content-Type", "text/html")], length=len(body)
+    )
+
+
+LEFTOVERS = {
+    "longer-body": (_longer_body, 200),
+    "stray-crlf": (lambda title: page(title) + b"\r\n", 200),
+    "extra-response": (lambda title: page(title) + page("Ghost"), 200),
+    "body-on-204": (lambda title: b"HTTP/1.1 204 No Content\r\n\r\n<title>Ghost</title>", 204),
+    "body-on-304": (lambda title: b"HTTP/1.1 304 Not Modified\r\n\r\n<title>Ghost</title>", 304),
+}
+
+
+def leftover_urls(raw_server: RawServer, case: str, prefix: str, count: int) -> list[str]:
+    make, _ = LEFTOVERS[case]
+    return [raw_server.route(f"{prefix}/{i}", raw(make(f"{case} {i}"))) for i in range(count)]
+
+
+def assert_each_record_is_its_own(results: list[FetchResult], case: str) -> None:
+    _, status = LEFTOVERS[case]
+    for result in results:
+        index = result.url.rsplit("/", 1)[1]
+        title = f"{case} {index}" if status == 200 else None
+        assert (result.status, result.title, result.error) == (status, title, None), result
+
+
+@pytest.mark.parametrize("case", sorted(LEFTOVERS))
+@pytest.mark.parametrize("client", CLIENTS)
+def test_bytes_left_behind_a_response_never_answer_the_next_url(
+    raw_server: RawServer, case: str, client: str
+) -> None:
+    prefix = f"/left/{client}/{case}"
+    urls = leftover_urls(raw_server, case, prefix, 8)
+    results = run(urls, executor=client, workers=1, retries=0, per_host=0)
+    assert_each_record_is_its_own(results, case)
+    assert len(raw_server.connections_for(prefix)) == 8  # none was reused
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_clean_responses_keep_their_connection(raw_server: RawServer, client: str) -> None:
+    prefix = f"/clean/{client}"
+    urls = [raw_server.route(f"{prefix}/{i}", raw(page(f"Clean {i}"))) for i in range(8)]
+    results = run(urls, executor=client, workers=1, retries=0)
+    assert all(r.ok for r in results)
+    assert len(raw_server.connections_for(prefix)) == 1
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_no_record_carries_another_responses_answer_on_any_executor(
+    raw_server: RawServer, executor: str
+) -> None:
+    urls = []
+    for case in ("extra-response", "stray-crlf", "body-on-204"):
+        urls += leftover_urls(raw_server, case, f"/left-e2e/{executor}/{case}", 6)
+    results = run(urls, executor=executor, workers=2, retries=0, per_host=0)
+    for case in ("extra-response", "stray-crlf", "body-on-204"):
+        assert_each_record_is_its_own([r for r in results if f"/{case}/" in r.url], case)
+
+
+def reused_connection_route(title: str, stale: bytes | None) -> object:
+    """A page on a connection's first request; on a later one, `stale` (None: hang up)."""
+
+    async def route(peer: Peer, request: Request) -> None:
+        if request.index == 0:
+            peer.send(page(title))
+        elif stale is None:
+            peer.close()  # read the request, answer nothing: a connection that died idle
+        else:
+            peer.send(stale)
+            peer.close()
+
+    return route
+
+
+@pytest.mark.parametrize("stale", [None, b"garbage\r\n\r\n", b"\r\n", b"HTTP/1.1 200 OK\r\nX"])
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_request_on_a_stale_connection_is_sent_again_on_a_fresh_one(
+    raw_server: RawServer, stale: bytes | None, client: str
+) -> None:
+    prefix = f"/stale/{client}/{len(stale) if stale else 'hangup'}"
+    urls = [
+        raw_server.route(f"{prefix}/{i}", reused_connection_route(f"Fresh {i}", stale))  # type: ignore[arg-type]
+        for i in range(4)
+    ]
+    run_ = fetch_all(urls, executor=client, workers=1, retries=0)
+    results = list(run_)
+    assert all(r.ok and r.attempts == 1 for r in results), results
+    assert run_.retries == 0  # the resend is not a retry
+    requests = raw_server.requests_for(prefix)
+    assert len(requests) == 7  # the first URL once, each later one twice
+    assert len({r.connection for r in requests}) == 4  # each resend on a new connection
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_fresh_connection_that_fails_is_not_sent_again(
+    raw_server: RawServer, client: str
+) -> None:
+    url = raw_server.route(f"/hangup/{client}", raw(b"", close=True))
+    (result,) = run([url], executor=client, retries=0)
+    assert result.error == "server closed the connection without a response"
+    assert len(raw_server.requests_for(f"/hangup/{client}")) == 1
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_stray_crlf_sent_late_is_survived(raw_server: RawServer, client: str) -> None:
+    async def late_crlf(peer: Peer, request: Request) -> None:
+        peer.send(page(request.path))
+        await peer.drain()
+        await asyncio.sleep(0.02)  # after the client may have sent its next request
+        peer.send(b"\r\n")
+
+    prefix = f"/late-crlf/{client}"
+    urls = [raw_server.route(f"{prefix}/{i}", late_crlf) for i in range(10)]
+    results = run(urls, executor=client, workers=1, retries=0)
+    assert [r.title for r in results] == [f"{prefix}/{i}" for i in range(10)]
+
+
+# Request headers: sent as given, refused when they would break the request
+
+
+def header_echo(raw_server: RawServer, path: str) -> str:
+    return raw_server.route(path, raw(page("Headers")))
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_header_values_are_sent_as_their_utf8_bytes(raw_server: RawServer, client: str) -> None:
+    url = header_echo(raw_server, f"/utf8-headers/{client}")
+    (result,) = run(
+        [url], executor=client, user_agent="x-ü/1", headers={"X-Name": "café ☕", "Accept": "a/b"}
+    )
+    assert result.ok
+    (request,) = raw_server.requests_for(f"/utf8-headers/{client}")
+    assert request.header("User-Agent") == "x-ü/1".encode()
+    assert request.header("X-Name") == "café ☕".encode()
+    assert request.header("Accept") == b"a/b"  # the caller's replaces fetcher's default
+    assert [n.lower() for n, _ in request.headers].count(b"accept") == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"Content-Length": "5"}, "set by fetcher"),
+        ({"transfer-encoding": "chunked"}, "set by fetcher"),
+        ({"Host": "example.com"}, "set by fetcher"),
+        ({"Accept-Encoding": "br"}, "cannot decode"),
+        ({"Accept-Encoding": "gzip, *"}, "cannot decode"),
+        ({"Accept-Encoding": "gzip;q=1, zstd;q=0.5"}, "cannot decode"),
+        ({"X Y": "1"}, "invalid header name"),
+        ({"X-Ü": "1"}, "invalid header name"),
+        ({"X": "a\nb"}, "no line breaks or NUL"),
+        ({"X": "a\0b"}, "no line breaks or NUL"),
+    ],
+)
+def test_headers_that_would_break_the_request_are_refused(
+    headers: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        FetchOptions(headers=headers)
+
+
+@pytest.mark.parametrize(
+    "value", ["identity", "gzip", "gzip, deflate", "br;q=0, gzip", "*;q=0", "x-gzip;q=0.5"]
+)
+def test_accept_encodings_fetcher_decodes_are_accepted(value: str) -> None:
+    assert FetchOptions(headers={"Accept-Encoding": value}).headers == (("Accept-Encoding", value),)
+
+
+# Caps that limit: compressed bytes, header sections
+
+
+EMPTY_STORED_BLOCK = b"\x00\x00\x00\xff\xff"  # decodes to nothing; a stream can repeat it for ever
+
+
+def endless_gzip(title: bytes) -> object:
+    async def route(peer: Peer, request: Request) -> None:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        start = compressor.compress(title) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        head = [("Content-Encoding", "gzip"), ("Transfer-Encoding", "chunked")]
+        peer.send(response(200, b"", [("Content-Type", "text/html"), *head]))
+        peer.send(b"%x\r\n%s\r\n" % (len(start), start))
+        block = EMPTY_STORED_BLOCK * 2000
+        while not peer.writer.is_closing():
+            peer.send(b"%x\r\n%s\r\n" % (len(block), block))
+            await peer.drain()
+
+    return route
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_compressed_body_that_never_grows_is_cut_on_the_wire(
+    raw_server: RawServer, client: str
+) -> None:
+    url = raw_server.route(f"/endless/{client}", endless_gzip(b"<title>Bomb</title>"))  # type: ignore[arg-type]
+    (result,) = run([url], executor=client, max_bytes=1024, retries=2, timeout=20)
+    assert result.error == "compressed body larger than 2049 bytes"
+    assert (result.status, result.title, result.bytes) == (200, "Bomb", 19)
+    assert result.attempts == 1 and result.elapsed < 5  # not retried; not held to the timeout
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_header_sections_are_capped_in_bytes_and_count(raw_server: RawServer, client: str) -> None:
+    big = raw_server.route(
+        f"/big-headers/{client}", raw(page("Big", headers=[("X-Big", "x" * 150_000)]))
+    )
+    many = raw_server.route(
+        f"/many-headers/{client}",
+        raw(page("Many", headers=[(f"X-H{i}", "1") for i in range(1500)])),
+    )
+    by_url = {r.url: r for r in run([big, many], executor=client, retries=0)}
+    assert by_url[big].error == "response headers larger than 102400 bytes"
+    assert by_url[many].error == "more than 1000 response headers"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_http2_header_floods_are_refused(h2_server: H2Server, client: str) -> None:
+    flood, big = h2_server.url("/flood"), h2_server.url("/big-headers")
+    started = time.monotonic()
+    results = run([flood, big], executor=client, http2=True, verify=False, retries=0)
+    assert time.monotonic() - started < 5
+    for result in results:
+        assert result.error is not None and result.error.startswith("response headers too large")
+
+
+# Decoding as browsers do
+
+
+def deflate_raw(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_bodies_decode_as_browsers_decode_them(raw_server: RawServer, client: str) -> None:
+    body = deflate_raw(b"<title>Dripped</title>")
+
+    async def dripped(peer: Peer, request: Request) -> None:
+        head = [("Content-Type", "text/html"), ("Content-Encoding", "deflate")]
+        peer.send(response(200, b"", head, length=len(body)))
+        await peer.drip(body, 0.002)  # a raw deflate stream whose first read is one byte
+
+    gzip_head = [("Content-Type", "text/html"), ("Content-Encoding", "gzip")]
+    urls = {
+        "dripped": raw_server.route(f"/decode/{client}/drip", dripped),
+        "empty": raw_server.route(f"/decode/{client}/empty", raw(response(200, b"", gzip_head))),
+        "204": raw_server.route(
+            f"/decode/{client}/204",
+            raw(b"HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\n\r\n"),
+        ),
+        "trailing": raw_server.route(
+            f"/decode/{client}/trailing",
+            raw(response(200, gzip.compress(b"<title>Tail</title>") + b"junk!", gzip_head)),
+        ),
+    }
+    by_url = {r.url: r for r in run(list(urls.values()), executor=client, retries=0)}
+    assert (by_url[urls["dripped"]].title, by_url[urls["dripped"]].error) == ("Dripped", None)
+    assert (by_url[urls["empty"]].bytes, by_url[urls["empty"]].error) == (0, None)
+    assert (by_url[urls["204"]].status, by_url[urls["204"]].error) == (204, None)
+    assert (by_url[urls["trailing"]].title, by_url[urls["trailing"]].error) == ("Tail", None)
+
+
+# Redirects: credentials stay on their origin, odd Locations are plain errors
+
+
+CREDENTIALS = {"Cookie": "session=1", "Authorization": "Bearer t", "Proxy-Authorization": "B x"}
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_credentials_follow_same_origin_redirects_only(
+    raw_server: RawServer, server: LocalServer, client: str
+) -> None:
+    final = raw_server.route(f"/cred/{client}/final", raw(page("Final")))
+    same = raw_server.route(
+        f"/cred/{client}/same", raw(response(302, b"", [("Location", f"/cred/{client}/final")]))
+    )
+    other_final = server.html(f"/cred/{client}/other-final", "<title>Other</title>")
+    other = raw_server.route(
+        f"/cred/{client}/other", raw(response(302, b"", [("Location", other_final)]))
+    )
+    headers = {**CREDENTIALS, "X-Custom": "kept"}
+    results = run([same, other], executor=client, headers=headers, workers=1)
+    assert all(r.ok for r in results)
+    assert {r.final_url for r in results} == {final, other_final}
+    (arrived,) = raw_server.requests_for(f"/cred/{client}/final")
+    for name, value in CREDENTIALS.items():
+        assert arrived.header(name) == value.encode()  # same origin: every header again
+    crossed = {
+        k.lower(): v for k, v in server.request_headers[f"/cred/{client}/other-final"].items()
+    }
+    assert crossed["x-custom"] == "kept"
+    assert not {"cookie", "authorization", "proxy-authorization"} & set(crossed)
+
+
+def test_an_origin_is_scheme_host_and_port() -> None:
+    import httpx
+
+    def origin_pair(a: str, b: str) -> bool:
+        return same_origin(httpx.URL(a), httpx.URL(b))
+
+    assert origin_pair("http://a.example/x", "http://a.example:80/y")
+    assert origin_pair("https://A.example/", "https://a.example:443/")
+    assert not origin_pair("https://a.example/", "http://a.example/")  # https -> http
+    assert not origin_pair("http://a.example/", "http://a.example:8080/")
+    assert not origin_pair("http://a.example/", "http://b.a.example/")
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_odd_locations_are_plain_errors(raw_server: RawServer, client: str) -> None:
+    def redirect(path: str, *locations: str) -> str:
+        headers = [("Location", location) for location in locations]
+        return raw_server.route(f"/loc/{client}/{path}", raw(response(302, b"", headers)))
+
+    target = raw_server.route(f"/loc/{client}/target", raw(page("Target")))
+    urls = {
+        "js": redirect("js", "javascript:alert(1)"),
+        "data": redirect("data", " data:text/html,<title>x</title>"),
+        "conflict": redirect("conflict", "/a", "/b"),
+        "twice": redirect("twice", f"/loc/{client}/target", f"/loc/{client}/target"),
+        "badport": redirect("badport", "http://127.0.0.1:99999/"),
+        "idna": redirect("idna", "http://xn--a.example/"),
+    }
+    by_url = {r.url: r for r in run(list(urls.values()), executor=client, retries=0)}
+    errors = {name: by_url[url].error for name, url in urls.items()}
+    assert errors == {
+        "js": "redirect to unsupported scheme 'javascript': only http and https are fetched",
+        "data": "redirect to unsupported scheme 'data': only http and https are fetched",
+        "conflict": "conflicting Location headers in a redirect",
+        "twice": None,
+        "badport": "bad redirect: invalid port 99999",
+        "idna": "bad redirect: invalid host name",
+    }
+    assert by_url[urls["twice"]].final_url == target
+
+
+# The URL's total time
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_total_timeout_bounds_a_url_across_its_retries(
+    raw_server: RawServer, executor: str
+) -> None:
+    async def trickle(peer: Peer, request: Request) -> None:
+        peer.send(response(200, b"", [("Content-Type", "text/html")], length=10_000))
+        await peer.drip(b"x" * 10_000, 0.1)
+
+    url = raw_server.route(f"/trickle-total/{executor}", trickle)
+    started = time.monotonic()
+    (result,) = run(
+        [url], executor=executor, timeout=0.4, total_timeout=0.6, retries=5, max_retry_wait=0.05
+    )
+    assert time.monotonic() - started < 0.6 + 0.5 + (1.5 if executor != "thread" else 0)
+    assert re.fullmatch(r"gave up after 0\.6s \(\d attempts?\)", result.error or ""), result
+    assert result.attempts <= 2 and result.status == 200
