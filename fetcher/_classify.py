@@ -79,10 +79,8 @@ def _protocol(message: str, has_status: bool) -> tuple[Failure, bool]:
         return Failure("lost", text), not has_status
     if "receive buffer too long" in lowered:
         return Failure("too_large", f"response headers larger than {HEADER_BYTES_CAP} bytes"), False
-    if (
-        ("header" in lowered
-        and ("larger" in lowered or "oversized" in lowered))
-        or ("continuation" in lowered)
+    if ("header" in lowered and ("larger" in lowered or "oversized" in lowered)) or (
+        "continuation" in lowered
     ):
         return Failure("too_large", "response headers too large (HTTP/2)"), False
     return Failure("protocol", f"protocol error: {_first_line(message).split(':')[0]}"), False

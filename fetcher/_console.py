@@ -6,7 +6,9 @@ holds every finished record as a whole line whatever stops the run. A progress b
 shown, is cleared around each record written to the same terminal so neither tears the
 other. Ctrl-C or SIGTERM stops submitting, gives requests in flight `GRACE_SECONDS`, and
 writes every record that finished; a second one stops at once. A closed stdout ends the
-run quietly.
+run quietly. Progress and summary go to a best-effort `Stderr`: losing it changes
+nothing else. A URL list that fails to read mid-way ends the run once the URLs read
+before the failure have their records (exit 2).
 """
 
 from __future__ import annotations
@@ -18,72 +20,56 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO
 
 from ._exit import ExitCode
+from ._inputs import InputError
 from ._options import FetchOptions
 from ._output import make_writer, sanitize_text
-from ._pools import PoolError
+from ._pools import PoolError, SaveDirError
 from ._result import FetchResult
-from ._resume import FinishedURLs, ResumeError, load_finished
+from ._resume import FinishedURLs
 from ._runner import FetchRun, fetch_all
 from ._signals import HANDLED_SIGNALS
-from ._urls import iter_urls
+from ._stdio import Stderr
 
-__all__ = ["GRACE_SECONDS", "Console", "OutputError", "open_output"]
+__all__ = ["GRACE_SECONDS", "Console"]
 
 _FAILURES_LISTED = 10  # first-only with no success: failures named one by one up to this
 #: After Ctrl-C or SIGTERM, how long requests in flight may take to finish.
 GRACE_SECONDS = 2.0
 
 
-class OutputError(Exception):
-    """The output file cannot be used (a one-line message for the user)."""
-
-
 class _WriteFailed(Exception):
     """Writing a record failed (disk full, I/O error): the run cannot keep its results."""
 
 
-def open_output(path: str, output_format: str, resume: bool) -> tuple[TextIO, FinishedURLs]:
-    """Open `path` for the records; with `resume`, load what it already holds and append.
-
-    Without `resume` the file is replaced. With it, a torn last line is cut off first.
-    """
-    finished = FinishedURLs()
-    if resume:
-        try:
-            finished = load_finished(path)
-        except ResumeError as exc:
-            raise OutputError(str(exc)) from None
-    try:
-        if os.path.isdir(path):
-            raise IsADirectoryError(21, "Is a directory")
-        stream = open(path, "a" if resume else "w", encoding="utf-8", newline="")  # noqa: SIM115
-    except OSError as exc:
-        raise OutputError(f"cannot write {path!r}: {exc.strerror or exc}") from None
-    return stream, finished
-
-
 class Console:
-    """Writes records, a progress bar and a summary for one command-line run."""
+    """Writes records, a progress bar and a summary for one command-line run.
+
+    `out` receives the records (stdout's bytes or the output file); `err` the progress
+    bar and the summary. `to_terminal` says that `out` is the terminal the bar is drawn
+    on, so the bar is cleared around each record.
+    """
 
     def __init__(
         self,
         output_format: str,
         *,
+        out: BinaryIO,
+        err: Stderr,
+        text_encoding: str = "utf-8",
+        to_terminal: bool = False,
         show_progress: bool,
         show_summary: bool,
-        output: TextIO | None = None,
         finished: FinishedURLs | None = None,
     ) -> None:
-        stream = sys.stdout if output is None else output
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="replace")
-        self._stream = stream
-        self._writer = make_writer(output_format, stream)
+        self._out = out
+        self._err = err
+        self._writer = make_writer(output_format, out, text_encoding)
+        self._to_terminal = to_terminal
         self._finished = finished or FinishedURLs()
         self._show_progress = show_progress
         self._show_summary = show_summary
@@ -92,16 +78,16 @@ class Console:
         self._failed = 0
         self._signals: list[int] = []  # the stopping signals received, in order
 
-    def run_all(self, source: BinaryIO, options: FetchOptions, total: int | None) -> int:
+    def run_all(self, urls: Iterator[str], options: FetchOptions, total: int | None) -> int:
         """Fetch every URL and write each record; the exit code says whether all were ok."""
         started = time.monotonic()
-        urls: Iterator[str] = iter_urls(source)
         if len(self._finished):
             urls = self._unfinished(urls)
             if total is not None:
                 total = max(0, total - len(self._finished))
         run = fetch_all(urls, options)
         self._start_bar(total)
+        input_error: InputError | None = None
         try:
             with _stopping_signals(run, self._signals):
                 try:
@@ -110,6 +96,8 @@ class Console:
                     finishing = run.finish(GRACE_SECONDS)
                     self._announce_stop()
                     self._emit_all(finishing)
+                except InputError as exc:  # every URL read before it has its record
+                    input_error = exc
             self._close_writer()
         except BrokenPipeError:
             return self._broken_pipe(run)
@@ -119,7 +107,12 @@ class Console:
             return self._pool_failed(run, exc)
         finally:
             run.close()
+        if input_error is not None and not input_error.urls_read:
+            self._show_summary = False  # nothing was read: the error says all
         self._finish(options, started, run)
+        if input_error is not None:
+            self._err.line(f"fetcher: error: {input_error}")
+            return ExitCode.USAGE
         if self._signals:
             return _signal_exit_code(self._signals[0])
         return ExitCode.FAILED if self._failed else ExitCode.OK
@@ -131,16 +124,20 @@ class Console:
             if not take(url):
                 yield url
 
-    def run_first(self, source: BinaryIO, options: FetchOptions) -> int:
+    def run_first(self, urls: Iterator[str], options: FetchOptions) -> int:
         """Race the URLs; write the first success only; name the failures if none wins."""
         started = time.monotonic()
         failures: list[FetchResult] = []
         reasons: Counter[str] = Counter()
-        run = fetch_all(iter_urls(source), options)
+        run = fetch_all(urls, options)
         self._start_bar(None)
+        input_error: InputError | None = None
         try:
             with _stopping_signals(run, self._signals):
-                winner = self._race(run, failures, reasons)
+                try:
+                    winner = self._race(run, failures, reasons)
+                except InputError as exc:
+                    winner, input_error = None, exc
             if winner is not None:
                 self._write(winner)  # first: closing a cluster may take seconds
                 self._close_writer()
@@ -158,12 +155,15 @@ class Console:
         finally:
             run.close()
         self._close_bar()
+        if input_error is not None:
+            self._err.line(f"fetcher: error: {input_error}")
+            return ExitCode.USAGE
         if winner is None:
             self._report_failures(failures, reasons)
             return ExitCode.FAILED
         if self._show_summary:
             tried = self._ok + self._failed
-            _stderr(
+            self._err.line(
                 f"fetcher: first success after {time.monotonic() - started:.2f}s "
                 f"({tried} finished, {self._failed} failed; {_pool(options)})"
             )
@@ -188,8 +188,8 @@ class Console:
 
     def _announce_stop(self) -> None:
         name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"
-        with self._bar_cleared_stderr():
-            _stderr(
+        with self._bar_cleared(True):
+            self._err.line(
                 f"fetcher: {name}: finishing requests in flight (up to {GRACE_SECONDS:g}s; "
                 "again to stop now)"
             )
@@ -203,32 +203,35 @@ class Console:
             self._bar.update(1)
 
     def _write(self, result: FetchResult) -> None:
-        with _write_errors(), self._bar_cleared():
+        with _write_errors(), self._bar_cleared(self._to_terminal):
             self._writer.write(result)
 
     def _close_writer(self) -> None:
         with _write_errors():
             self._writer.close()
 
-    def _bar_cleared(self) -> AbstractContextManager[Any]:
-        if self._bar is None or self._stream is not sys.stdout or not _same_terminal():
-            return nullcontext()
-        return self._bar.external_write_mode(file=sys.stdout)  # type: ignore[no-any-return]
-
-    def _bar_cleared_stderr(self) -> AbstractContextManager[Any]:
-        if self._bar is None:
-            return nullcontext()
-        return self._bar.external_write_mode(file=sys.stderr)  # type: ignore[no-any-return]
+    @contextmanager
+    def _bar_cleared(self, needed: bool) -> Iterator[None]:
+        """Clear the bar while something else is written to its terminal, then redraw it."""
+        bar = self._bar
+        if bar is None or not needed:
+            yield
+            return
+        with bar.get_lock():
+            bar.clear()
+            try:
+                yield
+            finally:
+                bar.refresh()
 
     def _start_bar(self, total: int | None) -> None:
-        if not self._show_progress:
+        if not self._show_progress or self._err.lost:
             return
         from tqdm import tqdm  # type: ignore[import-untyped]
 
         tqdm.monitor_interval = 0  # no monitor thread: Ctrl-C must reach the main thread
-
         self._bar = tqdm(
-            total=total, unit="url", file=sys.stderr, dynamic_ncols=True, mininterval=0.2
+            total=total, unit="url", file=self._err, dynamic_ncols=True, mininterval=0.2
         )
 
     def _close_bar(self) -> None:
@@ -252,7 +255,7 @@ class Console:
         skipped = len(self._finished) - self._finished.remaining
         if skipped:
             notes.append(f"{skipped} skipped, already in the output")
-        _stderr(
+        self._err.line(
             f"fetcher: {done} URLs, {self._ok} ok, {self._failed} failed "
             f"{state} {time.monotonic() - started:.2f}s ({'; '.join(notes)})"
         )
@@ -260,33 +263,34 @@ class Console:
     def _report_failures(self, failures: list[FetchResult], reasons: Counter[str]) -> None:
         total = sum(reasons.values())
         if total == 0:
-            _stderr("fetcher: no URLs to fetch")
+            self._err.line("fetcher: no URLs to fetch")
             return
-        _stderr(f"fetcher: no URL succeeded ({total} failed)")
+        self._err.line(f"fetcher: no URL succeeded ({total} failed)")
         if total <= _FAILURES_LISTED:
             for result in failures:
-                _stderr(f"  {sanitize_text(result.url)}: {sanitize_text(_reason(result))}")
+                url, reason = sanitize_text(result.url), sanitize_text(_reason(result))
+                self._err.line(f"  {url}: {reason}")
             return
         for reason, count in reasons.most_common(_FAILURES_LISTED):
-            _stderr(f"  {count} x {sanitize_text(reason)}")
+            self._err.line(f"  {count} x {sanitize_text(reason)}")
 
     def _broken_pipe(self, run: FetchRun) -> int:
         run.close()
         self._close_bar()
-        if self._stream is sys.stdout:
+        if self._out is getattr(sys.stdout, "buffer", None):
             _silence_stdout()
         return ExitCode.BROKEN_PIPE
 
     def _pool_failed(self, run: FetchRun, exc: PoolError) -> int:
         run.close()
         self._close_bar()
-        _stderr(f"fetcher: error: {exc}")
-        return ExitCode.UNAVAILABLE
+        self._err.line(f"fetcher: error: {exc}")
+        return ExitCode.USAGE if isinstance(exc, SaveDirError) else ExitCode.UNAVAILABLE
 
     def _write_failed(self, run: FetchRun, exc: _WriteFailed) -> int:
         run.close()
         self._close_bar()
-        _stderr(f"fetcher: error: cannot write records: {exc}")
+        self._err.line(f"fetcher: error: cannot write records: {exc}")
         return ExitCode.IO_ERROR
 
 
@@ -335,15 +339,6 @@ def _reason(result: FetchResult) -> str:
 
 def _pool(options: FetchOptions) -> str:
     return f"{options.executor} pool, {options.workers} workers"
-
-
-def _stderr(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-
-
-def _same_terminal() -> bool:
-    return sys.stdout.isatty()
 
 
 def _silence_stdout() -> None:

@@ -37,7 +37,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 from ._options import FetchOptions
-from ._pools import PoolError
+from ._pools import PoolError, SaveDirError
 from ._signals import signals_blocked
 
 if TYPE_CHECKING:
@@ -101,8 +101,18 @@ class DaskPool:
             if not where:
                 raise PoolError(f"cannot start a local Dask cluster: {exc}") from None
             raise PoolError(f"cannot use {where}: {reason}") from None
+        if options.save_dir is not None:
+            self._check_save_dir(options.save_dir)
         with signals_blocked():
             threading.Thread(target=self._watch, name="fetcher-dask", daemon=True).start()
+
+    def _check_save_dir(self, directory: str) -> None:
+        """Each worker proves it can write pages in `directory` before its first URL."""
+        failures = self._client.run(_save_dir_problem, directory)
+        for worker, problem in sorted(failures.items()):
+            if problem is not None:
+                self._close()
+                raise SaveDirError(f"cannot save pages in {directory!r} on {worker}: {problem}")
 
     def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
         if self._lost is not None:
@@ -197,6 +207,17 @@ def _cancel_task(task: Any, future: Future[Attempt]) -> None:
 def _quiet_dask_logs() -> None:
     for name in ("distributed", "tornado"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _save_dir_problem(directory: str) -> str | None:
+    """On a Dask worker: why pages cannot be saved in `directory`, or None."""
+    from ._save import check_save_dir
+
+    try:
+        check_save_dir(directory)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 # On a Dask worker: one fetcher per options for the life of the worker process.

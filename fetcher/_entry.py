@@ -7,6 +7,7 @@ have, not with a traceback from wherever the import happened to be.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -16,7 +17,8 @@ __all__ = ["main", "quit_quietly"]
 
 def quit_quietly(signum: int, frame: object) -> None:
     """Exit at once with the status of the signal (130 for Ctrl-C, 143 for SIGTERM)."""
-    sys.stderr.flush()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
     os._exit(143 if signum == signal.SIGTERM else 130)
 
 
@@ -24,6 +26,9 @@ def main() -> None:
     """Console-script entry point."""
     signal.signal(signal.SIGINT, quit_quietly)  # until a command takes them over
     signal.signal(signal.SIGTERM, quit_quietly)
+    from ._stdio import guard_standard_fds
+
+    guard_standard_fds()
     from .cli import app
 
     app()

@@ -6,8 +6,13 @@ plant clickable OSC-8 links, reorder text with bidi overrides, or smuggle a spre
 formula into a CSV cell. Every writer therefore routes page-derived text through
 `sanitize_text` (text, CSV) or `json_escape_unprintable` (JSONL) before it reaches a stream.
 
-Writers flush after every record so that `fetcher ... | jq` or `| head` see results live,
-and they let `BrokenPipeError` propagate: handling a closed pipe is the caller's business.
+Writers write bytes to a binary stream and flush after every record, so that
+`fetcher ... | jq` or `| head` see results live; they let `BrokenPipeError` propagate:
+handling a closed pipe is the caller's business. JSONL and CSV are data: always UTF-8,
+whatever the terminal's or locale's encoding, so a record's `url` always matches its
+input line byte for byte. Text is for people: it is written in the encoding it is given
+(the terminal's, for stdout; UTF-8 for a file), a character that encoding lacks shown as
+`?`.
 
 Columns are derived from `FIELDS` (the `FetchResult` field order), never hard-coded, so a
 field appended to `FetchResult` appears in JSONL and CSV without touching this module. Only
@@ -17,11 +22,12 @@ the human-oriented text format picks its columns by hand.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from typing import Any, Final, TextIO
+from typing import Any, BinaryIO, Final
 
 from fetcher._result import FIELDS, FetchResult
 
@@ -197,14 +203,17 @@ def _csv_cell(value: Any) -> Any:
 
 
 class RecordWriter(ABC):
-    """Writes `FetchResult` records to a text stream in one output format.
+    """Writes `FetchResult` records to a binary stream in one output format.
 
     `write` emits one record and flushes at once so downstream pipes see records live.
     `close` only flushes (and completes the format, e.g. a CSV header for an empty run):
     the stream belongs to the caller and stays open. `BrokenPipeError` propagates.
     """
 
-    def __init__(self, stream: TextIO) -> None:
+    #: The encoding of the format's bytes (text: the one it is given).
+    encoding = "utf-8"
+
+    def __init__(self, stream: BinaryIO) -> None:
         """Bind the writer to `stream`, which the caller owns and closes."""
         self._stream = stream
 
@@ -218,12 +227,16 @@ class RecordWriter(ABC):
 
     def _emit(self, line: str) -> None:
         """Write one complete line (including its newline) and flush."""
-        self._stream.write(line)
+        self._stream.write(line.encode(self.encoding, "replace"))
         self._stream.flush()
 
 
 class TextWriter(RecordWriter):
-    """Human-readable format: one `format_text_line` line per record."""
+    """Human-readable format: one `format_text_line` line per record, in `encoding`."""
+
+    def __init__(self, stream: BinaryIO, encoding: str = "utf-8") -> None:
+        super().__init__(stream)
+        self.encoding = encoding
 
     def write(self, result: FetchResult) -> None:
         """Write `result` as one terminal-safe line and flush."""
@@ -231,7 +244,7 @@ class TextWriter(RecordWriter):
 
 
 class JsonlWriter(RecordWriter):
-    """JSON Lines: one object per record, keys in `FIELDS` order, None as null.
+    """JSON Lines: one object per record, keys in `FIELDS` order, None as null, UTF-8.
 
     Non-ASCII text is kept as is (`ensure_ascii=False`, readable in a terminal and
     compact) and non-printable characters are escaped by `json_escape_unprintable`, so
@@ -246,28 +259,35 @@ class JsonlWriter(RecordWriter):
 
 
 class CsvWriter(RecordWriter):
-    """CSV with a `FIELDS` header row, written before the first record or on close.
+    """CSV in UTF-8 with a `FIELDS` header row, written before the first record or on close.
 
     None becomes an empty cell and every text cell goes through `csv_safe`, so the file
     is safe both to `cat` and to open in a spreadsheet. Rows end with a bare LF.
     """
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         """Bind the writer to `stream`; the header is written lazily."""
         super().__init__(stream)
-        self._csv = csv.writer(stream, lineterminator="\n")
+        self._row = io.StringIO()
+        self._csv = csv.writer(self._row, lineterminator="\n")
         self._header_written = False
+
+    def _write_row(self, cells: list[Any]) -> None:
+        self._row.seek(0)
+        self._row.truncate()
+        self._csv.writerow(cells)
+        self._stream.write(self._row.getvalue().encode(self.encoding, "replace"))
 
     def _write_header(self) -> None:
         """Write the header row once."""
         if not self._header_written:
             self._header_written = True
-            self._csv.writerow(FIELDS)
+            self._write_row(list(FIELDS))
 
     def write(self, result: FetchResult) -> None:
         """Write the header if still due, then `result` as one row, and flush."""
         self._write_header()
-        self._csv.writerow([_csv_cell(getattr(result, name)) for name in FIELDS])
+        self._write_row([_csv_cell(getattr(result, name)) for name in FIELDS])
         self._stream.flush()
 
     def close(self) -> None:
@@ -283,10 +303,11 @@ _WRITERS: Final[dict[str, type[RecordWriter]]] = {
 }
 
 
-def make_writer(fmt: str, stream: TextIO) -> RecordWriter:
+def make_writer(fmt: str, stream: BinaryIO, text_encoding: str = "utf-8") -> RecordWriter:
     """Return the writer for output format `fmt` (one of `FORMATS`) writing to `stream`.
 
-    Raises ValueError for an unknown format name.
+    `text_encoding` applies to the text format only. Raises ValueError for an unknown
+    format name.
     """
     try:
         cls = _WRITERS[fmt]
@@ -294,4 +315,6 @@ def make_writer(fmt: str, stream: TextIO) -> RecordWriter:
         raise ValueError(
             f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}"
         ) from None
+    if cls is TextWriter:
+        return TextWriter(stream, text_encoding)
     return cls(stream)

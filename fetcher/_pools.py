@@ -26,6 +26,7 @@ __all__ = [
     "Pool",
     "PoolError",
     "ProcessPool",
+    "SaveDirError",
     "ThreadPool",
     "end_processes",
     "make_pool",
@@ -39,6 +40,10 @@ class PoolError(Exception):
 
     The message is one line for the user (a record's error, or the run's).
     """
+
+
+class SaveDirError(PoolError):
+    """The `--save` folder cannot be written where the pages are fetched (a usage error)."""
 
 
 class Pool(Protocol):

@@ -11,23 +11,36 @@ collide: among n records the chance that any two different URLs share a key is a
 n**2 / 2**65, roughly 3e-8 for a million records; a collision would make one URL look
 finished when it is not.
 
-A run killed mid-write leaves a torn last line. A line is only trusted once its newline
-has been written, so a last line without one is discarded (the file is truncated to the
-end of the last complete line), even when it happens to parse as JSON: its record is
-then written again by the resumed run. Any other line that is not a record means the file
-is not fetcher JSONL output, and resuming refuses to touch it.
+A file is resumed only once it is proven to be fetcher's, so that no other file is ever
+changed by mistake:
+
+- a missing or empty file is a fresh start;
+- every complete line must be a record: a JSON object whose first keys are the record
+  fields in `FIELDS` order (at least the seven of the first release, `url` to `error`;
+  fields appended by later versions are allowed) with a string `url`;
+- a run killed mid-write leaves a torn last line. A line is only trusted once its
+  newline has been written, so a last line without one is cut off (the file truncated
+  to the end of the last complete line), but only when a complete record precedes it
+  or it starts with `{"url":`; its URL is then fetched again by the resumed run;
+- anything else (a one-line note, a JSON object of another program, a binary file
+  without a newline, a blank line) is refused, and the file is left byte for byte as
+  it was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
-__all__ = ["FinishedURLs", "ResumeError", "load_finished"]
+from ._result import FIELDS
+
+__all__ = ["FinishedURLs", "ResumeError", "is_record", "load_finished", "read_finished"]
 
 #: Keys are gathered in buckets by their top byte, then each bucket is sorted on its own,
 #: so sorting never needs a Python list (about 60 bytes a key) of more than a bucket.
@@ -38,6 +51,11 @@ _BUCKET_SHIFT: Final = 56
 #: 64 Ki characters, titles at 1 Ki); the cap keeps a file without newlines from being
 #: read into memory whole.
 _MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+
+#: Fields every record has had since the first release (`url` ... `error`).
+_FIRST_FIELDS: Final = 7
+#: How a torn record written by fetcher starts (the writer's key order and spacing).
+_RECORD_START: Final = b'{"url":'
 
 
 class ResumeError(Exception):
@@ -121,6 +139,15 @@ def _add(buckets: list[array[int]], key: int) -> None:
     buckets[key >> _BUCKET_SHIFT].append(key)
 
 
+def is_record(value: Any) -> bool:
+    """True for a parsed JSON value that is a fetcher record (see the module's rules)."""
+    if not isinstance(value, dict) or not isinstance(value.get("url"), str):
+        return False
+    keys = list(value)
+    known = min(len(keys), len(FIELDS))
+    return len(keys) >= _FIRST_FIELDS and tuple(keys[:known]) == FIELDS[:known]
+
+
 def _not_a_record(path: str, lineno: int) -> ResumeError:
     return ResumeError(f"{path}: line {lineno} is not a fetcher JSONL record")
 
@@ -133,13 +160,13 @@ def _os_error(path: str, exc: OSError) -> ResumeError:
 def load_finished(path: str) -> FinishedURLs:
     """The URLs that already have a record in the JSONL file `path`, ready for `--resume`.
 
-    A missing file has no records (a first run may be started with `--resume`). Blank
-    lines are skipped. A torn last line (no trailing newline) is removed from the file,
-    which is the only change ever made to it, so that the resumed run appends after the
-    last complete record. Raises `ResumeError` if the file cannot be read or a complete
-    line is not a JSON object with a string "url"; the file is then left unchanged.
+    A missing file has no records (a first run may be started with `--resume`). A torn
+    last line is removed from the file (see the module's rules), which is the only change
+    ever made to it, so that the resumed run appends after the last complete record.
+    Raises `ResumeError` if the file is not a regular file, cannot be read, or is not
+    fetcher's; the file is then left unchanged. (The command line reads the file through
+    the descriptor it holds locked, with `read_finished`.)
     """
-    buckets = _new_buckets()
     try:
         stream = open(path, "rb")  # noqa: SIM115 - closed by `with` below
     except FileNotFoundError:
@@ -148,19 +175,35 @@ def load_finished(path: str) -> FinishedURLs:
         raise _os_error(path, exc) from None
     try:
         with stream:
-            torn_at = _read_keys(path, stream, buckets)
+            finished, torn_at = read_finished(stream, path)
         if torn_at is not None:
             with open(path, "r+b") as writable:
                 writable.truncate(torn_at)
     except OSError as exc:
         raise _os_error(path, exc) from None
-    return FinishedURLs._from_buckets(buckets)
+    return finished
+
+
+def read_finished(stream: BinaryIO, path: str) -> tuple[FinishedURLs, int | None]:
+    """The records of an open JSONL file, and the offset to cut a torn last line at.
+
+    Raises `ResumeError` (naming `path`) if the file is not a regular file or not
+    fetcher's. Reads from the stream's current position (its start, for a fresh one).
+    """
+    mode = os.fstat(stream.fileno()).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ResumeError(f"{path}: cannot resume: {kind}")
+    buckets = _new_buckets()
+    torn_at = _read_keys(path, stream, buckets)
+    return FinishedURLs._from_buckets(buckets), torn_at
 
 
 def _read_keys(path: str, stream: BinaryIO, buckets: list[array[int]]) -> int | None:
     """Add the key of every record in `stream` to `buckets`; the offset of a torn line, if any.
 
-    Raises `ResumeError` at the first complete line that is not a record.
+    Raises `ResumeError` at the first complete line that is not a record, or for a torn
+    last line that nothing proves to be fetcher's.
     """
     offset = 0
     lineno = 0
@@ -169,18 +212,17 @@ def _read_keys(path: str, stream: BinaryIO, buckets: list[array[int]]) -> int | 
         if not line.endswith(b"\n"):
             if len(line) == _MAX_LINE_BYTES and _skip_rest_of_line(stream):
                 raise _not_a_record(path, lineno)  # overlong, yet complete
-            return offset
+            if lineno > 1 or line.startswith(_RECORD_START):
+                return offset
+            raise _not_a_record(path, lineno)
         offset += len(line)
-        if not line.strip():
-            continue
         try:
             record = json.loads(line.decode("utf-8"))
         except (ValueError, RecursionError):  # bad UTF-8 or JSON, or absurdly deep nesting
             raise _not_a_record(path, lineno) from None
-        url = record.get("url") if isinstance(record, dict) else None
-        if not isinstance(url, str):
+        if not is_record(record):
             raise _not_a_record(path, lineno)
-        _add(buckets, _key(url))
+        _add(buckets, _key(record["url"]))
     return None
 
 

@@ -19,7 +19,7 @@ import re
 import tempfile
 from urllib.parse import urlsplit
 
-__all__ = ["save_page", "saved_name"]
+__all__ = ["check_save_dir", "save_page", "saved_name"]
 
 _HOST_MAX = 60
 _SLUG_MAX = 80
@@ -130,3 +130,12 @@ def save_page(directory: str, url: str, content_type: str | None, body: bytes) -
             os.remove(temporary)
         raise
     return path
+
+
+def check_save_dir(directory: str) -> None:
+    """Make `directory` if missing and prove a page can be written in it (a probe file is
+    created and removed); raise `OSError` if not, before any page is downloaded."""
+    os.makedirs(directory, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=directory, prefix=".fetcher-", suffix=".probe")
+    os.close(fd)
+    os.remove(probe)

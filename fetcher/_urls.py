@@ -1,13 +1,31 @@
-"""Reading URL lists: lazily, one line at a time, with every line's length capped."""
+"""Reading URL lists: lazily, one line at a time, with every line's length capped.
+
+A list is UTF-8 (a byte order mark is dropped) or, when it starts with a UTF-16 byte
+order mark, UTF-16 in either byte order; both are read lazily, a block at a time.
+
+The command line reads its lists through `FdReader`: plain `os.read` calls on the file
+descriptor, with no lock of Python's buffered files. A reader thread blocked on a pipe
+or FIFO whose writer stays open can then be abandoned at exit: with a buffered file,
+the interpreter's own shutdown would wait for (or die on) the lock the blocked read
+holds.
+"""
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-__all__ = ["MAX_URL_CHARS", "count_urls", "iter_urls", "read_urls", "to_request_url"]
+__all__ = [
+    "MAX_URL_CHARS",
+    "FdReader",
+    "count_urls",
+    "iter_urls",
+    "read_urls",
+    "to_request_url",
+]
 
 #: Longest input line taken as a URL; longer lines become error rows, never huge strings.
 MAX_URL_CHARS = 65_536
@@ -15,14 +33,132 @@ MAX_URL_CHARS = 65_536
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _PIECE = MAX_URL_CHARS * 4 + 1  # bytes read at a time: a line of MAX_URL_CHARS characters
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_BLOCK = 64 * 1024
 
 
-def _url_lines(stream: BinaryIO) -> Iterator[bytes]:
+class _Lines(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _BufferedLines:
+    """`readline(limit)` and `read(n)` over a source of blocks (`_more`, b"" at the end)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._eof = False
+
+    def _more(self) -> bytes:
+        raise NotImplementedError
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        data = self._more()
+        if not data:
+            self._eof = True
+            return False
+        self._buffer += data
+        return True
+
+    def readline(self, size: int = -1, /) -> bytes:
+        limit = size if size >= 0 else 1 << 62
+        start = 0
+        while True:
+            end = self._buffer.find(b"\n", start, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self._buffer) >= limit:
+                return self._take(limit)
+            start = len(self._buffer)
+            if not self._fill():
+                return self._take(len(self._buffer))
+
+    def read(self, size: int = -1, /) -> bytes:
+        while (size < 0 or len(self._buffer) < size) and self._fill():
+            pass
+        return self._take(len(self._buffer) if size < 0 else min(size, len(self._buffer)))
+
+    def _take(self, count: int) -> bytes:
+        data = bytes(self._buffer[:count])
+        del self._buffer[:count]
+        return data
+
+
+class FdReader(_BufferedLines):
+    """Lines of a file descriptor, read with `os.read` (no lock; one reading thread).
+
+    It never closes the descriptor: whoever opened it does, once no read can be under way.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def _more(self) -> bytes:
+        return os.read(self._fd, _BLOCK)
+
+
+class _Utf16Lines(_BufferedLines):
+    """A UTF-16 stream (its BOM already read) as the UTF-8 bytes of its text, lazily."""
+
+    def __init__(self, stream: _Lines, bom: bytes) -> None:
+        super().__init__()
+        self._stream = stream
+        codec = "utf-16-le" if bom == codecs.BOM_UTF16_LE else "utf-16-be"
+        self._decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        self._done = False
+
+    def _more(self) -> bytes:
+        while not self._done:
+            data = self._stream.read(_BLOCK)
+            self._done = not data
+            text = self._decoder.decode(data, final=self._done)
+            if text:
+                return text.encode("utf-8", "surrogatepass")
+        return b""
+
+
+def _decoded(stream: _Lines) -> _Lines:
+    """`stream` as UTF-8 lines: a UTF-16 list (by its BOM) is transcoded as it is read."""
+    head = stream.read(2)
+    if head in _UTF16_BOMS:
+        return _Utf16Lines(stream, head)
+    return _Prefixed(stream, head)
+
+
+class _Prefixed:
+    """A stream with the (at most two) bytes already read put back in front."""
+
+    def __init__(self, stream: _Lines, head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+
+    def readline(self, size: int = -1, /) -> bytes:
+        head = self._head
+        if not head:
+            return self._stream.readline(size)
+        newline = head.find(b"\n")
+        if newline >= 0:
+            self._head = head[newline + 1 :]
+            return head[: newline + 1]
+        self._head = b""
+        return head + self._stream.readline(size - len(head) if size >= 0 else -1)
+
+    def read(self, size: int = -1, /) -> bytes:
+        head, self._head = self._head, b""
+        return head + self._stream.read(size - len(head) if size >= 0 else -1)
+
+
+def _url_lines(stream: _Lines) -> Iterator[bytes]:
     """The stripped URL lines of a list as bytes, each at most `_PIECE` bytes long.
 
     Whitespace around a line is dropped however long it is; a line's content beyond
-    `_PIECE` bytes is read past without being stored. A UTF-8 BOM at the start is dropped.
+    `_PIECE` bytes is read past without being stored. A UTF-8 BOM at the start is dropped;
+    a UTF-16 list is transcoded to UTF-8 first.
     """
+    stream = _decoded(stream)
     first = True
     while True:
         piece = stream.readline(_PIECE)
@@ -51,7 +187,7 @@ def _url_lines(stream: BinaryIO) -> Iterator[bytes]:
             yield content
 
 
-def iter_urls(stream: BinaryIO) -> Iterator[str]:
+def iter_urls(stream: BinaryIO | FdReader) -> Iterator[str]:
     """Yield the URL lines of a list: stripped, skipping blank lines and `#` comments.
 
     The stream is read a line at a time, so a list of millions of lines is never held in
@@ -63,7 +199,7 @@ def iter_urls(stream: BinaryIO) -> Iterator[str]:
         yield line.decode("utf-8", "replace")[: MAX_URL_CHARS + 1]
 
 
-def count_urls(stream: BinaryIO) -> int:
+def count_urls(stream: BinaryIO | FdReader) -> int:
     """Count the lines `iter_urls` would yield, for a progress bar's total."""
     return sum(1 for _ in _url_lines(stream))
 

@@ -13,7 +13,7 @@ import signal
 import sys
 from dataclasses import replace
 from enum import StrEnum
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -35,6 +35,11 @@ from ._options import (
     parse_header,
 )
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._inputs import Input
+    from ._resume import FinishedURLs
+    from ._stdio import Stderr
 
 try:  # typer >= 0.26 carries its own copy of click
     from typer._click import exceptions as click_exceptions
@@ -130,8 +135,9 @@ class MainCommand(TyperCommand):
 
 
 def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"fetcher: error: {message}\n")
-    sys.stderr.flush()
+    from ._stdio import Stderr
+
+    Stderr().line(f"fetcher: error: {message}")
     sys.exit(code)
 
 
@@ -353,41 +359,94 @@ def fetch_command(
             options = replace(options, user_agent=user_agent)
     except ValueError as exc:
         raise _option_error(exc) from None
-    if sys.stdout is None and output in (None, "-"):
-        raise click_exceptions.UsageError("standard output is closed")
-    show_progress = (not quiet and sys.stderr.isatty()) if progress is None else progress
-    if output not in (None, "-") and _same_file(urls, output):
-        raise click_exceptions.UsageError(f"--output {output!r} is the URL list itself")
-    source, total = _open_urls(urls, count=show_progress)
-    from ._console import Console, OutputError, open_output
+    from ._stdio import Stderr, closed_at_start
 
-    with contextlib.ExitStack() as stack:
-        if source is not sys.stdin.buffer:
-            stack.enter_context(source)
-        _make_save_folder(save)  # once every other argument has been checked
-        stream, finished = None, None
-        if output not in (None, "-"):
-            try:
-                stream, finished = open_output(output, output_format.value, resume)
-            except OutputError as exc:
-                raise click_exceptions.UsageError(str(exc)) from None
-            stack.callback(_close_quietly, stream)
-        if insecure:
-            sys.stderr.write(
-                "fetcher: warning: --insecure: TLS certificates are not checked; "
-                "anyone on the network path can read or change these pages\n"
+    err = Stderr()
+    to_stdout = output in (None, "-")
+    if to_stdout and closed_at_start(1):
+        raise click_exceptions.UsageError("standard output is closed")
+    show_progress = (not quiet and err.isatty()) if progress is None else progress
+    from ._inputs import InputError, open_input
+
+    try:
+        source = open_input(urls)
+    except InputError as exc:
+        raise click_exceptions.UsageError(str(exc)) from None
+    _make_save_folder(save)  # once every other argument has been checked
+    from ._outfile import OutputError, open_output
+
+    out, finished = sys.stdout.buffer, None
+    if not to_stdout:
+        try:  # last: a new run truncates the file, once nothing else can fail
+            out, finished = open_output(
+                output or "",
+                resume=resume,
+                inputs=[source.identity] if source.identity else [],
+                warn=lambda text: err.line(f"fetcher: warning: {text}"),
             )
-        console = Console(
-            output_format.value,
-            show_progress=show_progress,
-            show_summary=not quiet,
-            output=stream,
-            finished=finished,
+        except OutputError as exc:
+            source.close()
+            raise click_exceptions.UsageError(str(exc)) from None
+    if insecure:
+        err.line(
+            "fetcher: warning: --insecure: TLS certificates are not checked; "
+            "anyone on the network path can read or change these pages"
         )
+    return _run(
+        source,
+        out,
+        err,
+        options,
+        fmt=output_format.value,
+        first_only=first_only,
+        show_progress=show_progress,
+        show_summary=not quiet,
+        finished=finished,
+    )
+
+
+def _run(
+    source: Input,
+    out: BinaryIO,
+    err: Stderr,
+    options: FetchOptions,
+    *,
+    fmt: str,
+    first_only: bool,
+    show_progress: bool,
+    show_summary: bool,
+    finished: FinishedURLs | None,
+) -> int:
+    """Run the fetch and close the output file; the exit status.
+
+    The URL list's descriptor stays open until exit: the feeder thread may still be
+    blocked reading it (a pipe whose writer stays open), and a descriptor closed under a
+    read could be reused by the next file opened.
+    """
+    from ._console import Console
+
+    to_stdout = out is getattr(sys.stdout, "buffer", None)
+    if to_stdout:
+        sys.stdout.flush()
+    encoding = (getattr(sys.stdout, "encoding", None) or "utf-8") if to_stdout else "utf-8"
+    console = Console(
+        fmt,
+        out=out,
+        err=err,
+        text_encoding=encoding,
+        to_terminal=to_stdout and show_progress and sys.stdout.isatty() and err.isatty(),
+        show_progress=show_progress,
+        show_summary=show_summary,
+        finished=finished,
+    )
+    try:
         if first_only:
-            return console.run_first(source, options)
-        return console.run_all(source, options, total)
-    raise AssertionError("unreachable")  # pragma: no cover
+            return console.run_first(source.urls(), options)
+        total = source.count() if show_progress else None
+        return console.run_all(source.urls(), options, total)
+    finally:
+        if not to_stdout:
+            _close_quietly(out)
 
 
 def _check_combination(
@@ -432,11 +491,13 @@ def _option_error(exc: ValueError) -> typer.BadParameter:
 
 
 def _make_save_folder(path: str | None) -> None:
-    """Create the --save folder if missing."""
+    """Create the --save folder if missing, and prove pages can be written in it."""
     if path is None:
         return
+    from ._save import check_save_dir
+
     try:
-        os.makedirs(path, exist_ok=True)
+        check_save_dir(path)
     except OSError as exc:
         raise typer.BadParameter(
             f"cannot use folder {path!r}: {exc.strerror or exc}", param_hint="'--save'"
@@ -447,13 +508,6 @@ def _close_quietly(stream: Any) -> None:
     """Close an output file whose records were each flushed already (or failed loudly)."""
     with contextlib.suppress(OSError):
         stream.close()
-
-
-def _same_file(first: str, second: str) -> bool:
-    try:
-        return os.path.samefile(first, second)
-    except (OSError, ValueError):
-        return False
 
 
 @app.command("serve")
@@ -679,28 +733,6 @@ def _allow_many_connections() -> None:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
-def _open_urls(path: str, *, count: bool) -> tuple[BinaryIO, int | None]:
-    """The URL list as a binary stream, and (if asked) its URL count when a file has one."""
-    if path == "-":
-        if sys.stdin is None:
-            raise click_exceptions.UsageError("standard input is closed")
-        return sys.stdin.buffer, None
-    try:
-        stream = open(path, "rb")  # noqa: SIM115 - closed by the caller
-        if os.path.isdir(path):
-            raise IsADirectoryError(21, "Is a directory")
-        if not count or not os.path.isfile(path):
-            return stream, None
-        from ._urls import count_urls
-
-        with open(path, "rb") as counting:
-            return stream, count_urls(counting)
-    except OSError as exc:
-        raise click_exceptions.UsageError(
-            f"cannot read URL list {path!r}: {exc.strerror or exc}"
-        ) from None
 
 
 def main() -> None:

@@ -98,13 +98,13 @@ UNICODE_TITLES = [
 ]
 
 
-class FlushRecordingStream(io.StringIO):
-    """A StringIO that counts flushes and remembers the content at the last flush."""
+class FlushRecordingStream(io.BytesIO):
+    """A BytesIO that counts flushes and remembers the content at the last flush."""
 
     def __init__(self) -> None:
         super().__init__()
         self.flushes = 0
-        self.flushed_content = ""
+        self.flushed_content = b""
 
     def flush(self) -> None:
         self.flushes += 1
@@ -112,14 +112,14 @@ class FlushRecordingStream(io.StringIO):
         super().flush()
 
 
-class BrokenPipeOnWrite(io.StringIO):
+class BrokenPipeOnWrite(io.BytesIO):
     """A stream whose reader went away: every write raises BrokenPipeError."""
 
-    def write(self, s: str) -> int:
+    def write(self, s: object) -> int:
         raise BrokenPipeError(32, "Broken pipe")
 
 
-class BrokenPipeOnFlush(io.StringIO):
+class BrokenPipeOnFlush(io.BytesIO):
     """A buffered stream whose reader went away: the flush raises BrokenPipeError."""
 
     def flush(self) -> None:
@@ -128,12 +128,12 @@ class BrokenPipeOnFlush(io.StringIO):
 
 def write_all(fmt: str, results: list[FetchResult]) -> str:
     """Return everything a `fmt` writer emits for `results`, closed."""
-    stream = io.StringIO()
+    stream = io.BytesIO()
     writer = make_writer(fmt, stream)
     for result in results:
         writer.write(result)
     writer.close()
-    return stream.getvalue()
+    return stream.getvalue().decode("utf-8")
 
 
 def all_printable(text: str) -> bool:
@@ -431,12 +431,12 @@ def test_csv_header_written_once() -> None:
 
 
 def test_csv_header_written_on_close_without_records() -> None:
-    stream = io.StringIO()
+    stream = io.BytesIO()
     writer = make_writer("csv", stream)
-    assert stream.getvalue() == ""
+    assert stream.getvalue() == b""
     writer.close()
     writer.close()
-    assert stream.getvalue() == ",".join(FIELDS) + "\n"
+    assert stream.getvalue() == (",".join(FIELDS) + "\n").encode()
 
 
 @pytest.mark.parametrize("trigger", ["=", "+", "-", "@", "\t=", "\r="])
@@ -479,7 +479,7 @@ def test_each_record_is_flushed_immediately(fmt: str) -> None:
         writer.write(result)
         assert stream.flushes >= i
         assert stream.flushed_content == stream.getvalue()
-        assert stream.getvalue().endswith("\n")
+        assert stream.getvalue().endswith(b"\n")
     writer.close()
     assert stream.flushed_content == stream.getvalue()
     assert not stream.closed
@@ -487,7 +487,7 @@ def test_each_record_is_flushed_immediately(fmt: str) -> None:
 
 @pytest.mark.parametrize("stream_type", [BrokenPipeOnWrite, BrokenPipeOnFlush])
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_broken_pipe_propagates(fmt: str, stream_type: type[io.StringIO]) -> None:
+def test_broken_pipe_propagates(fmt: str, stream_type: type[io.BytesIO]) -> None:
     writer = make_writer(fmt, stream_type())
     with pytest.raises(BrokenPipeError):
         writer.write(OK)
@@ -497,7 +497,7 @@ def test_broken_pipe_propagates(fmt: str, stream_type: type[io.StringIO]) -> Non
     ("fmt", "cls"), [("text", TextWriter), ("jsonl", JsonlWriter), ("csv", CsvWriter)]
 )
 def test_make_writer_returns_format_writer(fmt: str, cls: type[RecordWriter]) -> None:
-    writer = make_writer(fmt, io.StringIO())
+    writer = make_writer(fmt, io.BytesIO())
     assert isinstance(writer, cls)
     assert isinstance(writer, RecordWriter)
 
@@ -509,15 +509,15 @@ def test_formats() -> None:
 @pytest.mark.parametrize("fmt", ["", "json", "TEXT", "xml", "csv "])
 def test_make_writer_rejects_unknown_format(fmt: str) -> None:
     with pytest.raises(ValueError, match="unknown output format"):
-        make_writer(fmt, io.StringIO())
+        make_writer(fmt, io.BytesIO())
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_close_on_empty_run_leaves_stream_open(fmt: str) -> None:
-    stream = io.StringIO()
+    stream = io.BytesIO()
     make_writer(fmt, stream).close()
     assert not stream.closed
-    assert stream.getvalue() == ("" if fmt != "csv" else ",".join(FIELDS) + "\n")
+    assert stream.getvalue() == ("" if fmt != "csv" else ",".join(FIELDS) + "\n").encode()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -539,3 +539,16 @@ def test_machine_formats_follow_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = parse_csv(write_all("csv", [result]))
     assert rows[0] == [*FIELDS, "redirects"]
     assert rows[1][-1] == "'=2"
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp1252"])
+def test_data_formats_are_utf8_whatever_the_terminal_and_text_follows_it(encoding: str) -> None:
+    result = make_result(url="https://ü.example/日本", title="Ærø ☕")
+    for fmt in ("jsonl", "csv"):
+        stream = io.BytesIO()
+        make_writer(fmt, stream, text_encoding=encoding).write(result)
+        assert "https://ü.example/日本" in stream.getvalue().decode("utf-8")
+    stream = io.BytesIO()
+    make_writer("text", stream, text_encoding=encoding).write(result)
+    line = stream.getvalue().decode(encoding)
+    assert "https://" in line and "?" in line  # what the encoding lacks is shown as ?

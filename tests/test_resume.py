@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 
-from fetcher import _resume
+from fetcher import FIELDS, _resume
 from fetcher._output import json_escape_unprintable
 from fetcher._resume import FinishedURLs, ResumeError, load_finished
 
 
 def record(url: Any, **fields: Any) -> bytes:
     """One JSONL line as the writer emits it (non-ASCII raw, non-printables escaped)."""
-    obj = {"url": url, "final_url": url, "status": 200, "title": "t", "error": None, **fields}
+    obj = dict.fromkeys(FIELDS)
+    obj.update(url=url, final_url=url, status=200, title="t", bytes=1, elapsed=0.1, attempts=1)
+    obj.update(fields)
     return (json_escape_unprintable(json.dumps(obj, ensure_ascii=False)) + "\n").encode()
 
 
@@ -110,20 +112,21 @@ def test_a_lone_torn_line_leaves_an_empty_file(tmp_path: Path) -> None:
 
 
 def test_a_complete_file_is_untouched(tmp_path: Path) -> None:
-    data = record("http://a.example/") + b"\n"
+    data = record("http://a.example/") + record("http://b.example/")
     path = write(tmp_path, data)
     before = os.stat(path)
-    assert len(load_finished(path)) == 1
+    assert len(load_finished(path)) == 2
     assert Path(path).read_bytes() == data
     assert os.stat(path).st_mtime_ns == before.st_mtime_ns
 
 
-def test_blank_lines_are_skipped(tmp_path: Path) -> None:
-    data = b"\n" + record("http://a.example/") + b"  \r\n\n" + record("http://b.example/") + b"\n"
-    finished = load_finished(write(tmp_path, data))
-    assert len(finished) == 2
-    assert finished.take("http://a.example/")
-    assert finished.take("http://b.example/")
+@pytest.mark.parametrize("blank", [b"\n", b"  \r\n"])
+def test_a_blank_line_is_not_a_record(tmp_path: Path, blank: bytes) -> None:
+    data = record("http://a.example/") + blank + record("http://b.example/")
+    path = write(tmp_path, data)
+    with pytest.raises(ResumeError, match="line 2 is not a fetcher JSONL record"):
+        load_finished(path)
+    assert Path(path).read_bytes() == data
 
 
 def test_crlf_line_endings_are_accepted(tmp_path: Path) -> None:
@@ -149,7 +152,8 @@ def test_crlf_line_endings_are_accepted(tmp_path: Path) -> None:
 )
 def test_a_bad_complete_line_raises_and_changes_nothing(tmp_path: Path, bad: bytes) -> None:
     # A torn tail after the bad line is not truncated either: the file is left as found.
-    data = record("http://a.example/") + b"\n" + bad + record("http://b.example/") + b'{"u'
+    data = record("http://a.example/") + record("http://c.example/") + bad
+    data += record("http://b.example/") + b'{"u'
     path = write(tmp_path, data)
     with pytest.raises(ResumeError) as caught:
         load_finished(path)
@@ -184,8 +188,8 @@ def test_a_path_through_a_file_raises(tmp_path: Path) -> None:
 
 
 def test_an_overlong_complete_line_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_resume, "_MAX_LINE_BYTES", 64)
-    data = b'{"url": "a"}\n' + record("http://long.example/" + "x" * 500)
+    data = record("a") + record("http://long.example/" + "x" * 500)
+    monkeypatch.setattr(_resume, "_MAX_LINE_BYTES", len(record("a")) + 1)
     path = write(tmp_path, data)
     with pytest.raises(ResumeError, match="line 2 is not"):
         load_finished(path)
@@ -195,8 +199,8 @@ def test_an_overlong_complete_line_raises(tmp_path: Path, monkeypatch: pytest.Mo
 def test_an_overlong_torn_line_is_truncated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_resume, "_MAX_LINE_BYTES", 64)
-    first = b'{"url": "a"}\n'
+    first = record("a")
+    monkeypatch.setattr(_resume, "_MAX_LINE_BYTES", len(first) + 1)
     path = write(tmp_path, first + b'{"url": "http://long.example/' + b"x" * 500)
     assert len(load_finished(path)) == 1
     assert Path(path).read_bytes() == first
@@ -218,3 +222,53 @@ def test_unicode_urls_round_trip(tmp_path: Path, url: str) -> None:
     assert finished.take(url)
     assert not finished.take(url)
     assert FinishedURLs([url]).take(url)
+
+
+# What is not fetcher's is never touched
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"name":"x"}',  # one JSON object of another program, no newline
+        b"a note to self",
+        bytes(range(256)).replace(b"\n", b""),  # a binary without a newline
+        b'{"name": "x"}\n',
+        b'{"url": "http://a.example/"}\n',  # a url, but not the record's fields
+        b'{"final_url": null, "url": "http://a.example/", "status": 200, "title": null,'
+        b' "bytes": 0, "elapsed": 0.1, "error": null}\n',  # the fields, in another order
+        b"\n",
+        b'{"url": "http://a.example/", "x": 1}\n{"url": "http://b',
+    ],
+)
+def test_a_file_that_is_not_fetchers_is_refused_byte_for_byte(tmp_path: Path, data: bytes) -> None:
+    path = write(tmp_path, data)
+    with pytest.raises(ResumeError, match="is not a fetcher JSONL record"):
+        load_finished(path)
+    assert Path(path).read_bytes() == data
+
+
+def test_an_empty_file_is_a_fresh_start(tmp_path: Path) -> None:
+    assert len(load_finished(write(tmp_path, b""))) == 0
+
+
+def test_records_of_earlier_and_later_versions_are_records(tmp_path: Path) -> None:
+    first_release = {name: None for name in FIELDS[:7]} | {"url": "http://old.example/"}
+    later = dict(json.loads(record("http://new.example/"))) | {"added_later": 1}
+    data = (json.dumps(first_release) + "\n" + json.dumps(later) + "\n").encode()
+    finished = load_finished(write(tmp_path, data))
+    assert finished.take("http://old.example/") and finished.take("http://new.example/")
+
+
+def test_a_lone_torn_record_is_cut(tmp_path: Path) -> None:
+    path = write(tmp_path, b'{"url": "http://a.example/", "final_u')
+    assert len(load_finished(path)) == 0
+    assert Path(path).read_bytes() == b""
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/null"])
+def test_a_file_that_is_not_regular_cannot_be_resumed(special: str) -> None:
+    if not os.path.exists(special):
+        pytest.skip(f"no {special}")
+    with pytest.raises(ResumeError, match="not a regular file"):
+        load_finished(special)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 
 from fetcher import read_urls
-from fetcher._urls import MAX_URL_CHARS, count_urls, iter_urls, to_request_url
+from fetcher._urls import MAX_URL_CHARS, FdReader, count_urls, iter_urls, to_request_url
 
 
 def lines(data: bytes) -> list[str]:
@@ -70,3 +71,30 @@ def test_read_urls_applies_the_same_rules(tmp_path: Path) -> None:
 )
 def test_request_url_for_a_line(line: str, url: str) -> None:
     assert to_request_url(line) == url
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_list_with_a_byte_order_mark_is_read(codec: str) -> None:
+    text = "\ufeffhttps://a.example/\r\n# note\nhttps://ü.example/\n" + "x.example\n" * 40_000
+    urls = lines(text.encode(codec))
+    assert urls[:3] == ["https://a.example/", "https://ü.example/", "x.example"]
+    assert len(urls) == 40_002
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"a\n", b"\n", b"ab", b"\xff", b"\xfe\xff"])
+def test_tiny_lists_are_read_whole(data: bytes) -> None:
+    expected = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    if data == b"\xfe\xff":  # a UTF-16 BOM and nothing else
+        expected = []
+    assert lines(data) == [e for e in expected if e]
+
+
+def test_the_descriptor_reader_reads_what_a_file_object_reads(tmp_path: Path) -> None:
+    data = b"a.example\n\n  b.example  \r\n" + b"c" * 300_000 + b"\nd.example"
+    path = tmp_path / "list.txt"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert list(iter_urls(FdReader(fd))) == list(iter_urls(io.BytesIO(data)))
+    finally:
+        os.close(fd)
