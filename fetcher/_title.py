@@ -430,6 +430,184 @@ _MAX_TOKENS = 100_000
 _MAX_FOREIGN_DEPTH = 64
 
 
+#: Start tags after which a ``<frameset>`` no longer replaces the body (they set the tree
+#: builder's frameset-ok flag to "not ok"; ``input`` does unless its type is hidden).
+_FRAMESET_NOT_OK = frozenset(
+    {
+        "applet", "area", "body", "br", "button", "dd", "dt", "embed", "hr", "iframe",
+        "image", "img", "input", "keygen", "li", "listing", "marquee", "object", "pre",
+        "select", "table", "textarea", "wbr", "xmp",
+    }
+)  # fmt: skip
+_ASCII_WHITESPACE = " \t\n\f\r"
+
+
+class _Done(Exception):
+    """The scan is over: `raw` is the title's raw text, or None for "no title"."""
+
+    def __init__(self, raw: str | None) -> None:
+        self.raw = raw
+
+
+class _Scanner:
+    """One pass over a page's text, markup token by markup token, up to its first title.
+
+    It tracks only what decides where a title can be: open SVG/MathML elements (innermost
+    last: namespace, lowercase name, how start tags inside are treated), open HTML
+    ``<template>``s (their contents are not in the document), and the tree builder's
+    frameset-ok flag (a ``<frameset>`` that replaces the body ends any hope of a title).
+    """
+
+    def __init__(self, text: str, complete: bool) -> None:
+        self.text = text
+        self.complete = complete
+        self.foreign: list[tuple[int, str, int]] = []
+        self.template_depth = 0
+        self.frameset_ok = True
+        self.pos = 0
+
+    def title(self) -> str | None:
+        """The raw text of the first HTML title (see `_find_title_text`)."""
+        text = self.text
+        try:
+            for _ in range(_MAX_TOKENS):
+                match = _MARKUP.search(text, self.pos)
+                if match is None:
+                    return None
+                if self.frameset_ok and match.start() > self.pos:
+                    self._characters(text[self.pos : match.start()])
+                start_name, end_name, comment, cdata = match.groups()
+                self.pos = match.end()
+                if start_name is not None or end_name is not None:
+                    self._tag(match, start_name, end_name)
+                elif comment is not None:
+                    self._comment()
+                elif cdata is not None and self.foreign:
+                    self.pos = self._after(_CDATA_END.search(text, self.pos))
+                else:  # bogus comment, doctype, "</>", or CDATA in HTML: up to the next ">"
+                    end = text.find(">", self.pos)
+                    if end < 0:
+                        return None
+                    self.pos = end + 1
+        except _Done as done:
+            return done.raw
+        return None  # a page of more markup than any real one before its title: give up
+
+    def _characters(self, data: str) -> None:
+        """Text between tokens: anything but whitespace (and NUL) makes frameset not ok."""
+        blank = _ASCII_WHITESPACE + "\0"
+        if data.strip(blank) and ("&" not in data or _unescape(data).strip(blank)):
+            self.frameset_ok = False
+
+    def _after(self, end: re.Match[str] | None) -> int:
+        if end is None:
+            raise _Done(None)
+        return end.end()
+
+    def _comment(self) -> None:
+        text, pos = self.text, self.pos
+        if text.startswith(">", pos):  # "<!-->"
+            self.pos = pos + 1
+        elif text.startswith("->", pos):  # "<!--->"
+            self.pos = pos + 2
+        else:
+            self.pos = self._after(_COMMENT_END.search(text, pos))
+
+    def _tag(self, match: re.Match[str], start_name: str | None, end_name: str | None) -> None:
+        rest = _TAG_REST.match(self.text, self.pos)
+        assert rest is not None  # the pattern matches the empty string
+        close = rest.group(1)
+        if close is None:  # the page ends inside the tag, which is dropped
+            raise _Done(None)
+        attrs = self.text[match.end() : rest.start(1)]
+        self.pos = rest.end()
+        if start_name is not None:
+            name = _lower(start_name)
+            if not self.foreign or not self._foreign_start(name, attrs, close):
+                self._html_start(name, attrs, close)
+        else:
+            assert end_name is not None
+            self._end(_lower(end_name))
+
+    def _foreign_start(self, name: str, attrs: str, close: str) -> bool:
+        """Handle a start tag inside SVG/MathML; False if it is an HTML start tag after all."""
+        foreign = self.foreign
+        kind = foreign[-1][2]
+        if (
+            kind == _HTML_POINT
+            or (kind == _TEXT_POINT and name not in ("mglyph", "malignmark"))
+            or (kind == _ANNOTATION and name == "svg")
+        ):
+            return False
+        if name in _BREAKOUT or (
+            name == "font" and not _FONT_BREAKOUT.isdisjoint(_attributes(attrs))
+        ):
+            # An HTML tag inside SVG/MathML closes the foreign elements.
+            while foreign and foreign[-1][2] not in (_HTML_POINT, _TEXT_POINT):
+                foreign.pop()
+            self._frameset_flag(name, attrs)
+        elif close != "/>" and len(foreign) < _MAX_FOREIGN_DEPTH:
+            namespace = foreign[-1][0]
+            foreign.append((namespace, name, _foreign_kind(namespace, name, attrs)))
+        return True
+
+    def _frameset_flag(self, name: str, attrs: str) -> None:
+        if (
+            name in _FRAMESET_NOT_OK
+            and self.frameset_ok
+            and (name != "input" or _attributes(attrs).get("type", "").lower() != "hidden")
+        ):
+            self.frameset_ok = False
+
+    def _html_start(self, name: str, attrs: str, close: str) -> None:
+        text = self.text
+        self._frameset_flag(name, attrs)
+        if name == "title":
+            end = _TITLE_END.search(text, self.pos)
+            if end is None and not self.complete:
+                raise _Done(None)
+            stop = len(text) if end is None else end.start()
+            if self.template_depth == 0:
+                raise _Done(text[self.pos : min(stop, self.pos + _TITLE_RAW_MAX_CHARS)])
+            self.pos = stop
+        elif name in _TEXT_ELEMENT_END:
+            end = _TEXT_ELEMENT_END[name].search(text, self.pos)
+            if end is None:
+                raise _Done(None)
+            self.pos = end.start()
+        elif name == "script":
+            found = _skip_script(text, self.pos)
+            if found is None:
+                raise _Done(None)
+            self.pos = found
+        elif name == "plaintext":
+            raise _Done(None)  # the rest of the page is text
+        elif name == "template":
+            self.template_depth += 1
+        elif name == "frameset" and self.frameset_ok and not self.template_depth:
+            raise _Done(None)  # the body is replaced by frames: no title can follow
+        elif name in ("svg", "math") and close != "/>":
+            self.foreign.append((_SVG if name == "svg" else _MATHML, name, _PLAIN))
+
+    def _end(self, name: str) -> None:
+        foreign = self.foreign
+        if foreign:
+            if name in ("p", "br"):
+                while foreign and foreign[-1][2] not in (_HTML_POINT, _TEXT_POINT):
+                    foreign.pop()
+                if name == "br":
+                    self.frameset_ok = False  # "</br>" is read as "<br>"
+                return
+            for index in range(len(foreign) - 1, -1, -1):
+                if foreign[index][1] == name:
+                    del foreign[index:]
+                    return
+        if name == "template" and self.template_depth:
+            self.template_depth -= 1
+        elif name == "br":
+            self.frameset_ok = False  # "</br>" is read as "<br>"
+
+
 def _find_title_text(text: str, complete: bool = True) -> str | None:
     """Return the raw text of the first HTML ``<title>`` in `text`, or None if there is none.
 
@@ -439,119 +617,51 @@ def _find_title_text(text: str, complete: bool = True) -> str | None:
     lies within `text` is returned, since the tokenizer's reading of everything before it
     cannot depend on what follows.
     """
-    # Open SVG/MathML elements, innermost last: (namespace, lowercase name, kind). HTML
-    # elements are not tracked; an HTML integration point on top means "HTML here".
-    foreign: list[tuple[int, str, int]] = []
-    template_depth = 0  # open HTML <template>s: their contents are not in the document
-    pos = 0
-    for _ in range(_MAX_TOKENS):
-        match = _MARKUP.search(text, pos)
-        if match is None:
-            return None
-        start_name, end_name, comment, cdata = match.groups()
-        pos = match.end()
+    return _Scanner(text, complete).title()
 
-        if start_name is not None or end_name is not None:
-            rest = _TAG_REST.match(text, pos)
-            assert rest is not None  # the pattern matches the empty string
-            close = rest.group(1)
-            if close is None:  # the page ends inside the tag, which is dropped
-                return None
-            attrs_end, pos = rest.start(1), rest.end()
 
-        if start_name is not None:
-            name = _lower(start_name)
-            if foreign:
-                kind = foreign[-1][2]
-                if not (
-                    kind == _HTML_POINT
-                    or (kind == _TEXT_POINT and name not in ("mglyph", "malignmark"))
-                    or (kind == _ANNOTATION and name == "svg")
-                ):
-                    attrs = text[match.end() : attrs_end]
-                    if name in _BREAKOUT or (
-                        name == "font" and not _FONT_BREAKOUT.isdisjoint(_attributes(attrs))
-                    ):
-                        # An HTML tag inside SVG/MathML closes the foreign elements.
-                        while foreign and foreign[-1][2] not in (_HTML_POINT, _TEXT_POINT):
-                            foreign.pop()
-                    elif close != "/>" and len(foreign) < _MAX_FOREIGN_DEPTH:
-                        namespace = foreign[-1][0]
-                        foreign.append((namespace, name, _foreign_kind(namespace, name, attrs)))
-                    continue
-            # An HTML start tag.
-            if name == "title":
-                end = _TITLE_END.search(text, pos)
-                if end is None and not complete:
-                    return None
-                stop = len(text) if end is None else end.start()
-                if template_depth == 0:
-                    return text[pos : min(stop, pos + _TITLE_RAW_MAX_CHARS)]
-                pos = stop
-            elif name in _TEXT_ELEMENT_END:
-                end = _TEXT_ELEMENT_END[name].search(text, pos)
-                if end is None:
-                    return None
-                pos = end.start()
-            elif name == "script":
-                found = _skip_script(text, pos)
-                if found is None:
-                    return None
-                pos = found
-            elif name == "plaintext":
-                return None  # the rest of the page is text
-            elif name == "template":
-                template_depth += 1
-            elif name in ("svg", "math") and close != "/>":
-                namespace = _SVG if name == "svg" else _MATHML
-                foreign.append((namespace, name, _PLAIN))
+#: A character reference as the tokenizer finds one (named, decimal or hexadecimal; the
+#: ``;`` optional), as in Python's `html` module.
+_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 
-        elif end_name is not None:
-            name = _lower(end_name)
-            if foreign:
-                if name in ("p", "br"):
-                    while foreign and foreign[-1][2] not in (_HTML_POINT, _TEXT_POINT):
-                        foreign.pop()
-                    continue
-                for index in range(len(foreign) - 1, -1, -1):
-                    if foreign[index][1] == name:
-                        del foreign[index:]
-                        break
-                else:
-                    if name == "template" and template_depth:
-                        template_depth -= 1
-            elif name == "template" and template_depth:
-                template_depth -= 1
 
-        elif comment is not None:
-            if text.startswith(">", pos):  # "<!-->"
-                pos += 1
-            elif text.startswith("->", pos):  # "<!--->"
-                pos += 2
-            else:
-                end = _COMMENT_END.search(text, pos)
-                if end is None:
-                    return None
-                pos = end.end()
+def _reference(match: re.Match[str]) -> str:
+    """The text a character reference stands for, by the HTML standard's rules.
 
-        elif cdata is not None and foreign:
-            end = _CDATA_END.search(text, pos)
-            if end is None:
-                return None
-            pos = end.end()
+    Named references are Python's `html.unescape` (the standard's table, and its
+    longest-prefix rule without ``;``). Numbers differ: `html.unescape` drops references
+    to control characters and noncharacters, the standard keeps them (a parse error,
+    nothing more), except NUL, surrogates and numbers beyond Unicode (U+FFFD), and
+    0x80-0x9F, read as windows-1252.
+    """
+    text = match.group(1)
+    if text[0] != "#":
+        return html.unescape(match.group())
+    digits = text[1:].rstrip(";")
+    hexadecimal = digits[:1] in "xX"
+    digits = (digits[1:] if hexadecimal else digits).lstrip("0") or "0"
+    if len(digits) > 8:  # beyond Unicode whatever it says (and int() refuses 4,300 digits)
+        return "\ufffd"
+    number = int(digits, 16 if hexadecimal else 10)
+    if number == 0 or number > 0x10FFFF or 0xD800 <= number <= 0xDFFF:
+        return "\ufffd"
+    if 0x80 <= number <= 0x9F:
+        try:
+            return bytes([number]).decode("cp1252")
+        except UnicodeDecodeError:  # the five bytes windows-1252 leaves undefined
+            return chr(number)
+    return chr(number)
 
-        else:  # bogus comment, doctype, "</>", or CDATA in HTML: up to the next ">"
-            end_pos = text.find(">", pos)
-            if end_pos < 0:
-                return None
-            pos = end_pos + 1
-    return None  # a page of more markup than any real one before its title: give up
+
+def _unescape(raw: str) -> str:
+    """Decode the character references in title text, in one pass, as the tokenizer does."""
+    return _REFERENCE.sub(_reference, raw)
 
 
 def _clean_title(raw: str) -> str | None:
     """Turn raw title text into what ``document.title`` shows, cut to `TITLE_MAX_CHARS`."""
     if "&" in raw:
-        raw = html.unescape(raw)
+        raw = _unescape(raw)
     if "\x00" in raw:
         raw = raw.replace("\x00", "\ufffd")
     title = " ".join(raw.split())[:TITLE_MAX_CHARS].rstrip()

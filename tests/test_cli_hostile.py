@@ -373,7 +373,7 @@ def test_a_save_folder_that_cannot_be_written_is_found_first(
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     url = page_url(server, "/save-first")
-    for folder in (str(blocker / "pages"), "/proc/fetcher-pages"):
+    for folder in ("/proc", "/proc/self", str(blocker / "pages")):  # exist, yet refuse files
         result = fetcher(write_list(tmp_path, url), "--save", folder)
         assert result.returncode == 2, result.stderr
         assert b"--save" in result.stderr and result.stderr.count(b"\n") == 1

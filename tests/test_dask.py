@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,9 +20,12 @@ from pathlib import Path
 import pytest
 
 from fetcher import FetchOptions, fetch_all
+from fetcher._pools import SaveDirError
+from tests.rawserver import Peer, RawServer, Request, response
 from tests.server import LocalServer
 from tests.test_cli import FETCHER, write_list
 from tests.test_cli_robustness import descendants, wait_until_gone
+from tests.test_hostile import assert_each_record_is_its_own, leftover_urls
 
 distributed = pytest.importorskip("distributed")
 
@@ -150,3 +154,43 @@ def test_a_bad_scheduler_address_is_a_usage_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "'--scheduler': must be an address such as tcp://HOST:8786" in result.stderr
+
+
+def test_hostile_servers_on_a_cluster(raw_server: RawServer, scheduler_address: str) -> None:
+    """Leftover bytes never answer another URL, and the total time holds, on Dask too."""
+    urls = []
+    for case in ("extra-response", "stray-crlf", "body-on-204"):
+        urls += leftover_urls(raw_server, case, f"/left-dask/{case}", 6)
+    options = {"executor": "dask", "scheduler": scheduler_address, "retries": 0, "per_host": 0}
+    results = list(fetch_all(urls, **options))
+    assert Counter(r.url for r in results) == Counter(urls)
+    for case in ("extra-response", "stray-crlf", "body-on-204"):
+        assert_each_record_is_its_own([r for r in results if f"/{case}/" in r.url], case)
+
+    async def trickle(peer: Peer, request: Request) -> None:
+        peer.send(response(200, b"", [("Content-Type", "text/html")], length=10_000))
+        await peer.drip(b"x" * 10_000, 0.1)
+
+    slow = raw_server.route("/trickle-total/dask", trickle)
+    timing = {"timeout": 0.4, "total_timeout": 0.6, "retries": 5, "max_retry_wait": 0.05}
+    (result,) = list(fetch_all([slow], **{**options, **timing}))
+    assert re.fullmatch(r"gave up after 0\.6s \(\d attempts?\)", result.error or ""), result
+
+
+def test_a_save_folder_each_worker_cannot_write_is_found_first(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    url = server.html("/dask-save/x", "<title>x</title>")
+    result = subprocess.run(
+        [str(FETCHER), write_list(tmp_path, url), "-e", "dask", "--scheduler",
+         scheduler_address, "--save", str(tmp_path / "pages")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr  # writable here (and made by the client)
+    with pytest.raises(SaveDirError, match="cannot save pages in '/proc/fetcher-pages' on tcp://"):
+        list(
+            fetch_all(
+                [url], executor="dask", scheduler=scheduler_address, save_dir="/proc/fetcher-pages"
+            )
+        )
+    assert server.hits["/dask-save/x"] == 1

@@ -555,3 +555,52 @@ def test_hostile_markup_is_scanned_with_bounded_work(body: bytes) -> None:
     # Work caps (prescan window, token budget, nesting depth) keep a hostile page from
     # holding the GIL for long; a title past 100,000 tags is given up on.
     assert extract_title(body, "text/html") is None
+
+
+@pytest.mark.parametrize(
+    ("reference", "character"),
+    [
+        ("&#6;", "\x06"),  # a control character: kept (Python's html.unescape drops it)
+        ("&#x81;", "\x81"),  # undefined in windows-1252: kept as it is
+        ("&#x80;", "€"),  # 0x80-0x9F read as windows-1252
+        ("&#0;", "\ufffd"),
+        ("&#xD800;", "\ufffd"),
+        ("&#x110000;", "\ufffd"),
+        ("&#" + "9" * 5000 + ";", "\ufffd"),  # too long for int(): still no exception
+        ("&#38;amp;", "&amp;"),  # decoded once, not twice
+    ],
+)
+def test_numeric_references_follow_the_standard(reference: str, character: str) -> None:
+    body = f"<title>a{reference}b</title>".encode()
+    assert extract_title(body, "text/html") == f"a{character}b"
+
+
+@pytest.mark.parametrize(
+    ("page", "title"),
+    [
+        ("<frameset><title>No</title>", None),
+        ("<head></head><frameset><frame><title>No</title></frameset>", None),
+        ("<title>Yes</title><frameset>", "Yes"),
+        ("<p>text</p><frameset><title>Yes</title>", "Yes"),  # text: the frameset is ignored
+        ("<body><frameset><title>Yes</title>", "Yes"),
+        ("<input type=hidden><frameset><title>No</title>", None),
+        ("<input><frameset><title>Yes</title>", "Yes"),
+        ("&#32;<frameset><title>No</title>", None),  # a space, even as a reference
+        ("<template><frameset></template><title>Yes</title>", "Yes"),
+    ],
+)
+def test_a_frameset_that_replaces_the_body_leaves_no_title(page: str, title: str | None) -> None:
+    assert extract_title(page.encode(), "text/html") == title
+
+
+@pytest.mark.parametrize(
+    ("page", "title"),
+    [
+        ("<math><title><title>Text</title></math><title>HTML</title>", "HTML"),
+        ("<math><title><title></br><title>Out</title>", "Out"),  # </br> leaves MathML
+        ("<svg><g></p><title>Out</title></svg>", "Out"),  # and so does </p>
+        ("<svg><g><title>In SVG</title></g></svg>", None),
+    ],
+)
+def test_end_tags_p_and_br_leave_foreign_content(page: str, title: str | None) -> None:
+    assert extract_title(page.encode(), "text/html") == title
