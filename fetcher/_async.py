@@ -35,7 +35,7 @@ from ._classify import is_stale_connection_error
 from ._fetch import KEEPALIVE_PER_WORKER, connection_pool
 from ._internals import AsyncTransport, connection_of, left_unread
 from ._options import FetchOptions
-from ._page import Attempt, Page, attempt_budget
+from ._page import Attempt, Page, attempt_budget, closes_connection
 from ._request import Hops, base_headers, request_target
 from ._signals import signals_blocked
 
@@ -206,7 +206,7 @@ class _Slot:
 async def _release(response: httpx.Response) -> None:
     """After a body read to its end: close the connection if anything is left behind it."""
     connection = connection_of(response)
-    if connection is not None and left_unread(connection):
+    if connection is not None and (closes_connection(response) or left_unread(connection)):
         await connection.aclose()
 
 

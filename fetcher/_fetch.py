@@ -30,7 +30,7 @@ from ._failure import Failure
 from ._internals import Transport, connection_of, left_unread
 from ._network import Deadline, DeadlineBackend, LiveSockets
 from ._options import FetchOptions
-from ._page import Attempt, Page, attempt_budget
+from ._page import Attempt, Page, attempt_budget, closes_connection
 from ._request import Hops, base_headers, request_target
 from ._signals import unblock_in_worker_process
 
@@ -185,7 +185,7 @@ class PageFetcher:
 def _release(response: httpx.Response) -> None:
     """After a body read to its end: close the connection if anything is left behind it."""
     connection = connection_of(response)
-    if connection is not None and left_unread(connection):
+    if connection is not None and (closes_connection(response) or left_unread(connection)):
         connection.close()
 
 

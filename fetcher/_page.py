@@ -23,7 +23,7 @@ from ._result import FetchResult
 from ._retry import RETRY_STATUSES, parse_retry_after
 from ._title import extract_title
 
-__all__ = ["MAX_RESPONSE_HEADERS", "Attempt", "Page", "attempt_budget"]
+__all__ = ["MAX_RESPONSE_HEADERS", "Attempt", "Page", "attempt_budget", "closes_connection"]
 
 #: Header fields accepted in one response (their bytes are capped too, see `_classify`).
 MAX_RESPONSE_HEADERS = 1000
@@ -43,6 +43,14 @@ class Attempt:
     retry_after: float | None = None
     kind: FailureKind | None = None
     gave_up: bool = False
+
+
+def closes_connection(response: httpx.Response) -> bool:
+    """True for a response after which its connection is never reused, even if nothing is
+    left on it: one framed by both Transfer-Encoding and Content-Length (a sign of request
+    smuggling or response splitting, RFC 9112 6.3; the first wins, as the RFC says)."""
+    headers = response.headers
+    return "transfer-encoding" in headers and "content-length" in headers
 
 
 def attempt_budget(timeout: float, deadline: float | None, now: float) -> tuple[float, bool]:

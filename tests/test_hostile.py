@@ -263,6 +263,138 @@ def test_http2_header_floods_are_refused(h2_server: H2Server, client: str) -> No
         assert result.error is not None and result.error.startswith("response headers too large")
 
 
+# Framing, trickles and compression, byte by byte
+
+CT = [("Content-Type", "text/html")]
+FRAMING = {
+    # name: (bytes, close after them, (status, title, error))
+    "short-body": (
+        response(200, b"<title>Short</title>", CT, length=1000),
+        True,
+        (200, "Short", "server closed the connection before the response was complete"),
+    ),
+    "chunk-cut": (
+        response(200, b"", [*CT, ("Transfer-Encoding", "chunked")]) + b"10\r\n<title>Cut",
+        True,
+        (200, "Cut", "server closed the connection before the response was complete"),
+    ),
+    "bad-chunk": (
+        response(200, b"", [*CT, ("Transfer-Encoding", "chunked")]) + b"zz\r\nabc\r\n0\r\n\r\n",
+        False,
+        (200, None, "protocol error: illegal chunk header"),
+    ),
+    "two-lengths": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nabcdefg",
+        False,
+        (None, None, "protocol error: conflicting Content-Length headers"),
+    ),
+    "negative-length": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        False,
+        (None, None, "protocol error: bad Content-Length"),
+    ),
+    "garbage-status": (
+        b"HTTP/1.1 two hundred OK\r\n\r\n",
+        True,
+        (None, None, "protocol error: illegal status line"),
+    ),
+    "bad-header": (
+        b"HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 0\r\n\r\n",
+        False,
+        (None, None, "protocol error: illegal header line"),
+    ),
+    "nothing": (b"", True, (None, None, "server closed the connection without a response")),
+    "until-close": (
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<title>Old</title>",
+        True,
+        (200, "Old", None),
+    ),
+    "both-framings": (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 3\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n11\r\n<title>TE</title>\r\n0\r\n\r\n",
+        False,
+        (200, "TE", None),  # the chunked framing wins (RFC 9112), and the connection closes
+    ),
+}
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_broken_framing_gives_plain_errors_and_keeps_what_was_read(
+    raw_server: RawServer, client: str
+) -> None:
+    urls = {
+        raw_server.route(f"/framing/{client}/{name}", raw(data, close=close)): expected
+        for name, (data, close, expected) in FRAMING.items()
+    }
+    for result in run(list(urls), executor=client, retries=3, max_retry_wait=0.01):
+        assert (result.status, result.title, result.error) == urls[result.url], result.url
+        retried = result.url.endswith("/nothing")  # a connection lost before any response
+        assert result.attempts == (4 if retried else 1)  # garbage is never retried
+    requests = raw_server.requests_for(f"/framing/{client}/")
+    assert all(r.index == 0 for r in requests)  # no connection was reused after any of them
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_response_framed_two_ways_closes_its_connection(
+    raw_server: RawServer, client: str
+) -> None:
+    data, _, expected = FRAMING["both-framings"]
+    url = raw_server.route(f"/two-framings/{client}", raw(data))
+    results = run([url, url, url], executor=client, workers=1)
+    assert all((r.status, r.title, r.error) == expected for r in results)
+    assert len(raw_server.connections_for(f"/two-framings/{client}")) == 3
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_trickles_are_bounded_by_the_timeout(raw_server: RawServer, client: str) -> None:
+    # httpx's own read timeout would never fire: a byte arrives every 0.2 s.
+    async def trickle_body(peer: Peer, request: Request) -> None:
+        peer.send(response(200, b"", CT, length=200))
+        await peer.drip(b"<title>drip</title>" + b"x" * 180, 0.2)
+
+    async def trickle_head(peer: Peer, request: Request) -> None:
+        await peer.drip(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 10_000, 0.2)
+
+    body = raw_server.route(f"/trickle/{client}/body", trickle_body)
+    head = raw_server.route(f"/trickle/{client}/head", trickle_head)
+    started = time.monotonic()
+    by_url = {r.url: r for r in run([body, head], executor=client, timeout=1.5, retries=0)}
+    assert time.monotonic() - started < 3.5
+    assert (by_url[body].status, by_url[body].error) == (200, "timed out after 1.5s")
+    assert (by_url[head].status, by_url[head].error) == (None, "timed out after 1.5s")
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_gzip_bomb_is_cut_at_max_bytes(raw_server: RawServer, executor: str) -> None:
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+    head = [("Content-Encoding", "gzip"), *CT]
+    url = raw_server.route(f"/bomb/{executor}", raw(response(200, bomb, head)))
+    (result,) = run([url], max_bytes=1_000_000, executor=executor)
+    assert len(bomb) < 100_000
+    assert (result.bytes, result.error) == (1_000_000, "body larger than max-bytes (1000000 bytes)")
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_gzip_deflate_and_unknown_codings(raw_server: RawServer, client: str) -> None:
+    page_html = b"<title>Compressed</title>" + b" " * 1000
+    bodies = {
+        "gzip": gzip.compress(page_html),
+        "deflate": zlib.compress(page_html),
+        "raw-deflate": deflate_raw(page_html),
+        "br": b"\x0b\x02\x80",
+    }
+    urls = {}
+    for name, body in bodies.items():
+        coding = name.removeprefix("raw-")
+        head = [("Content-Encoding", coding), *CT]
+        urls[name] = raw_server.route(f"/coding/{client}/{name}", raw(response(200, body, head)))
+    by_url = {r.url: r for r in run(list(urls.values()), executor=client, retries=0)}
+    for name in ("gzip", "deflate", "raw-deflate"):
+        result = by_url[urls[name]]
+        assert (result.title, result.bytes, result.error) == ("Compressed", len(page_html), None)
+    assert by_url[urls["br"]].error == "unsupported Content-Encoding 'br'"
+
+
 # Decoding as browsers do
 
 
