@@ -5,22 +5,38 @@
     for result in fetch_all(["https://example.com"], workers=8):
         print(result.status, result.title)
 
-Importing fetcher loads neither the HTTP client nor the command-line stack: both are
-imported when first needed.
+This module is the whole public API; everything else is private (`fetcher._*`), or the
+command line (`fetcher.cli`) and the tools behind `fetcher serve` and `fetcher bench`
+(`fetcher.tools`). Importing fetcher loads neither the HTTP client nor the command-line
+stack: both are imported when first needed.
 """
 
 from __future__ import annotations
 
-from ._options import (
+from ._core.errors import (
+    KINDS as ERROR_KINDS,
+)
+from ._core.errors import (
+    ExecutorError,
+    FetcherError,
+    InputError,
+    OptionError,
+    OutputError,
+    ResumeError,
+    SaveDirError,
+)
+from ._core.executors import EXECUTORS, ExecutorSpec
+from ._core.options import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_REDIRECTS,
     DEFAULT_TIMEOUT,
     DEFAULT_WORKERS,
     FetchOptions,
 )
-from ._result import FIELDS, FetchResult
-from ._runner import FetchRun, fetch_all, fetch_first
-from ._urls import read_urls
+from ._core.result import FIELDS, FetchResult
+from ._run.api import fetch_all, fetch_first
+from ._run.runner import FetchRun
+from ._run.urllist import read_urls
 from ._version import __version__
 
 __all__ = [
@@ -28,10 +44,20 @@ __all__ = [
     "DEFAULT_MAX_REDIRECTS",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WORKERS",
+    "ERROR_KINDS",
+    "EXECUTORS",
     "FIELDS",
+    "ExecutorError",
+    "ExecutorSpec",
     "FetchOptions",
     "FetchResult",
     "FetchRun",
+    "FetcherError",
+    "InputError",
+    "OptionError",
+    "OutputError",
+    "ResumeError",
+    "SaveDirError",
     "__version__",
     "fetch_all",
     "fetch_first",

@@ -1,5 +1,5 @@
 """`python -m fetcher` runs the command line."""
 
-from ._entry import main
+from .cli import main
 
 main()

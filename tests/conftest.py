@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.h2server import H2Server
-from tests.rawserver import RawServer
-from tests.server import LocalServer
+from tests.support.h2 import H2Server
+from tests.support.local import LocalServer
+from tests.support.raw import RawServer
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,84 @@
+"""The executor registry: every `--executor`, what it is and what it declares.
+
+This is the one list of executors. The command line's choices and help, the "which
+executor" table of the docs, `fetcher bench`'s default set, `FetchOptions` validation and
+the executor contract tests are all derived from it. Adding an executor is one module in
+`fetcher/_executors/` (a class implementing `fetcher._executors.base.Pool`) plus one
+entry here: see docs/design.md.
+
+Entries name their module as a string: the registry imports nothing, so the command
+line's `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["EXECUTORS", "ExecutorSpec", "executor_names"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorSpec:
+    """One executor, as the registry lists it."""
+
+    name: str  #: the value of `--executor` / `FetchOptions.executor`
+    module: str  #: the module under `fetcher._executors` holding its pool
+    pool: str  #: the pool class in that module: `pool(options)` builds one
+    summary: str  #: one line for `--help`
+    choose_when: str  #: when to pick it, for the docs' "which executor" table
+    needs: str | None = None  #: an importable module it needs, if optional
+    extra: str | None = None  #: the pip extra that installs it
+    isolates_crashes: bool = False  #: a worker process that dies costs only its URLs
+    benched: bool = True  #: in `fetcher bench`'s default set
+
+
+EXECUTORS: dict[str, ExecutorSpec] = {
+    spec.name: spec
+    for spec in (
+        ExecutorSpec(
+            name="thread",
+            module="thread",
+            pool="ThreadPool",
+            summary="worker threads, each with its own HTTP client (one process)",
+            choose_when="the default: latency-bound lists on one machine, any size",
+        ),
+        ExecutorSpec(
+            name="process",
+            module="process",
+            pool="ProcessPool",
+            summary="a worker process per concurrent request",
+            choose_when="CPU-bound pages at low concurrency, or to isolate crashes per URL",
+            isolates_crashes=True,
+        ),
+        ExecutorSpec(
+            name="hybrid",
+            module="hybrid",
+            pool="HybridPool",
+            summary="a process per core, with threads inside",
+            choose_when="high concurrency and heavy pages: every core parses",
+            isolates_crashes=True,
+        ),
+        ExecutorSpec(
+            name="async",
+            module="aio",
+            pool="AsyncPool",
+            summary="one asyncio event loop on a background thread",
+            choose_when="measuring asyncio against threads (threads win with httpx here)",
+        ),
+        ExecutorSpec(
+            name="dask",
+            module="dask",
+            pool="DaskPool",
+            summary="a Dask cluster, local or at --scheduler",
+            choose_when="a cluster you already run (one task per URL: see docs/executors.md)",
+            needs="distributed",
+            extra="dask",
+            benched=False,
+        ),
+    )
+}
+
+
+def executor_names() -> tuple[str, ...]:
+    """The registered executor names, in registry order."""
+    return tuple(EXECUTORS)

@@ -1,0 +1,58 @@
+"""The record fetcher produces for every input URL, and the outcome of one attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from .errors import FailureKind
+
+__all__ = ["FIELDS", "Attempt", "FetchResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What happened to one URL (its record): a plain, picklable value, never a parse tree.
+
+    `error` is None when a response was received and read within limits; an HTTP status
+    of 400 or more is reported by `status`, not by `error`. `error_kind` names the kind
+    of failure from a closed set (`fetcher.ERROR_KINDS`), None exactly when `error` is.
+    `elapsed` is the last attempt's time; `attempts` counts the attempts made (retries
+    included); `path` is where the body was saved (`save_dir`), or None. Fields are only
+    ever appended, never reordered.
+    """
+
+    url: str
+    final_url: str | None
+    status: int | None
+    title: str | None
+    bytes: int
+    elapsed: float
+    error: str | None
+    attempts: int = 1
+    path: str | None = None
+    error_kind: FailureKind | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the page downloaded without error and with a status below 400."""
+        return self.error is None and self.status is not None and self.status < 400
+
+
+#: Field names in record order: the output schema of every format.
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FetchResult))
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at a URL, as a pool hands it to the runner: the record, and whether another
+    try could end differently.
+
+    `retry_after` is the wait in seconds a `Retry-After` header asked for, if any;
+    `gave_up` says that the URL's total time (`total_timeout`) ran out during this try.
+    The failure's kind is the record's `error_kind`.
+    """
+
+    result: FetchResult
+    retryable: bool = False
+    retry_after: float | None = None
+    gave_up: bool = False

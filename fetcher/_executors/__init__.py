@@ -1,0 +1,25 @@
+"""The executors: each module runs attempts in its own kind of pool (see `base.Pool`).
+
+`make_pool` builds the pool the registry (`fetcher._core.executors`) names for
+`options.executor`, importing its module only then.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .._core.executors import EXECUTORS
+from .._core.options import FetchOptions
+from .base import Pool
+
+__all__ = ["Pool", "make_pool"]
+
+
+def make_pool(options: FetchOptions) -> Pool:
+    """The pool named by `options.executor`, sized by `options.workers`."""
+    spec = EXECUTORS[options.executor]
+    module = importlib.import_module(f"{__name__}.{spec.module}")
+    factory: Any = getattr(module, spec.pool)
+    pool: Pool = factory(options)
+    return pool

@@ -1,0 +1,179 @@
+"""The sync HTTP client: one attempt at one URL, never raising, always an `Attempt`.
+
+Each worker thread (and so each worker process) keeps its own HTTP transport, reused for
+all of its requests (see `pool`). fetcher builds each request itself and hands it to
+httpx's transport: redirects, decompression and the attempt's deadline are fetcher's
+(see `request`, `body`, `network`), so httpx's client layer would add only cost.
+
+A request that fails on a reused connection that turned out dead or garbled, before any
+response to it arrived, is sent once more on a fresh connection within the same attempt
+(same deadline; not a retry).
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from .._compat import transport_over
+from .._core.errors import Failure
+from .._core.options import FetchOptions
+from .._core.result import Attempt
+from .attempt import AttemptBuilder, attempt_budget
+from .classify import is_stale_connection_error
+from .network import Deadline, DeadlineBackend, LiveSockets
+from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable
+from .request import Hops, base_headers, request_headers, request_target
+
+__all__ = ["PageFetcher"]
+
+
+class _Worker:
+    """What one worker thread owns: its transport, and the deadline its sockets obey."""
+
+    def __init__(self, transport: Any, backend: DeadlineBackend) -> None:
+        self.transport = transport
+        self.backend = backend
+        self.deadline = backend.deadline
+        self.busy = False
+
+
+class PageFetcher:
+    """Fetches pages with one HTTP transport per calling thread; safe to call from many."""
+
+    def __init__(self, options: FetchOptions) -> None:
+        self.options = options
+        self._headers = base_headers(options)
+        self._local = threading.local()
+        self._live = LiveSockets()
+        self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        self._ssl_context: ssl.SSLContext | None = None
+
+    def attempt(self, url: str, deadline: float | None = None) -> Attempt:
+        """Fetch `url` (an input line) once; never raises.
+
+        The attempt takes at most `options.timeout` seconds, and ends by `deadline` (a
+        monotonic time: the URL's total time) if that comes first.
+        """
+        started = time.monotonic()
+        seconds, total_cut = attempt_budget(self.options, deadline, started)
+        page = AttemptBuilder()
+        try:
+            self._fetch_into(page, url, seconds)
+        except Exception as exc:
+            page.fail(exc, seconds, total_cut)
+        return page.attempt(url, started)
+
+    def abort(self) -> None:
+        """Fail the requests in flight at once, and every request after them.
+
+        Idle transports are closed now; a busy one is closed by its own thread as soon as
+        its request has failed.
+        """
+        self._live.abort()
+        with self._lock:
+            idle = [worker for worker in self._workers if not worker.busy]
+        for worker in idle:
+            worker.transport.close()
+
+    def close(self) -> None:
+        """Close every transport (and so every connection) this fetcher opened."""
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.transport.close()
+
+    def _fetch_into(self, page: AttemptBuilder, url: str, seconds: float) -> None:
+        target = request_target(url)
+        worker = self._worker()
+        with self._lock:
+            if self._live.aborted.is_set():
+                raise Failure("aborted", "aborted")
+            worker.busy = True
+        worker.deadline.start(seconds)
+        try:
+            self._follow(page, worker, target)
+        finally:
+            worker.deadline.clear()
+            with self._lock:
+                worker.busy = False
+                aborted = self._live.aborted.is_set()
+            if aborted:
+                worker.transport.close()
+
+    def _follow(self, page: AttemptBuilder, worker: _Worker, target: httpx.URL) -> None:
+        hops = Hops(self.options.max_redirects)
+        url, headers = target, request_headers(self._headers, target)
+        while True:
+            response = self._send(worker, httpx.Request("GET", url, headers=headers))
+            complete = False
+            try:
+                location = page.note(response, url, hops)
+                if location is None:
+                    content = self._read(page, response)
+                    complete = True
+                    page.save(self.options, target, response, content)
+                    return
+            finally:
+                response.close()
+                if complete:
+                    _release(response)
+            assert location is not None
+            headers = request_headers(hops.headers(headers, url, location), location)
+            url = hops.next(url, location)
+
+    def _read(self, page: AttemptBuilder, response: httpx.Response) -> bytes:
+        """Read the final response's body to its end into `page`; the decoded bytes."""
+        body = page.body_for(response, self.options.max_bytes)
+        try:
+            for chunk in response.iter_raw():
+                page.feed(body, chunk)
+            body.finish()
+        finally:
+            page.read(body, response)
+        return body.content()
+
+    def _send(self, worker: _Worker, request: httpx.Request) -> httpx.Response:
+        """Send `request`; once more on a fresh connection if a reused one proved stale."""
+        connects = worker.backend.connects
+        try:
+            response: httpx.Response = worker.transport.handle_request(request)
+            return response
+        except Exception as exc:
+            fresh = worker.backend.connects != connects
+            if fresh or not is_stale_connection_error(exc) or self._live.aborted.is_set():
+                raise
+        response = worker.transport.handle_request(request)  # the stale one was closed
+        return response
+
+    def _worker(self) -> _Worker:
+        worker: _Worker | None = getattr(self._local, "worker", None)
+        if worker is None:
+            worker = self._new_worker()
+            self._local.worker = worker
+        return worker
+
+    def _new_worker(self) -> _Worker:
+        options = self.options
+        with self._lock:
+            if self._ssl_context is None:
+                self._ssl_context = httpx.create_ssl_context(verify=options.verify)
+            ssl_context = self._ssl_context
+        backend = DeadlineBackend(Deadline(), self._live)
+        pool = connection_pool(ssl_context, backend, options, keepalive=KEEPALIVE_PER_WORKER)
+        worker = _Worker(transport_over(pool), backend)
+        with self._lock:
+            self._workers.append(worker)
+        return worker
+
+
+def _release(response: httpx.Response) -> None:
+    """After a body read to its end: close the connection if anything is left behind it."""
+    connection, clean = reusable(response)
+    if not clean:
+        connection.close()

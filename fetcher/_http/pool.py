@@ -1,0 +1,78 @@
+"""The connection pool each HTTP client sends through, and the rule for reusing connections.
+
+Every worker thread (and every async slot) has its own pool: one request at a time, so
+at most one connection per origin, and no sharing of a pool between threads (see
+encode/httpcore#1110).
+
+A kept-alive connection is reused only when it is proven clean: a response that left
+any byte unread behind it (a body longer than its Content-Length, a body on a 204 or
+304, a stray CRLF, a whole extra response), or was framed two ways, closes its
+connection, so those bytes can never be read as the next URL's answer.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+
+from .._compat import connection_of, left_unread
+from .._core.options import FetchOptions
+from .attempt import closes_connection
+
+__all__ = ["KEEPALIVE_PER_WORKER", "connection_pool", "reusable"]
+
+#: Idle connections one worker keeps for reuse: a worker makes one request at a time, so
+#: a few cover hosts that recur, without thousands of idle sockets across many workers.
+KEEPALIVE_PER_WORKER = 4
+
+
+def reusable(response: httpx.Response) -> tuple[Any, bool]:
+    """After a body read to its end: its connection, and whether it may carry another
+    request (the caller closes it otherwise, as `close()` or `aclose()`)."""
+    connection = connection_of(response)
+    if connection is None:
+        return None, True
+    return connection, not (closes_connection(response) or left_unread(connection))
+
+
+def connection_pool(
+    ssl_context: ssl.SSLContext,
+    backend: Any,
+    options: FetchOptions,
+    *,
+    keepalive: int,
+    asynchronous: bool = False,
+) -> Any:
+    """httpcore's connection pool (sync or async) over `backend`, as `options` ask.
+
+    With a proxy, it is httpcore's HTTP proxy pool: CONNECT tunnels for https targets.
+    """
+    import httpcore
+
+    pool_options: dict[str, Any] = {
+        "ssl_context": ssl_context,
+        "max_connections": None,
+        "max_keepalive_connections": keepalive,
+        "keepalive_expiry": 5.0,
+        "http1": True,
+        "http2": options.http2,
+        "network_backend": backend,
+    }
+    if options.proxy is None:
+        pool = httpcore.AsyncConnectionPool if asynchronous else httpcore.ConnectionPool
+        return pool(**pool_options)
+    proxy = httpx.Proxy(options.proxy)
+    proxy_pool = httpcore.AsyncHTTPProxy if asynchronous else httpcore.HTTPProxy
+    return proxy_pool(
+        proxy_url=httpcore.URL(
+            scheme=proxy.url.raw_scheme,
+            host=proxy.url.raw_host,
+            port=proxy.url.port,
+            target=proxy.url.raw_path,
+        ),
+        proxy_auth=proxy.raw_auth,
+        proxy_headers=proxy.headers.raw,
+        **pool_options,
+    )

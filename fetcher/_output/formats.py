@@ -1,0 +1,242 @@
+"""The output formats: one registry (`FORMATS`), one record writer per format.
+
+Every writer routes page-derived text through `sanitize` before it reaches a stream.
+
+Writers write bytes to a binary stream and flush after every record, so that
+`fetcher ... | jq` or `| head` see results live; they let `BrokenPipeError` propagate:
+handling a closed pipe is the caller's business. JSONL and CSV are data: always UTF-8,
+whatever the terminal's or locale's encoding, so a record's `url` always matches its
+input line byte for byte. Text is for people: it is written in the encoding it is given
+(the terminal's, for stdout; UTF-8 for a file), a character that encoding lacks shown as
+`?`.
+
+Columns are derived from `FIELDS` (the `FetchResult` field order), never hard-coded, so a
+field appended to `FetchResult` appears in JSONL and CSV without touching this module. Only
+the human-oriented text format picks its columns by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Final
+
+from .._core.result import FIELDS, FetchResult
+from .sanitize import csv_safe, json_escape_unprintable, sanitize_text
+
+__all__ = [
+    "FORMATS",
+    "CsvWriter",
+    "FormatSpec",
+    "JsonlWriter",
+    "RecordWriter",
+    "TextWriter",
+    "format_size",
+    "format_text_line",
+    "make_writer",
+]
+
+#: Decimal places kept for float fields (elapsed seconds): 0.1 ms resolution.
+_FLOAT_DECIMALS: Final = 4
+
+
+def format_size(n: int) -> str:
+    """Return a byte count for people, in decimal (1000-based, SI) units: `0 B`, `12.3 KB`.
+
+    Decimal units match what browsers and HTTP tools print for transfer sizes. Below
+    100 units one decimal is shown, above that none, so the text is at most 7 characters
+    wide (`99.9 KB`, `999 KB`, `1.0 MB`); a value that rounds up to 1000 moves to the next
+    unit.
+    """
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    units = ("KB", "MB", "GB", "TB", "PB", "EB")
+    for unit in units:
+        value /= 1000
+        text = f"{value:.1f}" if value < 99.95 else f"{value:.0f}"
+        if float(text) < 1000 or unit == units[-1]:
+            break
+    return f"{text} {unit}"
+
+
+def format_text_line(result: FetchResult) -> str:
+    """Return the one-line, human-readable, terminal-safe rendering of `result`.
+
+    Columns, two spaces apart: status right-aligned in 3 characters (`ERR` when no response
+    arrived); size right-aligned in 7 (see `format_size`; `-` when no response arrived);
+    elapsed seconds such as ` 0.123s`; the URL, followed by `-> final_url` when redirects
+    led elsewhere; then `[error message]` when `error` is set (a response can have both a
+    status and an error, e.g. a body cut at the size cap: the error wins), else the title,
+    else `-`; then `(N attempts)` when retries were made. Every page-derived field goes
+    through `sanitize_text`. No trailing newline.
+    """
+    status = "ERR" if result.status is None else f"{result.status:>3}"
+    size = "-" if result.status is None else format_size(result.bytes)
+    url = sanitize_text(result.url)
+    if result.final_url is not None and result.final_url != result.url:
+        url = f"{url} -> {sanitize_text(result.final_url)}"
+    if result.error is not None:
+        tail = f"[{sanitize_text(result.error)}]"
+    else:
+        tail = sanitize_text(result.title or "") or "-"
+    if result.attempts > 1:
+        tail = f"{tail}  ({result.attempts} attempts)"
+    return f"{status}  {size:>7}  {result.elapsed:6.3f}s  {url}  {tail}"
+
+
+def _plain_value(value: Any) -> Any:
+    """Return a field value ready for JSON: floats rounded to `_FLOAT_DECIMALS` places."""
+    if isinstance(value, float):
+        return round(value, _FLOAT_DECIMALS)
+    return value
+
+
+def _csv_cell(value: Any) -> Any:
+    """Return a field value ready for a CSV cell: None empty, text safe, floats rounded."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return csv_safe(value)
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return round(value, _FLOAT_DECIMALS)
+    return csv_safe(str(value))
+
+
+class RecordWriter(ABC):
+    """Writes `FetchResult` records to a binary stream in one output format.
+
+    `write` emits one record and flushes at once so downstream pipes see records live.
+    `close` only flushes (and completes the format, e.g. a CSV header for an empty run):
+    the stream belongs to the caller and stays open. `BrokenPipeError` propagates.
+    """
+
+    #: The encoding of the format's bytes (text: the one it is given).
+    encoding = "utf-8"
+
+    def __init__(self, stream: BinaryIO) -> None:
+        """Bind the writer to `stream`, which the caller owns and closes."""
+        self._stream = stream
+
+    @abstractmethod
+    def write(self, result: FetchResult) -> None:
+        """Write one record and flush the stream."""
+
+    def close(self) -> None:
+        """Flush the stream without closing it; safe to call more than once."""
+        self._stream.flush()
+
+    def _emit(self, line: str) -> None:
+        """Write one complete line (including its newline) and flush."""
+        self._stream.write(line.encode(self.encoding, "replace"))
+        self._stream.flush()
+
+
+class TextWriter(RecordWriter):
+    """Human-readable format: one `format_text_line` line per record, in `encoding`."""
+
+    def __init__(self, stream: BinaryIO, encoding: str = "utf-8") -> None:
+        super().__init__(stream)
+        self.encoding = encoding
+
+    def write(self, result: FetchResult) -> None:
+        """Write `result` as one terminal-safe line and flush."""
+        self._emit(format_text_line(result) + "\n")
+
+
+class JsonlWriter(RecordWriter):
+    """JSON Lines: one object per record, keys in `FIELDS` order, None as null, UTF-8.
+
+    Non-ASCII text is kept as is (`ensure_ascii=False`, readable in a terminal and
+    compact) and non-printable characters are escaped by `json_escape_unprintable`, so
+    titles round-trip exactly through a JSON parser while the raw line stays safe to view.
+    """
+
+    def write(self, result: FetchResult) -> None:
+        """Write `result` as one JSON object line and flush."""
+        record = {name: _plain_value(getattr(result, name)) for name in FIELDS}
+        text = json.dumps(record, ensure_ascii=False, default=str)
+        self._emit(json_escape_unprintable(text) + "\n")
+
+
+class CsvWriter(RecordWriter):
+    """CSV in UTF-8 with a `FIELDS` header row, written before the first record or on close.
+
+    None becomes an empty cell and every text cell goes through `csv_safe`, so the file
+    is safe both to `cat` and to open in a spreadsheet. Rows end with a bare LF.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        """Bind the writer to `stream`; the header is written lazily."""
+        super().__init__(stream)
+        self._row = io.StringIO()
+        self._csv = csv.writer(self._row, lineterminator="\n")
+        self._header_written = False
+
+    def _write_row(self, cells: list[Any]) -> None:
+        self._row.seek(0)
+        self._row.truncate()
+        self._csv.writerow(cells)
+        self._stream.write(self._row.getvalue().encode(self.encoding, "replace"))
+
+    def _write_header(self) -> None:
+        """Write the header row once."""
+        if not self._header_written:
+            self._header_written = True
+            self._write_row(list(FIELDS))
+
+    def write(self, result: FetchResult) -> None:
+        """Write the header if still due, then `result` as one row, and flush."""
+        self._write_header()
+        self._write_row([_csv_cell(getattr(result, name)) for name in FIELDS])
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Write the header if no record came (a valid empty CSV), then flush."""
+        self._write_header()
+        super().close()
+
+
+@dataclass(frozen=True, slots=True)
+class FormatSpec:
+    """One output format, as the registry lists it."""
+
+    name: str  #: the value of `--format`
+    writer: type[RecordWriter]
+    summary: str  #: one line for `--help` and the docs
+    extensions: tuple[str, ...]  #: file name endings that choose it for `-o FILE`
+    resumable: bool = False  #: `--resume` can read its records back
+
+
+#: The output formats, default first: the one list the command line, the docs and the
+#: tests derive their choices from.
+FORMATS: Final[dict[str, FormatSpec]] = {
+    spec.name: spec
+    for spec in (
+        FormatSpec("text", TextWriter, "aligned columns for people", ()),
+        FormatSpec("jsonl", JsonlWriter, "one JSON object a line", (".jsonl", ".ndjson"), True),
+        FormatSpec("csv", CsvWriter, "a header row, then one row a record", (".csv",)),
+    )
+}
+
+
+def make_writer(fmt: str, stream: BinaryIO, text_encoding: str = "utf-8") -> RecordWriter:
+    """Return the writer for output format `fmt` (a key of `FORMATS`) writing to `stream`.
+
+    `text_encoding` applies to the text format only. Raises ValueError for an unknown
+    format name.
+    """
+    try:
+        cls = FORMATS[fmt].writer
+    except KeyError:
+        raise ValueError(
+            f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}"
+        ) from None
+    if cls is TextWriter:
+        return TextWriter(stream, text_encoding)
+    return cls(stream)

@@ -1,0 +1,423 @@
+"""Running a list through a pool: a bounded window of futures, results as they complete.
+
+At most `options.window` URLs are submitted and unfinished at any time; the window is
+refilled from the (lazy) URL iterator as futures complete, so memory follows the number
+of requests in flight, never the length of the list.
+
+Between the input and the pool sits a `Scheduler` (per-origin caps, a global rate,
+retries later without holding a worker). When a worker process dies, every URL in flight
+in the pool fails and none is known to be the culprit: each is tried again alone, one at
+a time, in a one-process quarantine pool beside the main pool. A URL whose worker dies
+while it runs there alone gets an error record; the others carry on.
+
+The loop is a `wait(return_when=FIRST_COMPLETED)` loop over three futures: "a result is
+done", "more input has arrived" and "interrupted", with a timeout when a retry is due.
+Each submitted future's done-callback queues it and completes the first of those.
+Waiting on the whole window instead costs O(window) lock operations per result (every
+wait installs and removes a waiter on each pending future): at 64 workers that was a
+third of the GIL's time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    CancelledError,
+    Future,
+    InvalidStateError,
+    wait,
+)
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from .._core.errors import ExecutorError, FailureKind
+from .._core.options import FetchOptions
+from .._core.result import Attempt, FetchResult
+from .._core.signals import signals_blocked
+from .._core.urls import origin_of
+from .._executors import Pool, make_pool
+from . import schedule
+from .feeder import Feeder
+from .retry import backoff_delay
+from .schedule import Scheduler, URLState
+
+__all__ = ["CRASHED_TWICE", "FetchRun"]
+
+#: The error of a URL whose attempts killed their worker process twice.
+CRASHED_TWICE = "worker process died twice while fetching this URL (the second time alone)"
+
+
+class FetchRun(Iterator[FetchResult]):
+    """An iterator over the records of a run, in completion order.
+
+    Use it as a context manager (or call `close()`) when you may leave early: leaving
+    stops the pool at once, cancelling what has not started and abandoning what is
+    running. After an interruption (`KeyboardInterrupt` while iterating), `finish()`
+    yields the records of URLs that finish within a grace period, then ends the run.
+    A URL has a record only once it is finished: one interrupted, waiting for a retry or
+    never started has none. The URLs are read on a background thread, at most one window
+    ahead of the pool. A run is iterated by one thread at a time.
+    """
+
+    def __init__(self, urls: Iterable[str], options: FetchOptions) -> None:
+        self.options = options
+        self._urls = iter(urls)
+        self._feeder: Feeder | None = None
+        self._pool: Pool | None = None
+        self._scheduler = Scheduler(options.per_host, options.rate, schedule.LOOKAHEAD)
+        self._incoming: deque[Any] = deque()  # taken from the feeder, not yet scheduled
+        self._in_flight: dict[Future[Attempt], URLState] = {}
+        self._ready: deque[FetchResult] = deque()
+        self._suspects: deque[URLState] = deque()  # in flight when a worker died: try alone
+        self._quarantine: Pool | None = None  # one process, one suspect at a time
+        self._alone: URLState | None = None  # the suspect the quarantine pool is running
+        self._closed = False
+        self._stopping = False
+        self._wakeup: Future[None] = Future()  # completed by interrupt()
+        self._interrupted = False
+        self._done_lock = threading.Lock()
+        self._done: list[Future[Attempt]] = []  # completed, in completion order
+        self._some_done: Future[None] = Future()  # completed when `_done` gets a future
+        self.max_in_flight = 0
+        self.retries = 0  # attempts scheduled again after a failure a retry may cure
+        self.resubmitted = 0  # URLs submitted again after their worker process died
+
+    @property
+    def in_flight(self) -> int:
+        """URLs submitted to the pool and not yet finished."""
+        return len(self._in_flight)
+
+    @property
+    def capped(self) -> bool:
+        """True if the per-origin cap has made some URL wait."""
+        return self._scheduler.capped
+
+    def __iter__(self) -> FetchRun:
+        return self
+
+    def interrupt(self) -> None:
+        """Make the iteration raise `KeyboardInterrupt` at its next safe point.
+
+        Safe to call from a signal handler: a `KeyboardInterrupt` raised asynchronously
+        inside `concurrent.futures.wait` can leave futures locked and hang the pool's
+        shutdown, so a SIGINT handler should call this instead. During `finish()`, it
+        ends the grace period at once.
+        """
+        self._interrupted = True
+        # Completed from another thread: a handler runs between two bytecodes of the main
+        # thread, possibly inside wait() after it looked for done futures and before it
+        # installed its waiter, and a completion then would go unnoticed.
+        with signals_blocked():
+            threading.Thread(target=_complete, args=(self._wakeup,), daemon=True).start()
+
+    def __next__(self) -> FetchResult:
+        while not self._ready:
+            if self._interrupted:
+                self._interrupted = False
+                self._wakeup = Future()
+                raise KeyboardInterrupt
+            if self._closed:
+                raise StopIteration
+            feeder = self._start()
+            self._collect()
+            if self._ready:
+                break
+            self._fill(feeder)
+            if self._ready:
+                break
+            if self._finished(feeder):
+                self.close()
+                if feeder.error is not None:  # every URL before it has its record
+                    raise feeder.error
+                raise StopIteration
+            self._wait(feeder)
+            if self._closed:  # closed meanwhile (for example by a signal handler)
+                raise StopIteration
+        return self._ready.popleft()
+
+    def _finished(self, feeder: Feeder) -> bool:
+        return (
+            not self._in_flight
+            and not self._incoming
+            and not self._suspects
+            and self._scheduler.idle
+            and feeder.finished
+        )
+
+    def _wait(self, feeder: Feeder) -> None:
+        """Until a result, more input for an empty slot, or a held URL falls due."""
+        waiting = {self._some_done, self._wakeup}
+        window = self.options.window
+        if (
+            len(self._in_flight) < window
+            and not self._incoming
+            and self._scheduler.wants_new
+            and not feeder.source_ended
+        ):
+            waiting.add(feeder.arrival)
+        # A held URL falling due matters only if a slot is free to submit it: with a full
+        # window, the next result is what frees one (and waiting for the due time instead
+        # would spin). A held URL running out of total time needs no slot: its record is due.
+        wakes = [self._scheduler.next_expiry()]
+        if len(self._in_flight) < window:
+            wakes.append(self._scheduler.wake_at())
+        wake_at = min((at for at in wakes if at is not None), default=None)
+        timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+        wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+
+    def _on_done(self, future: Future[Attempt]) -> None:
+        """Done-callback of every submitted future (runs in the thread that completed it)."""
+        with self._done_lock:
+            self._done.append(future)
+            if not self._some_done.done():
+                self._some_done.set_result(None)
+
+    def _collect(self) -> None:
+        """Turn completed futures into records, retries or resubmissions, in order."""
+        with self._done_lock:
+            done, self._done = self._done, []
+            if self._some_done.done():
+                self._some_done = Future()
+        for future in done:
+            task = self._in_flight.pop(future, None)
+            if task is None:
+                continue
+            alone = task is self._alone
+            if not alone:
+                self._scheduler.finished(task)
+            record = self._outcome(future, task, alone)
+            if alone:
+                self._alone = None
+            if record is not None:
+                self._ready.append(record)
+
+    def _outcome(self, future: Future[Attempt], task: URLState, alone: bool) -> FetchResult | None:
+        """The record a completed attempt gives, or None if the URL is not finished."""
+        try:
+            attempt = future.result()
+        except CancelledError:
+            return None
+        except BrokenExecutor:
+            if self._stopping:
+                return None  # killed with the run, not by the URL: fetched again on resume
+            task.crashes += 1
+            if alone:  # nothing else ran in its worker: this URL killed it
+                return _failed(task, CRASHED_TWICE, "crashed")
+            self.resubmitted += 1
+            self._suspects.append(task)
+            return None
+        except Exception as exc:
+            return _failed(task, _describe_pool_error(exc), "executor")
+        result = task.last = attempt.result
+        total = self.options.total_timeout
+        if task.deadline is None and total is not None:  # the clock started with the attempt
+            task.deadline = time.monotonic() - result.elapsed + total
+        if attempt.gave_up:
+            return self._gave_up(task, result)
+        if attempt.retryable and task.attempts <= self.options.retries and not self._stopping:
+            limit = self.options.max_retry_wait
+            asked = attempt.retry_after
+            if asked is not None and asked > limit:
+                wait = f"{asked:g}" if asked < 1e6 else f"{asked:.0f}"
+                error = f"server asked to retry after {wait}s, beyond max-retry-wait ({limit:g}s)"
+                return replace(
+                    result, attempts=task.attempts, error=error, error_kind="retry_after"
+                )
+            delay = asked if asked is not None else backoff_delay(task.attempts, limit)
+            due = time.monotonic() + delay
+            if task.deadline is None or due < task.deadline:  # else: no time for another
+                self.retries += 1
+                self._scheduler.retry_at(task, due)
+                return None
+        return result if task.attempts == 1 else replace(result, attempts=task.attempts)
+
+    def _gave_up(self, task: URLState, result: FetchResult) -> FetchResult:
+        """The record of a URL whose total time (`total_timeout`) ran out."""
+        total, count = self.options.total_timeout or 0.0, task.attempts
+        error = f"gave up after {total:g}s ({count} attempt{'s' if count != 1 else ''})"
+        return replace(result, attempts=count, error=error, error_kind="timeout")
+
+    def _start(self) -> Feeder:
+        if self._feeder is None:
+            self._feeder = Feeder(self._urls, self.options.window)
+            self._pool = make_pool(self.options)
+        return self._feeder
+
+    def _fill(self, feeder: Feeder) -> None:
+        """Submit what the scheduler allows while the window has room.
+
+        Records not yet yielded count against the window, so a slow consumer slows the run
+        instead of growing memory.
+        """
+        now = time.monotonic()
+        window = self.options.window
+        for held in self._scheduler.expired(now):  # held past its total time: it ends now
+            assert held.last is not None
+            self._ready.append(self._gave_up(held, held.last))
+        if self._suspects and self._alone is None:
+            self._submit_alone(self._suspects.popleft(), now)
+        while len(self._in_flight) + len(self._ready) < window:
+            task = self._scheduler.next(now, lambda: self._new_task(feeder))
+            if task is None:
+                break
+            self._submit(task, now)
+        self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
+
+    def _new_task(self, feeder: Feeder) -> URLState | None:
+        while True:
+            if not self._incoming:
+                self._incoming.extend(feeder.take(self.options.window))
+                if not self._incoming:
+                    return None
+            url = self._incoming.popleft()
+            if isinstance(url, str):
+                return URLState(url, origin_of(url) if self.options.per_host else None)
+            self._ready.append(
+                FetchResult(
+                    repr(url), None, None, None, 0, 0.0, "not a URL string",
+                    error_kind="invalid_url",
+                )
+            )  # fmt: skip
+
+    def _submit(self, task: URLState, now: float, pool: Pool | None = None) -> None:
+        """Start an attempt at `task` on `pool` (the main pool by default)."""
+        pool = pool or self._pool
+        assert pool is not None
+        if task.deadline is not None and task.last is not None and now >= task.deadline:
+            self._release(task)  # held past its total time (a busy origin, the rate)
+            self._ready.append(self._gave_up(task, task.last))
+            return
+        task.attempts += 1
+        task.started = now
+        try:
+            future = pool.submit(task.url, task.deadline)
+        except Exception as exc:  # a pool that cannot take work: the URL still gets its record
+            self._release(task)
+            self._ready.append(_failed(task, _describe_pool_error(exc), "executor"))
+            return
+        self._in_flight[future] = task
+        future.add_done_callback(self._on_done)
+
+    def _release(self, task: URLState) -> None:
+        """`task` will not run after all: its origin (or the quarantine) has room again."""
+        if task is self._alone:
+            self._alone = None
+        else:
+            self._scheduler.finished(task)
+
+    def _submit_alone(self, task: URLState, now: float) -> None:
+        """Try a suspect of a worker's death alone, so that a second death names it."""
+        if self._quarantine is None:
+            assert self._pool is not None
+            self._quarantine = self._pool.alone()
+        if self._quarantine is None:  # the executor isolates no crash: the URL is lost
+            self._ready.append(_failed(task, "worker process died", "crashed"))
+            return
+        self._alone = task
+        self._submit(task, now, self._quarantine)
+
+    def finish(self, grace: float) -> Iterator[FetchResult]:
+        """Stop the run in order: yield finished records and those finishing within `grace`.
+
+        Nothing more is submitted and what has not started is cancelled before this
+        returns; requests in flight get `grace` seconds. `interrupt()` (a second Ctrl-C)
+        ends the grace at once.
+        """
+        self._stopping = True
+        if self._feeder is not None:
+            self._feeder.stop()
+        self._incoming.clear()
+        self._scheduler.clear()
+        self._suspects.clear()
+        for future in list(self._in_flight):
+            if future.cancel():
+                del self._in_flight[future]
+        return self._drain(time.monotonic() + grace)
+
+    def _drain(self, give_up_at: float) -> Iterator[FetchResult]:
+        try:
+            while True:
+                self._collect()
+                while self._ready:
+                    yield self._ready.popleft()
+                left = give_up_at - time.monotonic()
+                if not self._in_flight or left <= 0 or self._closed:
+                    return
+                if self._interrupted or self._wakeup.done():  # interrupted again
+                    return
+                wait({self._some_done, self._wakeup}, timeout=left, return_when=FIRST_COMPLETED)
+        finally:
+            self.close()
+
+    def stop(self) -> list[FetchResult]:
+        """End the run now; return the finished records it had not yielded yet."""
+        return list(self.finish(0.0))
+
+    def close(self) -> None:
+        """Stop the pool: in order if everything finished, otherwise at once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping = True
+        feeder, self._feeder = self._feeder, None
+        pools = [p for p in (self._pool, self._quarantine) if p is not None]
+        self._pool = self._quarantine = None
+        unfinished = (
+            bool(self._in_flight)
+            or not self._scheduler.idle
+            or bool(self._incoming)
+            or bool(self._suspects)
+            or (feeder is not None and not feeder.finished)
+        )
+        self._in_flight.clear()
+        self._scheduler.clear()
+        self._suspects.clear()
+        if feeder is not None:
+            feeder.stop()
+        for pool in pools:
+            if unfinished:
+                pool.abort()
+            else:
+                pool.shutdown()
+
+    def __enter__(self) -> FetchRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _complete(future: Future[None]) -> None:
+    with contextlib.suppress(InvalidStateError):
+        future.set_result(None)
+
+
+def _failed(task: URLState, error: str, kind: FailureKind) -> FetchResult:
+    elapsed = time.monotonic() - task.started if task.started else 0.0
+    return FetchResult(
+        task.url, None, None, None, 0, elapsed, error, attempts=task.attempts, error_kind=kind
+    )
+
+
+def _describe_pool_error(exc: BaseException) -> str:
+    if isinstance(exc, BrokenExecutor):
+        return "worker process died"
+    if isinstance(exc, ExecutorError):
+        return str(exc)
+    return f"worker failed: {type(exc).__name__}"

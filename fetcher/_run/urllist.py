@@ -1,0 +1,228 @@
+"""Reading URL lists: lazily, one line at a time, with every line's length capped.
+
+A list is UTF-8 (a byte order mark is dropped) or, when it starts with a UTF-16 byte
+order mark, UTF-16 in either byte order; both are read lazily, a block at a time.
+
+The command line reads its lists through `FdReader`: plain `os.read` calls on the file
+descriptor, with no lock of Python's buffered files. A reader thread blocked on a pipe
+or FIFO whose writer stays open can then be abandoned at exit: with a buffered file,
+the interpreter's own shutdown would wait for (or die on) the lock the blocked read
+holds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
+
+from .._core.urls import MAX_URL_CHARS
+
+__all__ = ["FdReader", "count_urls", "iter_urls", "read_urls"]
+
+_PIECE = MAX_URL_CHARS * 4 + 1  # bytes read at a time: a line of MAX_URL_CHARS characters
+_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_BLOCK = 64 * 1024
+
+
+class _Lines(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _read1(stream: _Lines, size: int) -> bytes:
+    """What a stream has ready (one read), as `read1` gives it; `read` where it has none."""
+    read1 = getattr(stream, "read1", None)
+    return read1(size) if read1 is not None else stream.read(size)
+
+
+class _BufferedLines:
+    """`readline(limit)` and `read(n)` over a source of blocks (`_more`, b"" at the end)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._eof = False
+
+    def _more(self) -> bytes:
+        raise NotImplementedError
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        data = self._more()
+        if not data:
+            self._eof = True
+            return False
+        self._buffer += data
+        return True
+
+    def readline(self, size: int = -1, /) -> bytes:
+        limit = size if size >= 0 else 1 << 62
+        start = 0
+        while True:
+            end = self._buffer.find(b"\n", start, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self._buffer) >= limit:
+                return self._take(limit)
+            start = len(self._buffer)
+            if not self._fill():
+                return self._take(len(self._buffer))
+
+    def read(self, size: int = -1, /) -> bytes:
+        while (size < 0 or len(self._buffer) < size) and self._fill():
+            pass
+        return self._take(len(self._buffer) if size < 0 else min(size, len(self._buffer)))
+
+    def peek(self) -> bytes:
+        """What is buffered, reading one block first if nothing is (b"" at the end)."""
+        if not self._buffer:
+            self._fill()
+        return bytes(self._buffer)
+
+    def read1(self, size: int = -1, /) -> bytes:
+        """What is buffered, or else one block from the source (b"" at the end)."""
+        if not self._buffer and not self._fill():
+            return b""
+        return self._take(len(self._buffer) if size < 0 else min(size, len(self._buffer)))
+
+    def _take(self, count: int) -> bytes:
+        data = bytes(self._buffer[:count])
+        del self._buffer[:count]
+        return data
+
+
+class FdReader(_BufferedLines):
+    """Lines of a file descriptor, read with `os.read` (no lock; one reading thread).
+
+    It never closes the descriptor: whoever opened it does, once no read can be under way.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def _more(self) -> bytes:
+        return os.read(self._fd, _BLOCK)
+
+
+class _Utf16Lines(_BufferedLines):
+    """A UTF-16 stream (its BOM already read) as the UTF-8 bytes of its text, lazily."""
+
+    def __init__(self, stream: _Lines, bom: bytes) -> None:
+        super().__init__()
+        self._stream = stream
+        codec = "utf-16-le" if bom == codecs.BOM_UTF16_LE else "utf-16-be"
+        self._decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        self._done = False
+
+    def _more(self) -> bytes:
+        while not self._done:
+            data = _read1(self._stream, _BLOCK)  # what has come, not a whole block: a pipe
+            self._done = not data
+            text = self._decoder.decode(data, final=self._done)
+            if text:
+                return text.encode("utf-8", "surrogatepass")
+        return b""
+
+
+def _decoded(stream: _Lines) -> _Lines:
+    """`stream` as UTF-8 lines: a UTF-16 list (by its BOM) is transcoded as it is read."""
+    head = _read1(stream, 2)
+    if len(head) == 1:  # a pipe may hand over one byte first
+        head += _read1(stream, 1)
+    if head in _UTF16_BOMS:
+        return _Utf16Lines(stream, head)
+    return _Prefixed(stream, head)
+
+
+class _Prefixed:
+    """A stream with the (at most two) bytes already read put back in front."""
+
+    def __init__(self, stream: _Lines, head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+
+    def readline(self, size: int = -1, /) -> bytes:
+        head = self._head
+        if not head:
+            return self._stream.readline(size)
+        newline = head.find(b"\n")
+        if newline >= 0:
+            self._head = head[newline + 1 :]
+            return head[: newline + 1]
+        self._head = b""
+        return head + self._stream.readline(size - len(head) if size >= 0 else -1)
+
+    def read(self, size: int = -1, /) -> bytes:
+        head, self._head = self._head, b""
+        return head + self._stream.read(size - len(head) if size >= 0 else -1)
+
+    def read1(self, size: int = -1, /) -> bytes:
+        head, self._head = self._head, b""
+        return head or _read1(self._stream, size)
+
+
+def _url_lines(stream: _Lines) -> Iterator[bytes]:
+    """The stripped URL lines of a list as bytes, each at most `_PIECE` bytes long.
+
+    Whitespace around a line is dropped however long it is; a line's content beyond
+    `_PIECE` bytes is read past without being stored. A UTF-8 BOM at the start is dropped;
+    a UTF-16 list is transcoded to UTF-8 first.
+    """
+    stream = _decoded(stream)
+    first = True
+    while True:
+        piece = stream.readline(_PIECE)
+        if not piece:
+            return
+        if first:
+            piece = piece.removeprefix(_BOM)
+            first = False
+        ended = piece.endswith(b"\n")
+        content = piece.lstrip()
+        while not content and not ended:  # a run of leading whitespace longer than a piece
+            piece = stream.readline(_PIECE)
+            if not piece:
+                return
+            ended = piece.endswith(b"\n")
+            content = piece.lstrip()
+        while not ended:  # the rest of a long line: keep up to _PIECE bytes of it
+            more = stream.readline(_PIECE)
+            if not more:
+                break
+            ended = more.endswith(b"\n")
+            if len(content) < _PIECE:
+                content += more[: _PIECE - len(content)]
+        content = content.rstrip()
+        if content and not content.startswith(b"#"):
+            yield content
+
+
+def iter_urls(stream: BinaryIO | FdReader) -> Iterator[str]:
+    """Yield the URL lines of a list: stripped, skipping blank lines and `#` comments.
+
+    The stream is read a line at a time, so a list of millions of lines is never held in
+    memory. Bytes that are not UTF-8 become U+FFFD. A line longer than `MAX_URL_CHARS` is
+    yielded cut to one character more than that (it then fails as a URL that is too
+    long); the rest of it is read past without being stored.
+    """
+    for line in _url_lines(stream):
+        yield line.decode("utf-8", "replace")[: MAX_URL_CHARS + 1]
+
+
+def count_urls(stream: BinaryIO | FdReader) -> int:
+    """Count the lines `iter_urls` would yield, for a progress bar's total."""
+    return sum(1 for _ in _url_lines(stream))
+
+
+def read_urls(path: str | os.PathLike[str]) -> Iterator[str]:
+    """The URLs of a list file, read lazily with the command line's rules.
+
+    One URL a line; blank lines and lines starting with `#` are skipped; whitespace around
+    a line is stripped. The file is closed when the iterator is exhausted or discarded.
+    """
+    with open(path, "rb") as stream:
+        yield from iter_urls(stream)

@@ -1,0 +1,124 @@
+"""What a person sees of a run: records on stdout (or a file), a progress bar and the
+summary on stderr, drawn over the command's `Environment`.
+
+Records are written the moment they complete and flushed one by one, so an output file
+holds every finished record as a whole line whatever stops the run. A progress bar, when
+shown on the terminal the records go to, is cleared around each record so neither tears
+the other. stderr is best-effort (`env.Stderr`): losing it changes nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .._core.result import FetchResult
+from .._output.formats import RecordWriter
+from .env import Stderr
+
+__all__ = ["Console", "WriteFailed"]
+
+
+class WriteFailed(Exception):
+    """Writing a record failed (disk full, I/O error): the run cannot keep its results."""
+
+
+class Console:
+    """Writes records, a progress bar and summary lines for one command-line run.
+
+    `to_terminal` says that the records go to the terminal the bar is drawn on, so the
+    bar is cleared around each record.
+    """
+
+    def __init__(
+        self,
+        writer: RecordWriter,
+        err: Stderr,
+        *,
+        to_terminal: bool = False,
+        show_progress: bool = False,
+        show_summary: bool = True,
+    ) -> None:
+        self._writer = writer
+        self._err = err
+        self._to_terminal = to_terminal
+        self._show_progress = show_progress
+        self.show_summary = show_summary
+        self._bar: Any = None
+        self.ok = 0
+        self.failed = 0
+
+    def start_bar(self, total: int | None) -> None:
+        """Draw the progress bar (if asked for and stderr is still there)."""
+        if not self._show_progress or self._err.lost:
+            return
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        tqdm.monitor_interval = 0  # no monitor thread: Ctrl-C must reach the main thread
+        self._bar = tqdm(
+            total=total, unit="url", file=self._err, dynamic_ncols=True, mininterval=0.2
+        )
+
+    def close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def count(self, result: FetchResult) -> None:
+        """Count a finished record (written or not) and advance the bar."""
+        if result.ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def write(self, result: FetchResult) -> None:
+        """Write one record; `WriteFailed` if it cannot be, `BrokenPipeError` as it comes."""
+        with _write_errors(), self._bar_cleared(self._to_terminal):
+            self._writer.write(result)
+
+    def close_writer(self) -> None:
+        with _write_errors():
+            self._writer.close()
+
+    def note(self, line: str) -> None:
+        """A line on stderr while the bar may be drawn there."""
+        with self._bar_cleared(True):
+            self._err.line(line)
+
+    def summary(self, line: str) -> None:
+        """A summary line on stderr, unless the summary is off (`-q`)."""
+        if self.show_summary:
+            self._err.line(line)
+
+    def error(self, line: str) -> None:
+        """An error line on stderr (always shown)."""
+        self.close_bar()
+        self._err.line(f"fetcher: error: {line}")
+
+    @contextmanager
+    def _bar_cleared(self, needed: bool) -> Iterator[None]:
+        """Clear the bar while something else is written to its terminal, then redraw it."""
+        bar = self._bar
+        if bar is None or not needed:
+            yield
+            return
+        with bar.get_lock():
+            bar.clear()
+            try:
+                yield
+            finally:
+                bar.refresh()
+
+
+@contextmanager
+def _write_errors() -> Iterator[None]:
+    """A failed write (disk full) as `WriteFailed`; a closed pipe stays `BrokenPipeError`."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise WriteFailed(exc.strerror or str(exc)) from None

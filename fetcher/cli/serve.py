@@ -1,0 +1,103 @@
+"""`fetcher serve`: a local test site on 127.0.0.1 (the site itself is `fetcher.tools.serve`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from .._compat import click_exceptions
+from .exit import ExitCode
+
+__all__ = ["serve_command"]
+
+
+def serve_command(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 0,
+    pages: Annotated[int, typer.Option(min=1, help="Pages, each with a distinct title.")] = 1000,
+    latency_ms: Annotated[float, typer.Option(min=0, help="Delay before each answer.")] = 0.0,
+    jitter_ms: Annotated[float, typer.Option(min=0, help="Delay varies by up to this.")] = 0.0,
+    size_kb: Annotated[float, typer.Option(min=0, help="Size of each page.")] = 20.0,
+    error_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of pages answering 500.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for jitter and failing pages.")] = 0,
+    gzip: Annotated[bool, typer.Option("--gzip", help="Send pages gzip-compressed.")] = False,
+    folder: Annotated[
+        str | None,
+        typer.Option("--dir", metavar="FOLDER", help="Serve the files of FOLDER instead."),
+    ] = None,
+    write_urls: Annotated[
+        str | None, typer.Option(metavar="FILE", help="Write the URL list to FILE.")
+    ] = None,
+) -> int:
+    """Serve a local test site on 127.0.0.1 until Ctrl-C: for benchmarks and demos.
+
+    Prints the base URL on stdout; pages are at /page/0 ... /page/N-1 (with --dir, at
+    /NAME for each file). The server's own CPU time is at /_fetcher/stats.
+
+    \b
+    Example:
+      fetcher serve --pages 500 --latency-ms 50 --write-urls local.txt &
+      fetcher local.txt -w 16 --per-host 0   # one origin: lift the cap
+    """
+    import asyncio
+
+    from .env import closed_at_start
+
+    if closed_at_start(1) or sys.stdout is None:  # the base URL is the command's output
+        raise click_exceptions().UsageError("standard output is closed")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the server
+    from ..tools.serve import SiteOptions, build_site, describe, serve, write_urls_file
+
+    try:
+        options = SiteOptions(
+            pages=pages,
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            size_kb=size_kb,
+            error_rate=error_rate,
+            seed=seed,
+            gzip=gzip,
+            folder=folder,
+        )
+        site = build_site(options)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    if write_urls is not None and not os.path.isdir(os.path.dirname(write_urls) or "."):
+        raise typer.BadParameter(f"no folder for {write_urls!r}", param_hint="--write-urls")
+    _allow_many_connections()
+
+    def ready(base: str) -> None:
+        if write_urls is not None:
+            write_urls_file(site, base, write_urls)
+        sys.stdout.write(base + "\n")
+        sys.stdout.flush()
+        sys.stderr.write(f"fetcher serve: {describe(site)}; Ctrl-C stops\n")
+
+    try:
+        asyncio.run(serve(site, port, ready))
+    except KeyboardInterrupt:
+        return ExitCode.OK
+    except OSError as exc:
+        message = f"cannot serve on port {port}: {exc.strerror or exc}"
+        raise click_exceptions().UsageError(message) from None
+    return ExitCode.OK
+
+
+def _allow_many_connections() -> None:
+    """Raise the open-file limit to what the system allows: a connection is a file."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))

@@ -1,0 +1,195 @@
+"""The Dask executor: a LocalCluster, and a real `dask scheduler` + `dask worker` pair.
+
+Skipped only when the optional extra is not installed (`pip install '.[dask]'`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fetcher import FetchOptions, SaveDirError, fetch_all
+from tests.cli.test_cli import FETCHER, write_list
+from tests.cli.test_cli_robustness import descendants, wait_until_gone
+from tests.http.test_hostile import assert_each_record_is_its_own, leftover_urls
+from tests.support.local import LocalServer
+from tests.support.raw import Peer, RawServer, Request, response
+
+distributed = pytest.importorskip("distributed")
+
+DASK = Path(sys.executable).with_name("dask")
+
+
+def summary(results: list[object]) -> Counter[tuple[object, ...]]:
+    return Counter((r.url, r.status, r.title, r.error) for r in results)  # type: ignore[attr-defined]
+
+
+def test_a_local_cluster_gives_the_thread_pools_records(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    pages = [server.html(f"/dask/{i}", f"<title>Page {i}</title>") for i in range(20)]
+    missing = server.html("/dask/missing", "<title>No</title>", status=404)
+    urls = [*pages, pages[0], missing]  # a URL listed twice is fetched twice (pure=False)
+    folder = tmp_path / "pages"  # made by the Dask worker that saves first
+    on_dask = list(fetch_all(urls, executor="dask", workers=4, save_dir=str(folder)))
+    assert all(Path(str(r.path)).parent == folder for r in on_dask if r.ok)
+    assert len(list(folder.iterdir())) == 20
+    on_threads = list(fetch_all(urls, executor="thread", workers=4))
+    assert summary(on_dask) == summary(on_threads)
+    assert Counter(r.url for r in on_dask) == Counter(urls)
+    assert server.hits["/dask/0"] == 4  # twice per run
+
+
+def test_the_scheduler_option_is_for_dask_only() -> None:
+    with pytest.raises(ValueError, match="dask executor only"):
+        FetchOptions(executor="thread", scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(ValueError, match="scheduler must be an address"):
+        FetchOptions(executor="dask", scheduler="127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def scheduler_address() -> Iterator[str]:
+    """A `dask scheduler` and one `dask worker` on 127.0.0.1, as on a real cluster."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler_command = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    worker_command = [str(DASK), "worker", address, "--nthreads", "4", "--no-nanny"]
+    with (
+        subprocess.Popen([*scheduler_command, "--no-dashboard"], **quiet) as scheduler,
+        subprocess.Popen(
+            [*worker_command, "--no-dashboard", "--host", "127.0.0.1"], **quiet
+        ) as worker,
+    ):
+        try:
+            with distributed.Client(address, timeout=30) as client:
+                client.wait_for_workers(1, timeout=30)
+            yield address
+        finally:
+            worker.kill()  # its threads may still wait on a hanging page
+            scheduler.terminate()
+            for proc in (worker, scheduler):
+                proc.wait(timeout=30)
+
+
+def test_a_running_cluster_through_the_command_line(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    pages = [server.html(f"/dask-cli/{i}", f"<title>Remote {i}</title>") for i in range(12)]
+    urls = [*pages, pages[3]]
+    result = subprocess.run(
+        [str(FETCHER), write_list(tmp_path, *urls), "-e", "dask", "--scheduler",
+         scheduler_address, "-f", "jsonl", "--per-host", "0"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert Counter(r["url"] for r in records) == Counter(urls)
+    assert all(r["title"] == "Remote " + r["url"].rsplit("/", 1)[1] for r in records)
+    assert "dask pool" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_first_only_on_a_cluster_returns_past_a_hang(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    hang = server.add("/dask-first/hang", hang=True)
+    winner = server.html("/dask-first/win", "<title>First</title>", delay=0.2)
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(FETCHER), write_list(tmp_path, hang, hang, winner), "--first-only", "-e", "dask",
+         "--scheduler", scheduler_address, "--timeout", "60"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith(f"{winner}  First")
+    assert time.monotonic() - started < 10  # against a 60 s timeout: the hangs are cancelled
+
+
+def test_ctrl_c_to_the_process_group_stops_a_local_cluster_quietly(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    hang = server.add("/dask-int/hang", hang=True)
+    fast = server.html("/dask-int/fast", "<title>f</title>")
+    out = tmp_path / "out.jsonl"
+    command = [str(FETCHER), write_list(tmp_path, fast, hang), "-e", "dask", "-w", "2"]
+    with subprocess.Popen(
+        [*command, "-f", "jsonl", "-o", str(out), "--timeout", "60"],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        server.wait_for(lambda s: s.hits.get("/dask-int/hang", 0) >= 1)
+        deadline = time.monotonic() + 30
+        while not out.exists() or not out.read_text():  # the fast page's record is out
+            assert time.monotonic() < deadline
+            time.sleep(0.05)  # another process's file: there is no event to wait on
+        workers = descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)  # the cluster's processes get it too
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert [json.loads(line)["url"] for line in out.read_text().splitlines()] == [fast]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert wait_until_gone(workers) == set()
+
+
+def test_a_bad_scheduler_address_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(FETCHER), write_list(tmp_path, "http://127.0.0.1:9/"), "-e", "dask",
+         "--scheduler", "127.0.0.1:8786"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "'--scheduler': must be an address such as tcp://HOST:8786" in result.stderr
+
+
+def test_hostile_servers_on_a_cluster(raw_server: RawServer, scheduler_address: str) -> None:
+    """Leftover bytes never answer another URL, and the total time holds, on Dask too."""
+    urls = []
+    for case in ("extra-response", "stray-crlf", "body-on-204"):
+        urls += leftover_urls(raw_server, case, f"/left-dask/{case}", 6)
+    options = {"executor": "dask", "scheduler": scheduler_address, "retries": 0, "per_host": 0}
+    results = list(fetch_all(urls, **options))
+    assert Counter(r.url for r in results) == Counter(urls)
+    for case in ("extra-response", "stray-crlf", "body-on-204"):
+        assert_each_record_is_its_own([r for r in results if f"/{case}/" in r.url], case)
+
+    async def trickle(peer: Peer, request: Request) -> None:
+        peer.send(response(200, b"", [("Content-Type", "text/html")], length=10_000))
+        await peer.drip(b"x" * 10_000, 0.1)
+
+    slow = raw_server.route("/trickle-total/dask", trickle)
+    timing = {"timeout": 0.4, "total_timeout": 0.6, "retries": 5, "max_retry_wait": 0.05}
+    (result,) = list(fetch_all([slow], **{**options, **timing}))
+    assert re.fullmatch(r"gave up after 0\.6s \(\d attempts?\)", result.error or ""), result
+
+
+def test_a_save_folder_each_worker_cannot_write_is_found_first(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    url = server.html("/dask-save/x", "<title>x</title>")
+    result = subprocess.run(
+        [str(FETCHER), write_list(tmp_path, url), "-e", "dask", "--scheduler",
+         scheduler_address, "--save", str(tmp_path / "pages")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr  # writable here (and made by the client)
+    with pytest.raises(SaveDirError, match="cannot save pages in '/proc/fetcher-pages' on tcp://"):
+        list(
+            fetch_all(
+                [url], executor="dask", scheduler=scheduler_address, save_dir="/proc/fetcher-pages"
+            )
+        )
+    assert server.hits["/dask-save/x"] == 1

@@ -1,0 +1,130 @@
+"""`fetcher bench`: a tiny real run, its report formats and its plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fetcher.cli.app import app
+from fetcher.tools.bench import BenchError, BenchSettings, ConfigResult, plot_report
+from tests.support.local import LocalServer
+
+runner = CliRunner()
+
+FIELDS = {
+    "executor", "workers", "pages", "runs", "wall_median", "wall_min", "wall_max",
+    "pages_per_second", "efficiency", "first_median", "cpu_median", "peak_rss_mb",
+    "failures", "server_cpu_median", "walls",
+}  # fmt: skip
+
+
+def test_a_tiny_local_run_reports_every_configuration(tmp_path: Path) -> None:
+    plot = tmp_path / "bench.png"
+    result = runner.invoke(
+        app,
+        ["bench", "--local", "--workers", "1,4", "--pages", "8", "--latency-ms", "20",
+         "--repeat", "1", "--format", "json", "--plot", str(plot)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {(r["executor"], r["workers"]) for r in report} == {
+        (executor, workers)
+        for executor in ("async", "hybrid", "process", "thread")
+        for workers in (1, 4)
+    }
+    for row in report:
+        assert set(row) == FIELDS
+        assert (row["pages"], row["runs"], row["failures"]) == (8, 1, 0)
+        assert len(row["walls"]) == 1 and row["wall_min"] <= row["wall_median"] <= row["wall_max"]
+        ideal = 8 * 0.020 / row["workers"]
+        assert row["efficiency"] == pytest.approx(ideal / row["wall_median"])
+        assert 0 < row["efficiency"] <= 1.05
+        assert 0 < row["first_median"] <= row["wall_median"]
+        assert row["cpu_median"] > 0 and row["peak_rss_mb"] > 5
+        assert row["server_cpu_median"] is not None and row["server_cpu_median"] >= 0
+    process_rss = max(r["peak_rss_mb"] for r in report if r["executor"] == "process")
+    thread_rss = max(r["peak_rss_mb"] for r in report if r["executor"] == "thread")
+    assert process_rss > thread_rss  # the worker processes are counted
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert "[8/8]" in result.stderr  # progress lines
+
+
+def test_a_url_list_is_measured_without_an_ideal(server: LocalServer, tmp_path: Path) -> None:
+    url = server.html("/bench/page", "<title>bench</title>")
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"{url}\n" * 5)
+    result = runner.invoke(
+        app, ["bench", str(urls), "--workers", "2", "--repeat", "1", "--executors", "thread,httpx",
+              "--format", "csv", "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["executor"] for row in rows] == ["httpx", "thread"]
+    assert all(row["pages"] == "5" and row["efficiency"] == "" for row in rows)
+    assert all(row["server_cpu_median"] == "" for row in rows)
+
+
+def test_the_text_table_has_a_row_per_configuration() -> None:
+    from fetcher.tools.bench import format_report
+
+    row = ConfigResult("thread", 8, 100, 3, 1.0, 0.9, 1.2, 100.0, 0.95, 0.1, 0.5, 40.0, 0, 0.01)
+    table = format_report([row], "text").splitlines()
+    assert table[0].split()[:4] == ["executor", "workers", "pages", "median"]
+    assert table[1].split() == [
+        "thread", "8", "100", "1.00", "0.90-1.20", "100", "95%", "0.100", "0.50", "40", "0", "0.01"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench"], "give a URL list or --local"),
+        (["bench", "urls.txt", "--local"], "give a URL list or --local"),
+        (["bench", "--local", "--executors", "thread,fibers"], "unknown executor"),
+        (["bench", "--local", "--workers", "0,4"], "each count must be from 1 to 1024"),
+        (["bench", "--local", "--workers", "a,b"], "not a comma-separated list"),
+        (["bench", "missing.txt"], "cannot read URL list"),
+    ],
+)
+def test_bench_usage_errors(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(BenchError, match=r"pip install 'fetcher\[plot\]'"):
+        plot_report([], BenchSettings(), str(tmp_path / "x.png"))
+
+
+def test_automatic_page_counts_aim_at_a_fixed_ideal_time() -> None:
+    settings = BenchSettings(latency_ms=50)
+    assert [settings.pages_for(w) for w in (1, 8, 64)] == [20, 160, 1000]
+    assert BenchSettings(latency_ms=0).pages_for(1) == 1000
+    assert BenchSettings(pages=77).pages_for(64) == 77
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench", "--local", "--plot", "/nonexistent-folder/x.png"], "no folder for"),
+        (["bench", "--local", "--size-kb", "200000"], "size must be from 0 to 100000 KB"),
+        (["bench", "--local", "--latency-ms", "inf"], "must be finite numbers"),
+        (["serve", "--latency-ms", "inf"], "must be finite numbers"),
+        (["serve", "--write-urls", "/nonexistent-folder/u.txt"], "no folder for"),
+        (["serve", "--dir", "/nonexistent-folder"], "is not a folder"),
+    ],
+)
+def test_bench_and_serve_reject_bad_values_before_starting(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.stderr

@@ -1,0 +1,173 @@
+"""`fetcher serve`: the local benchmark site, through the real client and as a command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fetcher import fetch_all
+from fetcher.tools.serve import STATS_PATH, Site, SiteOptions, build_site, serve
+
+
+class RunningSite:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.base = ""
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            await serve(self.site, 0, self._on_ready, self._stop)
+
+        self._loop.run_until_complete(main())
+        self._loop.close()
+
+    def _on_ready(self, base: str) -> None:
+        self.base = base
+        self._ready.set()
+
+    def urls(self) -> list[str]:
+        return self.site.urls(self.base)
+
+    def close(self) -> None:
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[..., RunningSite]]:
+    started: list[RunningSite] = []
+
+    def start(**options: object) -> RunningSite:
+        site = RunningSite(build_site(SiteOptions(**options)))  # type: ignore[arg-type]
+        started.append(site)
+        return site
+
+    yield start
+    for site in started:
+        site.close()
+
+
+def test_pages_have_distinct_titles_and_size(running: Callable[..., RunningSite]) -> None:
+    site = running(pages=30, size_kb=8)
+    results = list(fetch_all(site.urls(), workers=4))
+    assert len(results) == 30 and all(r.ok for r in results)
+    titles = {r.title for r in results}
+    assert len(titles) == 30
+    assert "Page 7 · fetcher test site" in titles
+    assert all(8 * 1024 <= r.bytes <= 8 * 1024 + 300 for r in results)
+
+
+def test_latency_delays_every_answer(running: Callable[..., RunningSite]) -> None:
+    site = running(pages=4, latency_ms=200, jitter_ms=50)
+    results = list(fetch_all(site.urls(), workers=4))
+    assert all(r.elapsed >= 0.15 for r in results)  # 200 ms ± 50 ms, never less
+
+
+def test_error_rate_is_deterministic(running: Callable[..., RunningSite]) -> None:
+    first = running(pages=100, error_rate=0.2, seed=7, size_kb=1)
+    statuses = {r.url.rsplit("/", 1)[1]: r.status for r in fetch_all(first.urls(), workers=8)}
+    assert sorted(statuses.values()).count(500) == 20
+    again = running(pages=100, error_rate=0.2, seed=7, size_kb=1)
+    repeat = {r.url.rsplit("/", 1)[1]: r.status for r in fetch_all(again.urls(), workers=8)}
+    assert repeat == statuses
+
+
+def test_gzip_pages_are_decoded_by_the_client(running: Callable[..., RunningSite]) -> None:
+    site = running(pages=2, size_kb=50, gzip=True)
+    wire = site.site.responses["/page/0"][0]
+    assert b"Content-Encoding: gzip" in wire and len(wire) < 25_000
+    results = list(fetch_all(site.urls()))
+    assert all(r.ok and r.bytes > 50_000 and r.title for r in results)
+
+
+def test_a_folder_is_served_file_by_file(
+    running: Callable[..., RunningSite], tmp_path: Path
+) -> None:
+    (tmp_path / "a.html").write_text("<title>From a folder</title>")
+    (tmp_path / "data.json").write_text("{}")
+    (tmp_path / ".hidden").write_text("secret")
+    site = running(folder=str(tmp_path))
+    assert sorted(site.site.paths) == ["/a.html", "/data.json"]
+    results = {r.url.rsplit("/", 1)[1]: r for r in fetch_all(site.urls())}
+    assert results["a.html"].title == "From a folder"
+    assert results["data.json"].title is None and results["data.json"].ok
+    missing = next(iter(fetch_all([site.base + "../.hidden", site.base + "nope"])))
+    assert missing.status == 404
+
+
+def test_stats_report_the_servers_own_cpu(running: Callable[..., RunningSite]) -> None:
+    site = running(pages=3, size_kb=1)
+    list(fetch_all(site.urls()))
+    with socket.create_connection(("127.0.0.1", int(site.base.rsplit(":", 1)[1].strip("/")))) as s:
+        s.sendall(f"GET {STATS_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    stats = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    assert stats["requests"] >= 4 and stats["cpu"] > 0
+
+
+def test_a_thousand_concurrent_keep_alive_connections(running: Callable[..., RunningSite]) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    site = running(pages=10, size_kb=1)
+    port = int(site.base.rsplit(":", 1)[1].strip("/"))
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
+    try:
+        for round_ in range(2):  # the second request on each proves the connection stayed open
+            for sock in sockets:
+                sock.sendall(f"GET /page/{round_} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            for sock in sockets:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += sock.recv(1)
+                assert head.startswith(b"HTTP/1.1 200")
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                body = b""
+                while len(body) < length:
+                    body += sock.recv(length - len(body))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_the_serve_command_writes_urls_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
+    urls = tmp_path / "urls.txt"
+    with subprocess.Popen(
+        [sys.executable, "-m", "fetcher", "serve", "--pages", "12", "--write-urls", str(urls)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:") and base.endswith("/")
+        lines = urls.read_text().splitlines()
+        assert lines == [f"{base}page/{i}" for i in range(12)]
+        proc.send_signal(stop_signal)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "12 pages of about 20 KB" in err and "Traceback" not in err
