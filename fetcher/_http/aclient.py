@@ -83,27 +83,28 @@ class AsyncFetcher:
         """Fetch `url` once in `slot`; never raises (but for cancellation)."""
         started = time.monotonic()
         seconds, total_cut = attempt_budget(self.options, deadline, started)
-        page = AttemptBuilder()
+        builder = AttemptBuilder()
         try:
             async with asyncio.timeout(seconds):
-                await self._follow(page, slot, request_target(url))
+                await self._follow(builder, slot, request_target(url))
         except Exception as exc:  # TimeoutError included: the builder names it
-            page.fail(exc, seconds, total_cut)
-        return page.attempt(url, started)
+            builder.fail(exc, seconds, total_cut)
+        return builder.finish(url, started)
 
-    async def _follow(self, page: AttemptBuilder, slot: Slot, target: httpx.URL) -> None:
+    async def _follow(self, builder: AttemptBuilder, slot: Slot, target: httpx.URL) -> None:
         hops = Hops(self.options.max_redirects)
         url, headers = target, request_headers(self._headers, target)
         while True:
             response = await slot.send(httpx.Request("GET", url, headers=headers))
             complete = False
             try:
-                location = page.note(response, url, hops)
+                location = builder.note(response, url, hops)
                 if location is None:
-                    content = await self._read(page, response)
+                    content = await self._read(builder, response)
                     complete = True
                     if self.options.save_dir is not None:
-                        await asyncio.to_thread(page.save, self.options, target, response, content)
+                        save = builder.save
+                        await asyncio.to_thread(save, self.options, target, response, content)
                     return
             finally:
                 await response.aclose()
@@ -113,18 +114,18 @@ class AsyncFetcher:
             headers = request_headers(hops.headers(headers, url, location), location)
             url = hops.next(url, location)
 
-    async def _read(self, page: AttemptBuilder, response: httpx.Response) -> bytes:
-        """Read the final response's body to its end into `page`; the decoded bytes."""
-        body = page.body_for(response, self.options.max_bytes)
+    async def _read(self, builder: AttemptBuilder, response: httpx.Response) -> bytes:
+        """Read the final response's body to its end into `builder`; the decoded bytes."""
+        body = builder.body_for(response, self.options.max_bytes)
         try:
             async for chunk in response.aiter_raw():
-                page.feed(body, chunk)
+                builder.feed(body, chunk)
             body.finish()
         finally:  # a title costs CPU: a large body's is read off the loop
             if body.size <= INLINE_TITLE_BYTES:
-                page.read(body, response)
+                builder.read(body, response)
             else:
-                await asyncio.to_thread(page.read, body, response)
+                await asyncio.to_thread(builder.read, body, response)
         return body.content()
 
 

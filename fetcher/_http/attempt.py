@@ -126,7 +126,7 @@ class AttemptBuilder:
         if failure.kind == "timeout" and total_cut:
             self.gave_up, self.retryable = True, False
 
-    def attempt(self, url: str, started: float) -> Attempt:
+    def finish(self, url: str, started: float) -> Attempt:
         """The finished attempt at `url`, begun at monotonic time `started`."""
         if self.error is None and self.status in RETRY_STATUSES:
             self.retryable = True

@@ -62,12 +62,12 @@ class PageFetcher:
         """
         started = time.monotonic()
         seconds, total_cut = attempt_budget(self.options, deadline, started)
-        page = AttemptBuilder()
+        builder = AttemptBuilder()
         try:
-            self._fetch_into(page, url, seconds)
+            self._fetch_into(builder, url, seconds)
         except Exception as exc:
-            page.fail(exc, seconds, total_cut)
-        return page.attempt(url, started)
+            builder.fail(exc, seconds, total_cut)
+        return builder.finish(url, started)
 
     def abort(self) -> None:
         """Fail the requests in flight at once, and every request after them.
@@ -88,7 +88,7 @@ class PageFetcher:
         for worker in workers:
             worker.transport.close()
 
-    def _fetch_into(self, page: AttemptBuilder, url: str, seconds: float) -> None:
+    def _fetch_into(self, builder: AttemptBuilder, url: str, seconds: float) -> None:
         target = request_target(url)
         worker = self._worker()
         with self._lock:
@@ -97,7 +97,7 @@ class PageFetcher:
             worker.busy = True
         worker.deadline.start(seconds)
         try:
-            self._follow(page, worker, target)
+            self._follow(builder, worker, target)
         finally:
             worker.deadline.clear()
             with self._lock:
@@ -106,18 +106,18 @@ class PageFetcher:
             if aborted:
                 worker.transport.close()
 
-    def _follow(self, page: AttemptBuilder, worker: _Worker, target: httpx.URL) -> None:
+    def _follow(self, builder: AttemptBuilder, worker: _Worker, target: httpx.URL) -> None:
         hops = Hops(self.options.max_redirects)
         url, headers = target, request_headers(self._headers, target)
         while True:
             response = self._send(worker, httpx.Request("GET", url, headers=headers))
             complete = False
             try:
-                location = page.note(response, url, hops)
+                location = builder.note(response, url, hops)
                 if location is None:
-                    content = self._read(page, response)
+                    content = self._read(builder, response)
                     complete = True
-                    page.save(self.options, target, response, content)
+                    builder.save(self.options, target, response, content)
                     return
             finally:
                 response.close()
@@ -127,15 +127,15 @@ class PageFetcher:
             headers = request_headers(hops.headers(headers, url, location), location)
             url = hops.next(url, location)
 
-    def _read(self, page: AttemptBuilder, response: httpx.Response) -> bytes:
-        """Read the final response's body to its end into `page`; the decoded bytes."""
-        body = page.body_for(response, self.options.max_bytes)
+    def _read(self, builder: AttemptBuilder, response: httpx.Response) -> bytes:
+        """Read the final response's body to its end into `builder`; the decoded bytes."""
+        body = builder.body_for(response, self.options.max_bytes)
         try:
             for chunk in response.iter_raw():
-                page.feed(body, chunk)
+                builder.feed(body, chunk)
             body.finish()
         finally:
-            page.read(body, response)
+            builder.read(body, response)
         return body.content()
 
     def _send(self, worker: _Worker, request: httpx.Request) -> httpx.Response:

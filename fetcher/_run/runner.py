@@ -33,11 +33,9 @@ from concurrent.futures import (
     InvalidStateError,
     wait,
 )
-from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from .._core.errors import ExecutorError, FailureKind
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
 from .._core.signals import signals_blocked
@@ -45,13 +43,10 @@ from .._core.urls import origin_of
 from .._executors import Pool, make_pool
 from . import schedule
 from .feeder import Feeder
-from .retry import backoff_delay
+from .retry import CRASHED_TWICE, after_attempt, describe_pool_error, failed_record, gave_up_record
 from .schedule import Scheduler, URLState
 
-__all__ = ["CRASHED_TWICE", "FetchRun"]
-
-#: The error of a URL whose attempts killed their worker process twice.
-CRASHED_TWICE = "worker process died twice while fetching this URL (the second time alone)"
+__all__ = ["FetchRun"]
 
 
 class FetchRun(Iterator[FetchResult]):
@@ -186,19 +181,19 @@ class FetchRun(Iterator[FetchResult]):
             if self._some_done.done():
                 self._some_done = Future()
         for future in done:
-            task = self._in_flight.pop(future, None)
-            if task is None:
+            state = self._in_flight.pop(future, None)
+            if state is None:
                 continue
-            alone = task is self._alone
+            alone = state is self._alone
             if not alone:
-                self._scheduler.finished(task)
-            record = self._outcome(future, task, alone)
+                self._scheduler.finished(state)
+            record = self._outcome(future, state, alone)
             if alone:
                 self._alone = None
             if record is not None:
                 self._ready.append(record)
 
-    def _outcome(self, future: Future[Attempt], task: URLState, alone: bool) -> FetchResult | None:
+    def _outcome(self, future: Future[Attempt], state: URLState, alone: bool) -> FetchResult | None:
         """The record a completed attempt gives, or None if the URL is not finished."""
         try:
             attempt = future.result()
@@ -207,42 +202,20 @@ class FetchRun(Iterator[FetchResult]):
         except BrokenExecutor:
             if self._stopping:
                 return None  # killed with the run, not by the URL: fetched again on resume
-            task.crashes += 1
+            state.crashes += 1
             if alone:  # nothing else ran in its worker: this URL killed it
-                return _failed(task, CRASHED_TWICE, "crashed")
+                return failed_record(state, CRASHED_TWICE, "crashed")
             self.resubmitted += 1
-            self._suspects.append(task)
+            self._suspects.append(state)
             return None
         except Exception as exc:
-            return _failed(task, _describe_pool_error(exc), "executor")
-        result = task.last = attempt.result
-        total = self.options.total_timeout
-        if task.deadline is None and total is not None:  # the clock started with the attempt
-            task.deadline = time.monotonic() - result.elapsed + total
-        if attempt.gave_up:
-            return self._gave_up(task, result)
-        if attempt.retryable and task.attempts <= self.options.retries and not self._stopping:
-            limit = self.options.max_retry_wait
-            asked = attempt.retry_after
-            if asked is not None and asked > limit:
-                wait = f"{asked:g}" if asked < 1e6 else f"{asked:.0f}"
-                error = f"server asked to retry after {wait}s, beyond max-retry-wait ({limit:g}s)"
-                return replace(
-                    result, attempts=task.attempts, error=error, error_kind="retry_after"
-                )
-            delay = asked if asked is not None else backoff_delay(task.attempts, limit)
-            due = time.monotonic() + delay
-            if task.deadline is None or due < task.deadline:  # else: no time for another
-                self.retries += 1
-                self._scheduler.retry_at(task, due)
-                return None
-        return result if task.attempts == 1 else replace(result, attempts=task.attempts)
-
-    def _gave_up(self, task: URLState, result: FetchResult) -> FetchResult:
-        """The record of a URL whose total time (`total_timeout`) ran out."""
-        total, count = self.options.total_timeout or 0.0, task.attempts
-        error = f"gave up after {total:g}s ({count} attempt{'s' if count != 1 else ''})"
-        return replace(result, attempts=count, error=error, error_kind="timeout")
+            return failed_record(state, describe_pool_error(exc), "executor")
+        step = after_attempt(state, attempt, self.options, self._stopping, time.monotonic())
+        if isinstance(step, FetchResult):
+            return step
+        self.retries += 1
+        self._scheduler.retry_at(state, step)
+        return None
 
     def _start(self) -> Feeder:
         if self._feeder is None:
@@ -260,17 +233,17 @@ class FetchRun(Iterator[FetchResult]):
         window = self.options.window
         for held in self._scheduler.expired(now):  # held past its total time: it ends now
             assert held.last is not None
-            self._ready.append(self._gave_up(held, held.last))
+            self._ready.append(gave_up_record(held, held.last, self.options))
         if self._suspects and self._alone is None:
             self._submit_alone(self._suspects.popleft(), now)
         while len(self._in_flight) + len(self._ready) < window:
-            task = self._scheduler.next(now, lambda: self._new_task(feeder))
-            if task is None:
+            state = self._scheduler.next(now, lambda: self._new_state(feeder))
+            if state is None:
                 break
-            self._submit(task, now)
+            self._submit(state, now)
         self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
 
-    def _new_task(self, feeder: Feeder) -> URLState | None:
+    def _new_state(self, feeder: Feeder) -> URLState | None:
         while True:
             if not self._incoming:
                 self._incoming.extend(feeder.take(self.options.window))
@@ -286,42 +259,42 @@ class FetchRun(Iterator[FetchResult]):
                 )
             )  # fmt: skip
 
-    def _submit(self, task: URLState, now: float, pool: Pool | None = None) -> None:
-        """Start an attempt at `task` on `pool` (the main pool by default)."""
+    def _submit(self, state: URLState, now: float, pool: Pool | None = None) -> None:
+        """Start an attempt at `state` on `pool` (the main pool by default)."""
         pool = pool or self._pool
         assert pool is not None
-        if task.deadline is not None and task.last is not None and now >= task.deadline:
-            self._release(task)  # held past its total time (a busy origin, the rate)
-            self._ready.append(self._gave_up(task, task.last))
+        if state.deadline is not None and state.last is not None and now >= state.deadline:
+            self._release(state)  # held past its total time (a busy origin, the rate)
+            self._ready.append(gave_up_record(state, state.last, self.options))
             return
-        task.attempts += 1
-        task.started = now
+        state.attempts += 1
+        state.started = now
         try:
-            future = pool.submit(task.url, task.deadline)
+            future = pool.submit(state.url, state.deadline)
         except Exception as exc:  # a pool that cannot take work: the URL still gets its record
-            self._release(task)
-            self._ready.append(_failed(task, _describe_pool_error(exc), "executor"))
+            self._release(state)
+            self._ready.append(failed_record(state, describe_pool_error(exc), "executor"))
             return
-        self._in_flight[future] = task
+        self._in_flight[future] = state
         future.add_done_callback(self._on_done)
 
-    def _release(self, task: URLState) -> None:
-        """`task` will not run after all: its origin (or the quarantine) has room again."""
-        if task is self._alone:
+    def _release(self, state: URLState) -> None:
+        """`state` will not run after all: its origin (or the quarantine) has room again."""
+        if state is self._alone:
             self._alone = None
         else:
-            self._scheduler.finished(task)
+            self._scheduler.finished(state)
 
-    def _submit_alone(self, task: URLState, now: float) -> None:
+    def _submit_alone(self, state: URLState, now: float) -> None:
         """Try a suspect of a worker's death alone, so that a second death names it."""
         if self._quarantine is None:
             assert self._pool is not None
             self._quarantine = self._pool.alone()
         if self._quarantine is None:  # the executor isolates no crash: the URL is lost
-            self._ready.append(_failed(task, "worker process died", "crashed"))
+            self._ready.append(failed_record(state, "worker process died", "crashed"))
             return
-        self._alone = task
-        self._submit(task, now, self._quarantine)
+        self._alone = state
+        self._submit(state, now, self._quarantine)
 
     def finish(self, grace: float) -> Iterator[FetchResult]:
         """Stop the run in order: yield finished records and those finishing within `grace`.
@@ -406,18 +379,3 @@ class FetchRun(Iterator[FetchResult]):
 def _complete(future: Future[None]) -> None:
     with contextlib.suppress(InvalidStateError):
         future.set_result(None)
-
-
-def _failed(task: URLState, error: str, kind: FailureKind) -> FetchResult:
-    elapsed = time.monotonic() - task.started if task.started else 0.0
-    return FetchResult(
-        task.url, None, None, None, 0, elapsed, error, attempts=task.attempts, error_kind=kind
-    )
-
-
-def _describe_pool_error(exc: BaseException) -> str:
-    if isinstance(exc, BrokenExecutor):
-        return "worker process died"
-    if isinstance(exc, ExecutorError):
-        return str(exc)
-    return f"worker failed: {type(exc).__name__}"

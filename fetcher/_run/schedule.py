@@ -59,12 +59,12 @@ class Pacer:
 
 
 class Scheduler:
-    """Orders tasks for submission: first those due again, then new ones, within the caps.
+    """Orders URLs for submission: first those due again, then new ones, within the caps.
 
-    A task waiting here after an attempt (for a retry, a busy origin or the rate) may run
-    out of its total time (`URLState.deadline`) meanwhile: `expired` hands such tasks
+    A state waiting here after an attempt (for a retry, a busy origin or the rate) may run
+    out of its total time (`URLState.deadline`) meanwhile: `expired` hands such URLs
     back, and `wake_at` wakes the runner when the first one does. Removal is lazy: an
-    expired task stays in its queue, marked, and is skipped when its turn comes.
+    expired state stays in its queue, marked, and is skipped when its turn comes.
     """
 
     def __init__(self, per_host: int, rate: float | None, lookahead: int = LOOKAHEAD) -> None:
@@ -72,31 +72,31 @@ class Scheduler:
         self._pacer = Pacer(rate) if rate is not None else None
         self._lookahead = lookahead
         self._due: deque[URLState] = deque()  # may go as soon as the rate allows
-        self._later: list[tuple[float, int, URLState]] = []  # (when, tie-break, task) heap
-        self._deadlines: list[tuple[float, int, URLState]] = []  # held tasks' total times
+        self._later: list[tuple[float, int, URLState]] = []  # (when, tie-break, state) heap
+        self._deadlines: list[tuple[float, int, URLState]] = []  # held URLs' total times
         self._order = itertools.count()
         self._parked: dict[str, deque[URLState]] = {}
-        self._count = {"due": 0, "later": 0, "parked": 0}  # live (not expired) tasks
+        self._count = {"due": 0, "later": 0, "parked": 0}  # live (not expired) URLs
         self._load: dict[str, int] = {}
         self.capped = False  # an origin's cap has made a URL wait at least once
 
     @property
     def held(self) -> int:
-        """Tasks held back: parked for a busy origin or waiting for a retry."""
+        """URLs held back: parked for a busy origin or waiting for a retry."""
         return self._count["parked"] + self._count["later"]
 
     @property
     def idle(self) -> bool:
-        """Nothing held or due: every task given out has been accounted for."""
+        """Nothing held or due: every state given out has been accounted for."""
         return not any(self._count.values())
 
     @property
     def wants_new(self) -> bool:
-        """True when a new task would be looked at now (nothing older waits, room to hold)."""
+        """True when a new state would be looked at now (nothing older waits, room to hold)."""
         return not self._count["due"] and self.held < self._lookahead
 
-    def next(self, now: float, new_task: Callable[[], URLState | None]) -> URLState | None:
-        """The task to submit now, or None; `new_task` supplies tasks from the input."""
+    def next(self, now: float, new_state: Callable[[], URLState | None]) -> URLState | None:
+        """The URL to submit now, or None; `new_state` supplies new URLs from the input."""
         while self._later and self._later[0][0] <= now:
             waiting = heapq.heappop(self._later)[2]
             if waiting.where == "later":
@@ -104,34 +104,34 @@ class Scheduler:
                 self._hold(waiting, "due")
                 self._due.append(waiting)
         while True:
-            task = self._pop_due()
-            if task is None and self.held < self._lookahead:
-                task = new_task()
-            if task is None:
+            state = self._pop_due()
+            if state is None and self.held < self._lookahead:
+                state = new_state()
+            if state is None:
                 return None
-            if self._origin_full(task):
-                self._park(task)
+            if self._origin_full(state):
+                self._park(state)
                 continue
             if self._pacer is not None and not self._pacer.take(now):
-                self._hold(task, "due")
-                self._due.appendleft(task)
+                self._hold(state, "due")
+                self._due.appendleft(state)
                 return None
-            if task.origin is not None:
-                self._load[task.origin] = self._load.get(task.origin, 0) + 1
-            return task
+            if state.origin is not None:
+                self._load[state.origin] = self._load.get(state.origin, 0) + 1
+            return state
 
     def _pop_due(self) -> URLState | None:
         while self._due:
-            task = self._due.popleft()
-            if task.where == "due":
+            state = self._due.popleft()
+            if state.where == "due":
                 self._count["due"] -= 1
-                task.where = None
-                return task
+                state.where = None
+                return state
         return None
 
-    def finished(self, task: URLState) -> None:
-        """An attempt of `task` ended (whatever its outcome): its origin has room again."""
-        origin = task.origin
+    def finished(self, state: URLState) -> None:
+        """An attempt of `state` ended (whatever its outcome): its origin has room again."""
+        origin = state.origin
         if origin is None:
             return
         load = self._load[origin] - 1
@@ -150,20 +150,20 @@ class Scheduler:
         if parked is not None and not parked:
             del self._parked[origin]
 
-    def retry_at(self, task: URLState, when: float) -> None:
-        """Hold `task` until the monotonic time `when`."""
-        self._hold(task, "later")
-        heapq.heappush(self._later, (when, next(self._order), task))
+    def retry_at(self, state: URLState, when: float) -> None:
+        """Hold `state` until the monotonic time `when`."""
+        self._hold(state, "later")
+        heapq.heappush(self._later, (when, next(self._order), state))
 
     def expired(self, now: float) -> list[URLState]:
-        """The held tasks whose total time has run out by `now`, taken out of the queues."""
+        """The held URLs whose total time has run out by `now`, taken out of the queues."""
         gone = []
         while self._deadlines and self._deadlines[0][0] <= now:
-            task = heapq.heappop(self._deadlines)[2]
-            if task.where is not None and task.deadline is not None and task.deadline <= now:
-                self._count[task.where] -= 1
-                task.where = None  # left in its queue, skipped when its turn comes
-                gone.append(task)
+            state = heapq.heappop(self._deadlines)[2]
+            if state.where is not None and state.deadline is not None and state.deadline <= now:
+                self._count[state.where] -= 1
+                state.where = None  # left in its queue, skipped when its turn comes
+                gone.append(state)
         return gone
 
     def wake_at(self) -> float | None:
@@ -176,33 +176,33 @@ class Scheduler:
         return min(times) if times else None
 
     def next_expiry(self) -> float | None:
-        """When the first held task's total time runs out, if any is held with one."""
+        """When the first held state's total time runs out, if any is held with one."""
         while self._deadlines and self._deadlines[0][2].where is None:
             heapq.heappop(self._deadlines)  # handed out meanwhile: no longer a wake-up
         return self._deadlines[0][0] if self._deadlines else None
 
     def clear(self) -> None:
-        """Drop every task held or due (the run is stopping)."""
+        """Drop every state held or due (the run is stopping)."""
         self._due.clear()
         self._later.clear()
         self._deadlines.clear()
         self._parked.clear()
         self._count = dict.fromkeys(self._count, 0)
 
-    def _hold(self, task: URLState, where: str) -> None:
-        """Count `task` as held in `where`; watch its total time from the first hold."""
-        if task.where is None and task.deadline is not None:
-            heapq.heappush(self._deadlines, (task.deadline, next(self._order), task))
-        task.where = where
+    def _hold(self, state: URLState, where: str) -> None:
+        """Count `state` as held in `where`; watch its total time from the first hold."""
+        if state.where is None and state.deadline is not None:
+            heapq.heappush(self._deadlines, (state.deadline, next(self._order), state))
+        state.where = where
         self._count[where] += 1
 
-    def _origin_full(self, task: URLState) -> bool:
-        if not self._per_host or task.origin is None:
+    def _origin_full(self, state: URLState) -> bool:
+        if not self._per_host or state.origin is None:
             return False
-        return self._load.get(task.origin, 0) >= self._per_host
+        return self._load.get(state.origin, 0) >= self._per_host
 
-    def _park(self, task: URLState) -> None:
-        assert task.origin is not None
-        self._hold(task, "parked")
-        self._parked.setdefault(task.origin, deque()).append(task)
+    def _park(self, state: URLState) -> None:
+        assert state.origin is not None
+        self._hold(state, "parked")
+        self._parked.setdefault(state.origin, deque()).append(state)
         self.capped = True

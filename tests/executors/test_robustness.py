@@ -14,7 +14,7 @@ import pytest
 from fetcher import FetchOptions, FetchResult, fetch_all
 from fetcher._executors.processes import CRASH_HOOK_ENV
 from fetcher._run import schedule as _schedule
-from fetcher._run.runner import CRASHED_TWICE
+from fetcher._run.retry import CRASHED_TWICE
 from fetcher._run.schedule import Scheduler, URLState
 from tests.support.h2 import H2Server
 from tests.support.local import LocalServer
