@@ -1,4 +1,4 @@
-"""Check `fetcher._title.extract_title` against a spec-compliant HTML parser on real pages.
+"""Check `fetcher._http.title.extract_title` against a spec-compliant HTML parser on real pages.
 
 Usage: python scripts/check_corpus_titles.py [DIR]
 
@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fetcher._title import TITLE_MAX_CHARS, extract_title  # noqa: E402
+from fetcher._http.title import TITLE_MAX_CHARS, extract_title  # noqa: E402
 
 DEFAULT_DIR = REPO.parent / "shared" / "corpus" / "readability-pages"
 XHTML = "{http://www.w3.org/1999/xhtml}"

@@ -2,7 +2,7 @@
 
     python scripts/check_targets.py [--repeat 3]
 
-Runs `fetcher bench` scenarios on a local server (see README, "Benchmarks"):
+Runs `fetcher bench` scenarios on a local server (see docs/benchmarks.md):
 
 1. 50 ms latency, 1000 pages of 20 KB, 8 workers: fetcher's thread pool must reach 90%
    of the ideal time (pages x latency / workers), its process pool 80%, start-up included.
@@ -20,7 +20,7 @@ import argparse
 import shutil
 import sys
 
-from fetcher._bench import BenchSettings, ConfigResult, format_report, run_bench
+from fetcher.tools.bench import BenchSettings, ConfigResult, format_report, run_bench
 
 EXECUTORS = ("thread", "process", "hybrid", "httpx")
 

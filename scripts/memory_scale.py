@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fetcher._bench import local_server
+from fetcher.tools.bench import local_server
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
             path = Path(folder, f"urls-{count}.txt")
             with path.open("w") as stream:
                 stream.writelines(f"{base}page/{i % 1000}\n" for i in range(count))
-            child = [sys.executable, "-m", "fetcher._benchrun", str(path), "thread"]
+            child = [sys.executable, "-m", "fetcher.tools.benchrun", str(path), "thread"]
             child += [str(args.workers), "30"]
             done = subprocess.run(child, capture_output=True, text=True, check=True)
             result = json.loads(done.stdout)

@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from fetcher._bench import local_server
+from fetcher.tools.bench import local_server
 
 PAGES = 1000
 

@@ -18,13 +18,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fetcher._bench import local_server
+from fetcher.tools.bench import local_server
 
 _FRAME = re.compile(r"\(([^():]+):\d+\)$")
 _GROUPS = [
-    ("fetcher/_title.py", "fetcher: title extraction"),
-    ("fetcher/_body.py", "fetcher: body cap and decompression"),
-    ("fetcher/_network.py", "fetcher: socket layer"),
+    ("fetcher/_http/scanner.py", "fetcher: title extraction"),
+    ("fetcher/_http/body.py", "fetcher: body cap and decompression"),
+    ("fetcher/_http/network.py", "fetcher: socket layer"),
     ("fetcher/", "fetcher: runner, fetch, results"),
     ("h11/", "h11: HTTP/1.1 parsing"),
     ("httpcore/", "httpcore: connection pool"),
@@ -62,7 +62,7 @@ def main() -> int:
         urls.write_text("".join(f"{base}page/{i}\n" for i in range(args.pages)))
         raw = Path(folder, "samples.txt")
         command = [spy, "record", "--gil", "--subprocesses", "-r", "500", "--format", "raw"]
-        command += ["-o", str(raw), "--", sys.executable, "-m", "fetcher._benchrun", str(urls)]
+        command += ["-o", str(raw), "--", sys.executable, "-m", "fetcher.tools.benchrun", str(urls)]
         command += [args.executor, str(args.workers), "30"]
         subprocess.run(command, check=True, capture_output=True)
         for line in raw.read_text().splitlines():

@@ -4,7 +4,9 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +105,35 @@ def h2_server(tls_cert: tuple[str, str]) -> Iterator[H2Server]:
     srv = H2Server(*tls_cert)
     yield srv
     srv.stop()
+
+
+DASK = Path(sys.executable).with_name("dask")
+
+
+@pytest.fixture(scope="session")
+def scheduler_address() -> Iterator[str]:
+    """A `dask scheduler` and one `dask worker` on 127.0.0.1, as on a real cluster, shared
+    by every test that needs a cluster (skipped without the `dask` extra)."""
+    distributed = pytest.importorskip("distributed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler_command = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    worker_command = [str(DASK), "worker", address, "--nthreads", "4", "--no-nanny"]
+    with (
+        subprocess.Popen([*scheduler_command, "--no-dashboard"], **quiet) as scheduler,
+        subprocess.Popen(
+            [*worker_command, "--no-dashboard", "--host", "127.0.0.1"], **quiet
+        ) as worker,
+    ):
+        try:
+            with distributed.Client(address, timeout=30) as client:
+                client.wait_for_workers(1, timeout=30)
+            yield address
+        finally:
+            worker.kill()  # its threads may still wait on a hanging page
+            scheduler.terminate()
+            for proc in (worker, scheduler):
+                proc.wait(timeout=30)

@@ -25,6 +25,7 @@ class ExecutorSpec:
     module: str  #: the module under `fetcher._executors` holding its pool
     pool: str  #: the pool class in that module: `pool(options)` builds one
     summary: str  #: one line for `--help`
+    workers_are: str  #: what `--workers N` counts on it
     choose_when: str  #: when to pick it, for the docs' "which executor" table
     needs: str | None = None  #: an importable module it needs, if optional
     extra: str | None = None  #: the pip extra that installs it
@@ -40,6 +41,7 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             module="thread",
             pool="ThreadPool",
             summary="worker threads, each with its own HTTP client (one process)",
+            workers_are="N threads",
             choose_when="the default: latency-bound lists on one machine, any size",
         ),
         ExecutorSpec(
@@ -47,6 +49,7 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             module="process",
             pool="ProcessPool",
             summary="a worker process per concurrent request",
+            workers_are="N processes",
             choose_when="CPU-bound pages at low concurrency, or to isolate crashes per URL",
             isolates_crashes=True,
         ),
@@ -55,6 +58,7 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             module="hybrid",
             pool="HybridPool",
             summary="a process per core, with threads inside",
+            workers_are="N threads in all, spread over about a process per core",
             choose_when="high concurrency and heavy pages: every core parses",
             isolates_crashes=True,
         ),
@@ -63,6 +67,7 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             module="aio",
             pool="AsyncPool",
             summary="one asyncio event loop on a background thread",
+            workers_are="N requests at once on the loop",
             choose_when="measuring asyncio against threads (threads win with httpx here)",
         ),
         ExecutorSpec(
@@ -70,6 +75,8 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             module="dask",
             pool="DaskPool",
             summary="a Dask cluster, local or at --scheduler",
+            workers_are="local: about a process per core x N/processes threads; "
+            "--scheduler: the window (2 x N URLs submitted)",
             choose_when="a cluster you already run (one task per URL: see docs/executors.md)",
             needs="distributed",
             extra="dask",

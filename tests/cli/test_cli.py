@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from fetcher import FIELDS, __version__
 from fetcher.cli.app import app
+from tests.support.executors import LOCAL
 from tests.support.local import LocalServer
 
 runner = CliRunner()
@@ -222,7 +223,7 @@ def test_installed_command_runs_a_list(server: LocalServer, tmp_path: Path) -> N
     assert "3 URLs, 2 ok, 1 failed" in result.stderr
 
 
-@pytest.mark.parametrize("executor", ["thread", "process", "hybrid", "async"])
+@pytest.mark.parametrize("executor", LOCAL)
 def test_installed_first_only_returns_promptly_past_a_hang(
     server: LocalServer, tmp_path: Path, executor: str
 ) -> None:

@@ -9,12 +9,11 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,33 +57,6 @@ def test_the_scheduler_option_is_for_dask_only() -> None:
         FetchOptions(executor="dask", scheduler="127.0.0.1")
 
 
-@pytest.fixture(scope="module")
-def scheduler_address() -> Iterator[str]:
-    """A `dask scheduler` and one `dask worker` on 127.0.0.1, as on a real cluster."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler_command = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
-    worker_command = [str(DASK), "worker", address, "--nthreads", "4", "--no-nanny"]
-    with (
-        subprocess.Popen([*scheduler_command, "--no-dashboard"], **quiet) as scheduler,
-        subprocess.Popen(
-            [*worker_command, "--no-dashboard", "--host", "127.0.0.1"], **quiet
-        ) as worker,
-    ):
-        try:
-            with distributed.Client(address, timeout=30) as client:
-                client.wait_for_workers(1, timeout=30)
-            yield address
-        finally:
-            worker.kill()  # its threads may still wait on a hanging page
-            scheduler.terminate()
-            for proc in (worker, scheduler):
-                proc.wait(timeout=30)
-
-
 def test_a_running_cluster_through_the_command_line(
     server: LocalServer, tmp_path: Path, scheduler_address: str
 ) -> None:
@@ -105,17 +77,21 @@ def test_a_running_cluster_through_the_command_line(
 def test_first_only_on_a_cluster_returns_past_a_hang(
     server: LocalServer, tmp_path: Path, scheduler_address: str
 ) -> None:
-    hang = server.add("/dask-first/hang", hang=True)
+    gate = threading.Event()  # opened at the end: the cluster's threads are free again
+    hang = server.add("/dask-first/hang", gate=gate)
     winner = server.html("/dask-first/win", "<title>First</title>", delay=0.2)
     started = time.monotonic()
-    result = subprocess.run(
-        [str(FETCHER), write_list(tmp_path, hang, hang, winner), "--first-only", "-e", "dask",
-         "--scheduler", scheduler_address, "--timeout", "60"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.rstrip().endswith(f"{winner}  First")
-    assert time.monotonic() - started < 10  # against a 60 s timeout: the hangs are cancelled
+    try:
+        result = subprocess.run(
+            [str(FETCHER), write_list(tmp_path, hang, hang, winner), "--first-only", "-e",
+             "dask", "--scheduler", scheduler_address, "--timeout", "60"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.rstrip().endswith(f"{winner}  First")
+        assert time.monotonic() - started < 10  # against a 60 s timeout: hangs cancelled
+    finally:
+        gate.set()
 
 
 def test_ctrl_c_to_the_process_group_stops_a_local_cluster_quietly(

@@ -16,10 +16,11 @@ from fetcher._executors.processes import CRASH_HOOK_ENV
 from fetcher._run import schedule as _schedule
 from fetcher._run.retry import CRASHED_TWICE
 from fetcher._run.schedule import Scheduler, URLState
+from tests.support.executors import ISOLATING, LOCAL
 from tests.support.h2 import H2Server
 from tests.support.local import LocalServer
 
-EXECUTORS = ["thread", "process", "hybrid", "async"]
+EXECUTORS = LOCAL
 
 
 def run_all(urls: list[str], **options: object) -> list[FetchResult]:
@@ -134,7 +135,7 @@ def test_no_retries_when_turned_off(server: LocalServer) -> None:
 # Crashed workers
 
 
-@pytest.mark.parametrize("executor", ["process", "hybrid"])
+@pytest.mark.parametrize("executor", ISOLATING)
 def test_a_killed_worker_costs_no_record(server: LocalServer, executor: str) -> None:
     gate = threading.Event()
     gated = [server.html(f"/kill/{executor}/{i}", "<title>g</title>", gate=gate) for i in range(5)]
@@ -151,7 +152,7 @@ def test_a_killed_worker_costs_no_record(server: LocalServer, executor: str) -> 
     assert run.resubmitted >= 1
 
 
-@pytest.mark.parametrize("executor", ["process", "hybrid"])
+@pytest.mark.parametrize("executor", ISOLATING)
 def test_a_url_that_always_crashes_its_worker_gets_an_error_record(
     server: LocalServer, executor: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -167,7 +168,7 @@ def test_a_url_that_always_crashes_its_worker_gets_an_error_record(
     assert all(r.ok for r in results if r.url != crasher)
 
 
-@pytest.mark.parametrize("executor", ["process", "hybrid"])
+@pytest.mark.parametrize("executor", ISOLATING)
 def test_workers_killed_while_urls_stream_cost_no_record(
     server: LocalServer, executor: str
 ) -> None:

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 import pytest
 
 from fetcher import FetchOptions, FetchResult, fetch_all, fetch_first
+from tests.support.executors import CLIENTS, LOCAL
 from tests.support.local import LocalServer
 
-EXECUTORS = ["thread", "process", "hybrid", "async"]
+EXECUTORS = LOCAL
 
 
-@pytest.fixture(params=["thread", "async"])
+@pytest.fixture(params=CLIENTS)
 def client(request: pytest.FixtureRequest) -> str:
     """The two HTTP clients: the sync one (thread, process, hybrid) and the async one."""
     return str(request.param)

@@ -18,12 +18,12 @@ import pytest
 
 from fetcher import FetchOptions, FetchResult, fetch_all
 from fetcher._http.request import same_origin
+from tests.support.executors import CLIENTS, LOCAL
 from tests.support.h2 import H2Server
 from tests.support.local import LocalServer
 from tests.support.raw import Peer, RawServer, Request, raw, response
 
-EXECUTORS = ["thread", "process", "hybrid", "async"]
-CLIENTS = ["thread", "async"]  # the sync client (thread, process, hybrid) and the async one
+EXECUTORS = LOCAL
 
 
 def page(title: str, headers: list[tuple[str, str]] | None = None) -> bytes:

@@ -1,0 +1,91 @@
+"""The executor contract, run against every executor in the registry.
+
+Whatever runs the attempts, a run gives one record per URL (duplicates and failures
+included), leaving early stops the pool at once, and an executor that declares
+`isolates_crashes` loses only the URL that kills its worker. Dask runs on the session's
+real cluster (`dask scheduler` + `dask worker`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from fetcher import EXECUTORS, FetchOptions, fetch_all
+from fetcher._executors import make_pool
+from fetcher._executors.processes import CRASH_HOOK_ENV
+from fetcher._run.retry import CRASHED_TWICE
+from tests.support.executors import AVAILABLE, ISOLATING
+from tests.support.local import LocalServer
+
+
+@pytest.fixture(params=AVAILABLE)
+def executor_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The options that run on one executor of the registry (a real cluster for Dask)."""
+    name = str(request.param)
+    options: dict[str, Any] = {"executor": name, "workers": 4}
+    if name == "dask":
+        options["scheduler"] = request.getfixturevalue("scheduler_address")
+    return options
+
+
+def test_every_executor_is_a_pool_as_declared(executor_options: dict[str, Any]) -> None:
+    spec = EXECUTORS[executor_options["executor"]]
+    pool = make_pool(FetchOptions(**executor_options))
+    try:
+        for method in ("submit", "shutdown", "abort", "alone"):
+            assert callable(getattr(pool, method))
+        alone = pool.alone()
+        assert (alone is not None) == spec.isolates_crashes
+        if alone is not None:
+            alone.shutdown()
+    finally:
+        pool.shutdown()
+
+
+def test_one_record_per_url_whatever_happens_to_it(
+    executor_options: dict[str, Any], server: LocalServer, refused_url: str
+) -> None:
+    name = executor_options["executor"]
+    ok = server.html(f"/contract/{name}/ok", "<title>Fine</title>")
+    missing = server.html(f"/contract/{name}/missing", "<title>No</title>", status=404)
+    urls = [ok, ok, missing, refused_url, "ftp://example.com/", ok]
+    results = list(fetch_all(urls, **executor_options, retries=0, per_host=0))
+    assert Counter(r.url for r in results) == Counter(urls)
+    kinds = Counter(r.error_kind for r in results)
+    assert kinds == Counter({None: 4, "refused": 1, "scheme": 1})
+    assert all((r.error is None) == (r.error_kind is None) for r in results)
+
+
+def test_leaving_early_stops_the_pool_at_once(
+    executor_options: dict[str, Any], server: LocalServer
+) -> None:
+    name = executor_options["executor"]
+    gate = threading.Event()  # opened at the end: a cluster's threads are then free again
+    hang = server.add(f"/contract/{name}/hang", gate=gate)
+    fast = server.html(f"/contract/{name}/fast", "<title>Fast</title>", delay=0.2)
+    started = time.monotonic()
+    try:
+        with fetch_all([hang, hang, fast], **executor_options, timeout=60, per_host=0) as run:
+            first = next(run)
+        assert first.url == fast
+        assert time.monotonic() - started < 15  # against a 60 s timeout: hangs abandoned
+    finally:
+        gate.set()
+
+
+@pytest.mark.parametrize("executor", ISOLATING)
+def test_a_worker_killed_by_one_url_costs_only_that_url(
+    server: LocalServer, executor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CRASH_HOOK_ENV, "/contract-crash")
+    crasher = server.html(f"/contract-crash/{executor}", "<title>never</title>")
+    plain = [server.html(f"/contract-plain/{executor}/{i}", "<title>ok</title>") for i in range(8)]
+    results = list(fetch_all([*plain[:4], crasher, *plain[4:]], executor=executor, retries=0))
+    by_url = {r.url: r for r in results}
+    assert (by_url[crasher].error, by_url[crasher].error_kind) == (CRASHED_TWICE, "crashed")
+    assert all(r.ok for r in results if r.url != crasher)
