@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields
-from typing import Any
+from typing import Any, TypedDict
 
 from .._version import __version__
 from .checks import (
@@ -40,6 +40,7 @@ __all__ = [
     "WINDOW_PER_WORKER",
     "CliOption",
     "FetchOptions",
+    "OptionChanges",
     "cli_option",
     "parse_header",
     "parse_size",
@@ -96,10 +97,12 @@ def cli_option(default: Any, *flags: str, help: str, section: str, **more: Any) 
 
 
 # Sections of `fetcher --help`, in order.
+WHAT = "What to fetch"
 CONCURRENCY = "Concurrency and politeness"
 LIMITS = "Limits and retries"
 REQUEST = "Request"
-SAVING = "Saving pages"
+OUTPUT = "Output"
+SECTIONS = (WHAT, CONCURRENCY, LIMITS, REQUEST, OUTPUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +115,11 @@ class FetchOptions:
     first attempt to its record, retry waits included (None: no bound beyond the
     attempts'). `headers` may be given as a mapping or as (name, value) pairs; it is kept
     as a tuple of pairs; values are sent as their UTF-8 bytes. `per_host=0` and
-    `rate=None` mean no cap. `scheduler` is the address of a running Dask scheduler
-    (executor "dask" only; None starts a local cluster).
+    `rate=None` mean no cap. `follow=False` reports each URL's first response (a 3xx
+    is then a success, its target in `location`); `fallback=False` never retries a line
+    without a scheme as http://. `keep_body=True` puts each decoded body on its
+    record's `body`. `scheduler` is the address of a running Dask scheduler (executor
+    "dask" only; None starts a local cluster).
     """
 
     workers: int = cli_option(
@@ -121,7 +127,8 @@ class FetchOptions:
         help="Concurrent requests (1-1024).",
     )  # fmt: skip
     executor: str = cli_option(
-        "thread", "--executor", "-e", section=CONCURRENCY, choices=tuple(EXECUTORS),
+        "thread", "--executor", "-e", metavar="EXECUTOR", section=CONCURRENCY,
+        choices=tuple(EXECUTORS),
         help="What runs the requests: "
         + "; ".join(f"{s.name}: {s.summary}" for s in EXECUTORS.values()) + ".",
     )  # fmt: skip
@@ -138,7 +145,8 @@ class FetchOptions:
     max_bytes: int = cli_option(
         DEFAULT_MAX_BYTES, "--max-bytes", metavar="SIZE", section=LIMITS, parse=parse_size,
         default_text="10M",
-        help="Largest body kept, after decompression (e.g. 500K, 10M); more is an error.",
+        help="Largest body kept, after decompression (e.g. 500K, 10M: K and M are KiB "
+        "and MiB, 1024-based); more is an error.",
     )  # fmt: skip
     max_redirects: int = cli_option(
         DEFAULT_MAX_REDIRECTS, "--max-redirects", metavar="N", section=LIMITS,
@@ -162,8 +170,8 @@ class FetchOptions:
         help="Concurrent requests to one scheme://host:port (0: no cap).",
     )  # fmt: skip
     rate: float | None = cli_option(
-        None, "--rate", metavar="R", section=CONCURRENCY, default_text="no limit",
-        help="At most R requests started per second.",
+        None, "--rate", metavar="N", section=CONCURRENCY, default_text="no limit",
+        help="At most N requests started per second.",
     )  # fmt: skip
     headers: tuple[tuple[str, str], ...] = cli_option(
         (), "--header", "-H", metavar="'NAME: VALUE'", section=REQUEST, kind="repeat",
@@ -174,21 +182,31 @@ class FetchOptions:
         help="Offer HTTP/2 to https servers (ALPN).",
     )  # fmt: skip
     proxy: str | None = cli_option(
-        None, "--proxy", metavar="http://HOST:PORT", section=REQUEST, default_text="none",
-        help="Send requests via this HTTP proxy.",
+        None, "--proxy", metavar="URL", section=REQUEST, default_text="none",
+        help="Send requests via this HTTP proxy (http://HOST:PORT).",
     )  # fmt: skip
     verify: bool = cli_option(
         True, "--insecure", "-k", section=REQUEST, kind="inverted",
         help="Do not check TLS certificates (warns on stderr).",
     )  # fmt: skip
     save_dir: str | None = cli_option(
-        None, "--save", metavar="DIR", section=SAVING, default_text="none",
+        None, "--save", metavar="DIR", section=OUTPUT, default_text="none",
         help="Save each successful body in DIR (created), named from its URL.",
     )  # fmt: skip
     scheduler: str | None = cli_option(
-        None, "--scheduler", metavar="tcp://HOST:PORT", section=CONCURRENCY,
-        default_text="a local cluster", help="With -e dask: a running Dask scheduler.",
+        None, "--scheduler", metavar="ADDRESS", section=CONCURRENCY,
+        default_text="a local cluster",
+        help="With -e dask: the address of a running Dask scheduler (tcp://HOST:PORT).",
     )  # fmt: skip
+    follow: bool = cli_option(
+        True, "--no-follow", section=REQUEST, kind="inverted",
+        help="Report each URL's first response, redirects included, as its record.",
+    )  # fmt: skip
+    fallback: bool = cli_option(
+        True, "--no-fallback", section=REQUEST, kind="inverted",
+        help="Never retry a line without a scheme as http:// when https fails.",
+    )  # fmt: skip
+    keep_body: bool = False
 
     def __post_init__(self) -> None:
         check_int("workers", self.workers, 1, 1024)
@@ -205,7 +223,7 @@ class FetchOptions:
         check_int("per_host", self.per_host, 0, 1 << 20)
         if self.rate is not None:
             check_number("rate", self.rate, above=0)
-        for name in ("http2", "verify"):
+        for name in ("http2", "verify", "follow", "fallback", "keep_body"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(name, f"must be True or False, not {getattr(self, name)!r}")
         object.__setattr__(self, "headers", _checked_headers(self.headers))
@@ -238,3 +256,30 @@ def _checked_headers(headers: Any) -> tuple[tuple[str, str], ...]:
             raise OptionError("headers", f"must be (name, value) pairs, not {pair!r}")
         checked.append(check_header(*pair))
     return tuple(checked)
+
+
+class OptionChanges(TypedDict, total=False):
+    """`FetchOptions` fields as keyword arguments (`fetch_all(urls, workers=32)`), typed
+    for editors and type checkers. It lists every field of `FetchOptions` with its type
+    (a test keeps the two in step); `headers` also takes a mapping."""
+
+    workers: int
+    executor: str
+    timeout: float
+    total_timeout: float | None
+    max_bytes: int
+    max_redirects: int
+    user_agent: str
+    retries: int
+    max_retry_wait: float
+    per_host: int
+    rate: float | None
+    headers: tuple[tuple[str, str], ...] | Mapping[str, str] | Iterable[tuple[str, str]]
+    http2: bool
+    proxy: str | None
+    verify: bool
+    save_dir: str | None
+    scheduler: str | None
+    follow: bool
+    fallback: bool
+    keep_body: bool

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import builtins
+from dataclasses import dataclass, field, fields
 
 from .errors import FailureKind
 
@@ -17,8 +18,13 @@ class FetchResult:
     of 400 or more is reported by `status`, not by `error`. `error_kind` names the kind
     of failure from a closed set (`fetcher.ERROR_KINDS`), None exactly when `error` is.
     `elapsed` is the last attempt's time; `attempts` counts the attempts made (retries
-    included); `path` is where the body was saved (`save_dir`), or None. Fields are only
-    ever appended, never reordered.
+    included); `path` is where the body was saved (`save_dir`), or None; `location` is
+    the absolute `Location` of a 3xx record (one not followed: `follow=False`, or one
+    more than `max_redirects`), None otherwise. Fields are only ever appended, never
+    reordered.
+
+    `body` is not a record field (not in `FIELDS`, nor in any output format): with
+    `keep_body=True` it holds the decoded body, at most `max_bytes` of it.
     """
 
     url: str
@@ -31,6 +37,8 @@ class FetchResult:
     attempts: int = 1
     path: str | None = None
     error_kind: FailureKind | None = None
+    location: str | None = None
+    body: builtins.bytes | None = field(default=None, repr=False, metadata={"record": False})
 
     @property
     def ok(self) -> bool:
@@ -39,7 +47,9 @@ class FetchResult:
 
 
 #: Field names in record order: the output schema of every format.
-FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FetchResult))
+FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(FetchResult) if f.metadata.get("record", True)
+)
 
 
 @dataclass(frozen=True, slots=True)

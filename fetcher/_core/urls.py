@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL_CHARS", "origin_of", "to_request_url"]
+__all__ = ["MAX_URL_CHARS", "has_scheme", "origin_of", "to_request_url"]
 
 #: Longest input line taken as a URL; longer lines become error rows, never huge strings.
 MAX_URL_CHARS = 65_536
@@ -28,6 +28,12 @@ def to_request_url(line: str) -> str:
     if match and not line[match.end() : match.end() + 1].isdigit():
         return line
     return "https://" + line
+
+
+def has_scheme(line: str) -> bool:
+    """True when an input line names its scheme (`http://x`, `mailto:x`), False when
+    fetcher adds `https://` to it."""
+    return to_request_url(line) == line.strip()
 
 
 def origin_of(url: str) -> str | None:

@@ -27,7 +27,7 @@ from .._compat import tls_buffered, transport_over
 from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .attempt import AttemptBuilder, attempt_budget
-from .classify import is_stale_connection_error
+from .classify import is_stale_connection_error, wants_http_fallback
 from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable
 from .request import Hops, base_headers, request_headers, request_target
 
@@ -80,7 +80,8 @@ class AsyncFetcher:
         return Slot(self._ssl_context, self.options)
 
     async def attempt(self, url: str, deadline: float | None, slot: Slot) -> Attempt:
-        """Fetch `url` once in `slot`; never raises (but for cancellation)."""
+        """Fetch `url` once in `slot`; never raises (but for cancellation). A line
+        without a scheme may be tried again as http://, as the sync client does."""
         started = time.monotonic()
         seconds, total_cut = attempt_budget(self.options, deadline, started)
         builder = AttemptBuilder()
@@ -88,8 +89,27 @@ class AsyncFetcher:
             async with asyncio.timeout(seconds):
                 await self._follow(builder, slot, request_target(url))
         except Exception as exc:  # TimeoutError included: the builder names it
-            builder.fail(exc, seconds, total_cut)
+            plain = await self._fallback(url, exc, slot, started + seconds)
+            if plain is None:
+                builder.fail(exc, seconds, total_cut)
+            else:
+                builder = plain
         return builder.finish(url, started)
+
+    async def _fallback(
+        self, url: str, exc: Exception, slot: Slot, ends_at: float
+    ) -> AttemptBuilder | None:
+        """The http:// attempt at a line without a scheme, if it applies and is answered."""
+        left = ends_at - time.monotonic()
+        if not self.options.fallback or left <= 0 or not wants_http_fallback(url, exc):
+            return None
+        builder = AttemptBuilder()
+        try:
+            async with asyncio.timeout(left):
+                await self._follow(builder, slot, request_target("http://" + url.strip()))
+        except Exception:
+            return None  # both failed: the https error stands
+        return builder
 
     async def _follow(self, builder: AttemptBuilder, slot: Slot, target: httpx.URL) -> None:
         hops = Hops(self.options.max_redirects)
@@ -98,7 +118,7 @@ class AsyncFetcher:
             response = await slot.send(httpx.Request("GET", url, headers=headers))
             complete = False
             try:
-                location = builder.note(response, url, hops)
+                location = builder.note(response, url, hops, self.options.follow)
                 if location is None:
                     content = await self._read(builder, response)
                     complete = True
@@ -123,9 +143,9 @@ class AsyncFetcher:
             body.finish()
         finally:  # a title costs CPU: a large body's is read off the loop
             if body.size <= INLINE_TITLE_BYTES:
-                builder.read(body, response)
+                builder.read(body, response, self.options.keep_body)
             else:
-                await asyncio.to_thread(builder.read, body, response)
+                await asyncio.to_thread(builder.read, body, response, self.options.keep_body)
         return body.content()
 
 

@@ -8,6 +8,7 @@ the runner needs to decide on a retry.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -66,17 +67,28 @@ class AttemptBuilder:
     retryable: bool = False
     retry_after: float | None = None
     gave_up: bool = False
+    location: str | None = None
+    body: bytes | None = None
 
-    def note(self, response: httpx.Response, url: httpx.URL, hops: Hops) -> httpx.URL | None:
-        """Record a response's URL and status; return the redirect to follow, if any."""
+    def note(
+        self, response: httpx.Response, url: httpx.URL, hops: Hops, follow: bool = True
+    ) -> httpx.URL | None:
+        """Record a response's URL, status and (for a 3xx) where it leads; return the
+        redirect to follow, if any (never with `follow` false)."""
         self.final_url = str(url)
         self.status = response.status_code
+        self.location = None
         if len(response.headers.raw) > MAX_RESPONSE_HEADERS:
             raise Failure("too_large", f"more than {MAX_RESPONSE_HEADERS} response headers")
         if response.status_code in REDIRECT_STATUSES:
             locations = response.headers.get_list("location")
-            if locations:
-                return hops.location(url, locations)
+            if locations and not follow:
+                with contextlib.suppress(Failure):  # a bad Location is not followed anyway
+                    self.location = str(hops.location(url, locations))
+            elif locations:
+                target = hops.location(url, locations)
+                self.location = str(target)  # kept if the hop fails (a loop, too many)
+                return target
         if response.status_code in RETRY_STATUSES:
             self.retry_after = parse_retry_after(response.headers.get("retry-after"))
         return None
@@ -91,10 +103,14 @@ class AttemptBuilder:
         if body.truncated:
             raise Failure("too_large", f"body larger than max-bytes ({body.cap} bytes)")
 
-    def read(self, body: CappedBody, response: httpx.Response) -> None:
-        """Keep the size and title of what was read (also when reading failed)."""
+    def read(self, body: CappedBody, response: httpx.Response, keep: bool = False) -> None:
+        """Keep the size and title of what was read (also when reading failed), and the
+        body itself if asked to (`keep_body`)."""
         self.size = body.size
-        self.title = extract_title(body.content(), response.headers.get("content-type"))
+        content = body.content()
+        self.title = extract_title(content, response.headers.get("content-type"))
+        if keep:
+            self.body = content
 
     def save(
         self, options: FetchOptions, target: httpx.URL, response: httpx.Response, content: bytes
@@ -140,5 +156,7 @@ class AttemptBuilder:
             error=self.error,
             path=self.path,
             error_kind=self.kind,
+            location=self.location if self.status in REDIRECT_STATUSES else None,
+            body=self.body,
         )
         return Attempt(result, self.retryable, self.retry_after, self.gave_up)

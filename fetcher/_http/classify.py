@@ -22,8 +22,15 @@ import httpx
 
 from .._compat import protocol_problem
 from .._core.errors import Failure, clip
+from .._core.urls import has_scheme, to_request_url
 
-__all__ = ["HEADER_BYTES_CAP", "classify", "is_stale_connection_error"]
+__all__ = ["HEADER_BYTES_CAP", "classify", "is_stale_connection_error", "wants_http_fallback"]
+
+#: What OpenSSL says when the server answered the TLS handshake with something else
+#: (a plain-HTTP server answers `HTTP/1.1 400 ...`, which is no TLS record).
+_NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
+)
 
 #: Bytes of a response's header section (status line included) read before giving up:
 #: httpcore's own bound on an HTTP/1.1 head (h11's incomplete event size).
@@ -98,6 +105,24 @@ def is_stale_connection_error(exc: BaseException) -> bool:
         | httpcore.RemoteProtocolError
         | httpcore.NetworkError,
     ) and not isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException)
+
+
+def wants_http_fallback(line: str, exc: BaseException) -> bool:
+    """True when an https:// attempt at an input line without a scheme should be made
+    again as http:// (ProjectDiscovery httpx's probe): https was refused and the line
+    names no port (so 443 was tried; 80 is next), or the server answered the TLS
+    handshake in plain HTTP. Never on a certificate error or a timeout."""
+    if has_scheme(line):
+        return False
+    cause = _root_cause(exc)
+    if isinstance(cause, ssl.SSLError):
+        return (cause.reason or "") in _NOT_TLS_REASONS
+    if isinstance(cause, ConnectionRefusedError):
+        try:
+            return httpx.URL(to_request_url(line)).port is None
+        except (httpx.InvalidURL, ValueError):
+            return False
+    return False
 
 
 def _root_cause(exc: BaseException) -> BaseException:

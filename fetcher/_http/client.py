@@ -24,7 +24,7 @@ from .._core.errors import Failure
 from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .attempt import AttemptBuilder, attempt_budget
-from .classify import is_stale_connection_error
+from .classify import is_stale_connection_error, wants_http_fallback
 from .network import Deadline, DeadlineBackend, LiveSockets
 from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable
 from .request import Hops, base_headers, request_headers, request_target
@@ -58,7 +58,9 @@ class PageFetcher:
         """Fetch `url` (an input line) once; never raises.
 
         The attempt takes at most `options.timeout` seconds, and ends by `deadline` (a
-        monotonic time: the URL's total time) if that comes first.
+        monotonic time: the URL's total time) if that comes first. A line without a
+        scheme whose https:// request fails as `wants_http_fallback` says is tried as
+        http:// in what is left of that time (unless `options.fallback` is off).
         """
         started = time.monotonic()
         seconds, total_cut = attempt_budget(self.options, deadline, started)
@@ -66,8 +68,24 @@ class PageFetcher:
         try:
             self._fetch_into(builder, url, seconds)
         except Exception as exc:
-            builder.fail(exc, seconds, total_cut)
+            plain = self._fallback(url, exc, started + seconds)
+            if plain is None:
+                builder.fail(exc, seconds, total_cut)
+            else:
+                builder = plain
         return builder.finish(url, started)
+
+    def _fallback(self, url: str, exc: Exception, ends_at: float) -> AttemptBuilder | None:
+        """The http:// attempt at a line without a scheme, if it applies and is answered."""
+        left = ends_at - time.monotonic()
+        if not self.options.fallback or left <= 0 or not wants_http_fallback(url, exc):
+            return None
+        builder = AttemptBuilder()
+        try:
+            self._fetch_into(builder, "http://" + url.strip(), left)
+        except Exception:
+            return None  # both failed: the https error stands
+        return builder
 
     def abort(self) -> None:
         """Fail the requests in flight at once, and every request after them.
@@ -113,7 +131,7 @@ class PageFetcher:
             response = self._send(worker, httpx.Request("GET", url, headers=headers))
             complete = False
             try:
-                location = builder.note(response, url, hops)
+                location = builder.note(response, url, hops, self.options.follow)
                 if location is None:
                     content = self._read(builder, response)
                     complete = True
@@ -135,7 +153,7 @@ class PageFetcher:
                 builder.feed(body, chunk)
             body.finish()
         finally:
-            builder.read(body, response)
+            builder.read(body, response, self.options.keep_body)
         return body.content()
 
     def _send(self, worker: _Worker, request: httpx.Request) -> httpx.Response:

@@ -181,7 +181,7 @@ def test_name_that_does_not_resolve_is_an_error_row() -> None:
 
 def test_line_without_scheme_is_fetched_as_https(server: LocalServer) -> None:
     line = f"127.0.0.1:{server.port}/tls"  # a plain-HTTP server: a TLS handshake fails
-    result = fetch_one(line)
+    result = fetch_one(line, fallback=False)  # (with the fallback: see test_fallback_...)
     assert result.url == line
     assert result.error is not None and result.error.startswith("TLS error")
 
