@@ -5,6 +5,9 @@
     for result in fetch_all(["https://example.com"], workers=8):
         print(result.status, result.title)
 
+    async for result in afetch_all(urls):  # inside an event loop
+        ...
+
 This module is the whole public API; everything else is private (`fetcher._*`), or the
 command line (`fetcher.cli`) and the tools behind `fetcher serve` and `fetcher bench`
 (`fetcher.tools`). Importing fetcher loads neither the HTTP client nor the command-line
@@ -12,6 +15,8 @@ stack: both are imported when first needed.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ._core.errors import (
     KINDS as ERROR_KINDS,
@@ -32,12 +37,16 @@ from ._core.options import (
     DEFAULT_TIMEOUT,
     DEFAULT_WORKERS,
     FetchOptions,
+    OptionChanges,
 )
 from ._core.result import FIELDS, FetchResult
-from ._run.api import fetch_all, fetch_first
+from ._run.api import afetch_all, fetch_all, fetch_first
 from ._run.runner import FetchRun
 from ._run.urllist import read_urls
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._run.arun import AsyncFetchRun
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -47,6 +56,7 @@ __all__ = [
     "ERROR_KINDS",
     "EXECUTORS",
     "FIELDS",
+    "AsyncFetchRun",
     "ExecutorError",
     "ExecutorSpec",
     "FetchOptions",
@@ -54,12 +64,23 @@ __all__ = [
     "FetchRun",
     "FetcherError",
     "InputError",
+    "OptionChanges",
     "OptionError",
     "OutputError",
     "ResumeError",
     "SaveDirError",
     "__version__",
+    "afetch_all",
     "fetch_all",
     "fetch_first",
     "read_urls",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`AsyncFetchRun` is imported when first used: asyncio stays out of `import fetcher`."""
+    if name == "AsyncFetchRun":
+        from ._run.arun import AsyncFetchRun
+
+        return AsyncFetchRun
+    raise AttributeError(f"module 'fetcher' has no attribute {name!r}")

@@ -22,6 +22,7 @@ __all__ = [
     "click_exceptions",
     "connection_of",
     "forget_local_cluster",
+    "importing_parent_main",
     "left_unread",
     "pool_processes",
     "protocol_problem",
@@ -165,6 +166,15 @@ def forget_local_cluster(cluster: Any) -> None:
     instances = getattr(type(cluster), "_instances", None)
     if instances is not None:
         instances.discard(cluster)
+
+
+def importing_parent_main() -> bool:
+    """True in a spawned or forkserver child while it is still importing the parent's
+    main module (multiprocessing's `_inheriting`, the flag behind its own "bootstrapping
+    phase" error): a script without `if __name__ == "__main__":` is running again."""
+    import multiprocessing
+
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
 def click_exceptions() -> ModuleType:

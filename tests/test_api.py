@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import fields
 
 import pytest
 
@@ -27,6 +28,7 @@ PUBLIC = {
     "ERROR_KINDS", "EXECUTORS", "FIELDS", "ExecutorError", "ExecutorSpec", "FetchOptions",
     "FetchResult", "FetchRun", "FetcherError", "InputError", "OptionError", "OutputError",
     "ResumeError", "SaveDirError", "__version__", "fetch_all", "fetch_first", "read_urls",
+    "afetch_all", "AsyncFetchRun", "OptionChanges",
 }  # fmt: skip
 
 
@@ -68,3 +70,24 @@ def test_the_error_kinds_are_a_closed_documented_set() -> None:
 def test_the_executor_registry_names_its_modules() -> None:
     assert list(EXECUTORS) == ["thread", "process", "hybrid", "async", "dask"]
     assert all(spec.summary and spec.choose_when for spec in EXECUTORS.values())
+
+
+def test_keyword_options_are_typed_as_the_fields_of_fetch_options() -> None:
+    import typing
+
+    from fetcher import OptionChanges
+
+    hints = typing.get_type_hints(OptionChanges)
+    option_fields = {f.name: f.type for f in fields(FetchOptions)}
+    assert list(hints) == list(option_fields)
+    for name in option_fields:
+        if name != "headers":  # also takes a mapping or any pairs
+            assert str(hints[name]).replace("typing.", "") == str(
+                typing.get_type_hints(FetchOptions)[name]
+            ).replace("typing.", ""), name
+
+
+def test_the_package_says_it_is_typed() -> None:
+    from importlib.resources import files
+
+    assert files("fetcher").joinpath("py.typed").is_file()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from .._core.executors import EXECUTORS
@@ -19,6 +20,10 @@ __all__ = ["Pool", "make_pool"]
 def make_pool(options: FetchOptions) -> Pool:
     """The pool named by `options.executor`, sized by `options.workers`."""
     spec = EXECUTORS[options.executor]
+    if "multiprocessing" in sys.modules:  # else this is no worker process of a pool
+        from .processes import exit_if_importing_parent_main
+
+        exit_if_importing_parent_main()  # a worker re-running a script without the guard
     module = importlib.import_module(f"{__name__}.{spec.module}")
     factory: Any = getattr(module, spec.pool)
     pool: Pool = factory(options)

@@ -15,6 +15,7 @@ import contextlib
 import threading
 from concurrent.futures import Future
 
+from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .._core.signals import signals_blocked
@@ -92,6 +93,9 @@ class AsyncPool:
 
     def alone(self) -> Pool | None:
         return None  # the loop's thread cannot die alone: a crash takes the whole process
+
+    def fatal(self) -> ExecutorError | None:
+        return None  # no worker process of its own can re-run the script
 
     def _stop(self, *, cancel: bool) -> None:
         if self._loop.is_closed():

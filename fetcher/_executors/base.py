@@ -10,6 +10,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Protocol
 
+from .._core.errors import ExecutorError
 from .._core.result import Attempt
 
 __all__ = ["REAP_SECONDS", "Pool"]
@@ -38,4 +39,9 @@ class Pool(Protocol):
 
     def alone(self) -> Pool | None:
         """A one-process pool for URLs suspected of killing their worker (or None)."""
+        ...
+
+    def fatal(self) -> ExecutorError | None:
+        """After a worker died: the error that makes the pool useless, if that was why
+        (a worker process re-running a script without the `__main__` guard)."""
         ...

@@ -170,6 +170,9 @@ class DaskPool:
     def alone(self) -> Pool | None:
         return None  # Dask itself retries the task of a worker that died
 
+    def fatal(self) -> ExecutorError | None:
+        return None  # no worker process of its own can re-run the script
+
     def abort(self) -> None:
         with self._lock:
             tasks, self._tasks = dict(self._tasks), {}

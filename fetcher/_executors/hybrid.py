@@ -25,6 +25,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .._core.signals import block_signals, signals_blocked
@@ -34,6 +35,7 @@ from .processes import (
     crash_if_marked,
     crash_marker,
     end_processes,
+    main_guard_error,
     process_context,
     split,
     start_worker_process,
@@ -157,7 +159,7 @@ class HybridPool:
         self._processes[index].join(REAP_SECONDS)
         replacement = None
         with self._lock:
-            if not self._stopping:  # replaced before the URLs fail, so they can go back
+            if not self._stopping and self.fatal() is None:  # replaced before the URLs fail
                 replacement, process = self._start_process(self._threads[index])
                 self._connections[index], self._processes[index] = replacement, process
                 self._load[index] = 0
@@ -191,6 +193,9 @@ class HybridPool:
         from .process import ProcessPool
 
         return ProcessPool(replace(self._options, workers=1, executor="process"))
+
+    def fatal(self) -> ExecutorError | None:
+        return main_guard_error(self._processes, self._options.executor)
 
 
 def _worker_main(

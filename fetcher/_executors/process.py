@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 from .._compat import pool_processes, quiet_cancelled_future_race
+from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .._core.signals import signals_blocked
@@ -27,6 +28,7 @@ from .processes import (
     crash_if_marked,
     crash_marker,
     end_processes,
+    main_guard_error,
     process_context,
     start_worker_process,
 )
@@ -44,6 +46,7 @@ class ProcessPool:
         self._context = process_context()
         self._executor = self._new_executor()
         self._futures: set[Future[Attempt]] = set()  # submitted to the current executor
+        self._fatal: ExecutorError | None = None
         self.rebuilds = 0
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -69,6 +72,9 @@ class ProcessPool:
         return future
 
     def _rebuild(self) -> None:
+        """Replace a broken executor (unless its workers could never run: `fatal`)."""
+        if self.fatal() is not None:
+            raise self._fatal or ExecutorError("worker processes cannot start")
         broken, self._executor = self._executor, self._new_executor()
         orphans, self._futures = self._futures, set()
         self.rebuilds += 1
@@ -89,6 +95,12 @@ class ProcessPool:
 
     def alone(self) -> Pool | None:
         return ProcessPool(replace(self._options, workers=1))
+
+    def fatal(self) -> ExecutorError | None:
+        if self._fatal is None:
+            processes = pool_processes(self._executor)
+            self._fatal = main_guard_error(processes, self._options.executor)
+        return self._fatal
 
 
 # One fetcher per worker process, built by the pool's initializer.

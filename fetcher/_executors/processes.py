@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from .._compat import importing_parent_main
+from .._core.errors import ExecutorError
 from .._core.signals import unblock_in_worker_process
 from .base import REAP_SECONDS
 
@@ -76,6 +78,32 @@ def end_processes(processes: Iterable[Any]) -> None:
         process.join(REAP_SECONDS)
         if process.is_alive():
             process.kill()
+
+
+#: The exit status of a worker process that found itself re-running the parent's script.
+MAIN_GUARD_EXIT = 86
+MAIN_GUARD_MESSAGE = (
+    "the {executor} executor starts worker processes that import your script again: put "
+    'the code that calls fetcher under `if __name__ == "__main__":` (or use the thread '
+    "executor)"
+)
+
+
+def exit_if_importing_parent_main() -> None:
+    """In a worker process that is importing the parent's main module (a script without
+    the `__main__` guard calls fetcher at its top level): exit at once, quietly, with
+    `MAIN_GUARD_EXIT`, which the parent's pool reports once (`main_guard_error`)
+    instead of running the script again in every worker."""
+    if importing_parent_main():
+        os._exit(MAIN_GUARD_EXIT)
+
+
+def main_guard_error(processes: Iterable[Any], executor: str) -> ExecutorError | None:
+    """The error to end the run with, if a worker process exited with `MAIN_GUARD_EXIT`."""
+    for process in processes:
+        if process.exitcode == MAIN_GUARD_EXIT:
+            return ExecutorError(MAIN_GUARD_MESSAGE.format(executor=executor))
+    return None
 
 
 def start_worker_process() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .._core.signals import block_signals, signals_blocked
@@ -40,6 +41,9 @@ class ThreadPool:
 
     def alone(self) -> Pool | None:
         return None  # a thread cannot die alone: a crash takes the whole process
+
+    def fatal(self) -> ExecutorError | None:
+        return None  # no worker process of its own can re-run the script
 
 
 def warm_imports() -> None:

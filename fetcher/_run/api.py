@@ -1,16 +1,20 @@
-"""The functions of the Python API that run a list: `fetch_all` and `fetch_first`."""
+"""The functions of the Python API that run a list: `fetch_all`, `afetch_all` and
+`fetch_first`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from .._core.options import FetchOptions
+from .._core.options import FetchOptions, OptionChanges
 from .._core.result import FetchResult
 from .runner import FetchRun
 
-__all__ = ["fetch_all", "fetch_first"]
+if TYPE_CHECKING:
+    from .arun import AsyncFetchRun
+
+__all__ = ["afetch_all", "fetch_all", "fetch_first"]
 
 
 def _options(options: FetchOptions | None, changes: dict[str, Any]) -> FetchOptions:
@@ -21,7 +25,15 @@ def _options(options: FetchOptions | None, changes: dict[str, Any]) -> FetchOpti
         raise TypeError(f"unknown fetch option: {exc}") from None
 
 
-def fetch_all(urls: Iterable[str], options: FetchOptions | None = None, **changes: Any) -> FetchRun:
+def _checked_urls(urls: Iterable[str]) -> Iterable[str]:
+    if isinstance(urls, str | bytes):
+        raise TypeError("urls must be an iterable of URL strings, not a single string")
+    return urls
+
+
+def fetch_all(
+    urls: Iterable[str], options: FetchOptions | None = None, **changes: Unpack[OptionChanges]
+) -> FetchRun:
     """Fetch every URL; iterate the result for one `FetchResult` per URL as each completes.
 
     `urls` may be any iterable (a generator over a huge file is read lazily). Settings come
@@ -29,9 +41,21 @@ def fetch_all(urls: Iterable[str], options: FetchOptions | None = None, **change
     `fetch_all(urls, workers=32, executor="process", timeout=5, max_bytes=1_000_000)`.
     Every URL yields exactly one record, duplicates included, once the run completes.
     """
-    if isinstance(urls, str | bytes):
-        raise TypeError("urls must be an iterable of URL strings, not a single string")
-    return FetchRun(urls, _options(options, changes))
+    return FetchRun(_checked_urls(urls), _options(options, dict(changes)))
+
+
+def afetch_all(
+    urls: Iterable[str], options: FetchOptions | None = None, **changes: Unpack[OptionChanges]
+) -> AsyncFetchRun:
+    """`fetch_all` for code inside an event loop: `async for result in afetch_all(urls)`.
+
+    The same options on every executor; the run is driven from a thread of its own, so
+    the caller's loop never blocks. Leaving the loop (`break`), `await run.aclose()`, or
+    cancelling the task that iterates stops the run as `FetchRun.close()` does.
+    """
+    from .arun import AsyncFetchRun
+
+    return AsyncFetchRun(FetchRun(_checked_urls(urls), _options(options, dict(changes))))
 
 
 def fetch_first(
@@ -39,7 +63,7 @@ def fetch_first(
     options: FetchOptions | None = None,
     *,
     on_failure: Callable[[FetchResult], None] | None = None,
-    **changes: Any,
+    **changes: Unpack[OptionChanges],
 ) -> FetchResult | None:
     """Race the URLs; return the first page that downloads successfully, or None.
 

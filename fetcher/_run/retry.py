@@ -27,6 +27,7 @@ __all__ = [
     "describe_pool_error",
     "failed_record",
     "gave_up_record",
+    "not_a_string_record",
 ]
 
 #: The error of a URL whose attempts killed their worker process twice.
@@ -91,3 +92,10 @@ def describe_pool_error(exc: BaseException) -> str:
     if isinstance(exc, ExecutorError):
         return str(exc)
     return f"worker failed: {type(exc).__name__}"
+
+
+def not_a_string_record(item: object) -> FetchResult:
+    """The record of an item of the URL iterable that is no string (the API takes any)."""
+    return FetchResult(
+        repr(item), None, None, None, 0, 0.0, "not a URL string", error_kind="invalid_url"
+    )

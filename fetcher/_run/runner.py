@@ -8,14 +8,14 @@ Between the input and the pool sits a `Scheduler` (per-origin caps, a global rat
 retries later without holding a worker). When a worker process dies, every URL in flight
 in the pool fails and none is known to be the culprit: each is tried again alone, one at
 a time, in a one-process quarantine pool beside the main pool. A URL whose worker dies
-while it runs there alone gets an error record; the others carry on.
+while it runs there alone gets an error record; the others carry on. A pool whose
+workers can never run (`Pool.fatal`) ends the run with its error instead.
 
 The loop is a `wait(return_when=FIRST_COMPLETED)` loop over three futures: "a result is
 done", "more input has arrived" and "interrupted", with a timeout when a retry is due.
 Each submitted future's done-callback queues it and completes the first of those.
-Waiting on the whole window instead costs O(window) lock operations per result (every
-wait installs and removes a waiter on each pending future): at 64 workers that was a
-third of the GIL's time.
+Waiting on the whole window instead costs O(window) lock operations per result (each
+wait adds and removes a waiter on every pending future): a third of the GIL at 64.
 """
 
 from __future__ import annotations
@@ -41,9 +41,8 @@ from .._core.result import Attempt, FetchResult
 from .._core.signals import signals_blocked
 from .._core.urls import origin_of
 from .._executors import Pool, make_pool
-from . import schedule
+from . import retry, schedule
 from .feeder import Feeder
-from .retry import CRASHED_TWICE, after_attempt, describe_pool_error, failed_record, gave_up_record
 from .schedule import Scheduler, URLState
 
 __all__ = ["FetchRun"]
@@ -83,11 +82,24 @@ class FetchRun(Iterator[FetchResult]):
         self.max_in_flight = 0
         self.retries = 0  # attempts scheduled again after a failure a retry may cure
         self.resubmitted = 0  # URLs submitted again after their worker process died
+        self.read = 0  # URLs taken from the input so far
+        self.abandoned = 0  # URLs in flight when the run was closed before they finished
 
     @property
     def in_flight(self) -> int:
         """URLs submitted to the pool and not yet finished."""
         return len(self._in_flight)
+
+    @property
+    def closed(self) -> bool:
+        """True once the run is over: finished, closed or stopped."""
+        return self._closed
+
+    @property
+    def held_by_cap(self) -> bool:
+        """True when the per-origin cap is what holds the run back now: URLs wait for
+        their origin while the window has room. (Read from another thread too: a bar.)"""
+        return self._scheduler.parked > 0 and len(self._in_flight) < self.options.window
 
     @property
     def capped(self) -> bool:
@@ -202,15 +214,16 @@ class FetchRun(Iterator[FetchResult]):
         except BrokenExecutor:
             if self._stopping:
                 return None  # killed with the run, not by the URL: fetched again on resume
+            self._end_if_fatal(self._quarantine if alone else self._pool)
             state.crashes += 1
             if alone:  # nothing else ran in its worker: this URL killed it
-                return failed_record(state, CRASHED_TWICE, "crashed")
+                return retry.failed_record(state, retry.CRASHED_TWICE, "crashed")
             self.resubmitted += 1
             self._suspects.append(state)
             return None
         except Exception as exc:
-            return failed_record(state, describe_pool_error(exc), "executor")
-        step = after_attempt(state, attempt, self.options, self._stopping, time.monotonic())
+            return retry.failed_record(state, retry.describe_pool_error(exc), "executor")
+        step = retry.after_attempt(state, attempt, self.options, self._stopping, time.monotonic())
         if isinstance(step, FetchResult):
             return step
         self.retries += 1
@@ -233,7 +246,7 @@ class FetchRun(Iterator[FetchResult]):
         window = self.options.window
         for held in self._scheduler.expired(now):  # held past its total time: it ends now
             assert held.last is not None
-            self._ready.append(gave_up_record(held, held.last, self.options))
+            self._ready.append(retry.gave_up_record(held, held.last, self.options))
         if self._suspects and self._alone is None:
             self._submit_alone(self._suspects.popleft(), now)
         while len(self._in_flight) + len(self._ready) < window:
@@ -247,17 +260,13 @@ class FetchRun(Iterator[FetchResult]):
         while True:
             if not self._incoming:
                 self._incoming.extend(feeder.take(self.options.window))
+                self.read += len(self._incoming)
                 if not self._incoming:
                     return None
             url = self._incoming.popleft()
             if isinstance(url, str):
                 return URLState(url, origin_of(url) if self.options.per_host else None)
-            self._ready.append(
-                FetchResult(
-                    repr(url), None, None, None, 0, 0.0, "not a URL string",
-                    error_kind="invalid_url",
-                )
-            )  # fmt: skip
+            self._ready.append(retry.not_a_string_record(url))
 
     def _submit(self, state: URLState, now: float, pool: Pool | None = None) -> None:
         """Start an attempt at `state` on `pool` (the main pool by default)."""
@@ -265,18 +274,27 @@ class FetchRun(Iterator[FetchResult]):
         assert pool is not None
         if state.deadline is not None and state.last is not None and now >= state.deadline:
             self._release(state)  # held past its total time (a busy origin, the rate)
-            self._ready.append(gave_up_record(state, state.last, self.options))
+            self._ready.append(retry.gave_up_record(state, state.last, self.options))
             return
         state.attempts += 1
         state.started = now
         try:
             future = pool.submit(state.url, state.deadline)
         except Exception as exc:  # a pool that cannot take work: the URL still gets its record
+            self._end_if_fatal(pool)
             self._release(state)
-            self._ready.append(failed_record(state, describe_pool_error(exc), "executor"))
+            self._ready.append(
+                retry.failed_record(state, retry.describe_pool_error(exc), "executor")
+            )
             return
         self._in_flight[future] = state
         future.add_done_callback(self._on_done)
+
+    def _end_if_fatal(self, pool: Pool | None) -> None:
+        """End the run with the pool's error if its workers can never run (`Pool.fatal`)."""
+        if pool is not None and (error := pool.fatal()) is not None:
+            self.close()
+            raise error from None
 
     def _release(self, state: URLState) -> None:
         """`state` will not run after all: its origin (or the quarantine) has room again."""
@@ -291,7 +309,7 @@ class FetchRun(Iterator[FetchResult]):
             assert self._pool is not None
             self._quarantine = self._pool.alone()
         if self._quarantine is None:  # the executor isolates no crash: the URL is lost
-            self._ready.append(failed_record(state, "worker process died", "crashed"))
+            self._ready.append(retry.failed_record(state, "worker process died", "crashed"))
             return
         self._alone = state
         self._submit(state, now, self._quarantine)
@@ -349,6 +367,7 @@ class FetchRun(Iterator[FetchResult]):
             or bool(self._suspects)
             or (feeder is not None and not feeder.finished)
         )
+        self.abandoned = len(self._in_flight) + len(self._suspects)
         self._in_flight.clear()
         self._scheduler.clear()
         self._suspects.clear()

@@ -86,6 +86,11 @@ class Scheduler:
         return self._count["parked"] + self._count["later"]
 
     @property
+    def parked(self) -> int:
+        """URLs waiting now for their origin to have room (the per-origin cap)."""
+        return self._count["parked"]
+
+    @property
     def idle(self) -> bool:
         """Nothing held or due: every state given out has been accounted for."""
         return not any(self._count.values())

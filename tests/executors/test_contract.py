@@ -89,3 +89,19 @@ def test_a_worker_killed_by_one_url_costs_only_that_url(
     by_url = {r.url: r for r in results}
     assert (by_url[crasher].error, by_url[crasher].error_kind) == (CRASHED_TWICE, "crashed")
     assert all(r.ok for r in results if r.url != crasher)
+
+
+def test_afetch_all_gives_the_same_records_on_every_executor(
+    executor_options: dict[str, Any], server: LocalServer
+) -> None:
+    import asyncio
+
+    from fetcher import afetch_all
+
+    name = executor_options["executor"]
+    urls = [server.html(f"/contract/{name}/async/{n}", f"<title>{n}</title>") for n in range(6)]
+
+    async def collect() -> list[str | None]:
+        return [r.title async for r in afetch_all(urls, **executor_options, per_host=0)]
+
+    assert sorted(asyncio.run(collect()), key=str) == [str(n) for n in range(6)]

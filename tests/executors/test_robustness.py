@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -359,3 +361,33 @@ def test_http2_is_negotiated_when_asked(h2_server: H2Server, executor: str) -> N
 def test_invalid_options_fail_before_any_request(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FetchOptions(**changes)  # type: ignore[arg-type]
+
+
+NO_MAIN_GUARD = """
+import sys
+from fetcher import ExecutorError, fetch_all
+
+try:
+    for result in fetch_all([sys.argv[2]] * 4, executor=sys.argv[1], workers=2):
+        print("record", result.error_kind)
+except ExecutorError as exc:
+    print("error", exc)
+"""
+
+
+@pytest.mark.parametrize("executor", ["process", "hybrid"])
+def test_a_script_without_the_main_guard_gets_one_clear_error(
+    tmp_path: Path, refused_url: str, executor: str
+) -> None:
+    script = tmp_path / "no_guard.py"
+    script.write_text(NO_MAIN_GUARD)
+    done = subprocess.run(
+        [sys.executable, str(script), executor, refused_url],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.stdout == (
+        f"error the {executor} executor starts worker processes that import your script "
+        'again: put the code that calls fetcher under `if __name__ == "__main__":` '
+        "(or use the thread executor)\n"
+    )
+    assert "Traceback" not in done.stderr
