@@ -44,48 +44,64 @@ _FLOAT_DECIMALS: Final = 4
 
 
 def format_size(n: int) -> str:
-    """Return a byte count for people, in decimal (1000-based, SI) units: `0 B`, `12.3 KB`.
+    """Return a byte count for people, in binary (1024-based) units: `0 B`, `20.0 KiB`.
 
-    Decimal units match what browsers and HTTP tools print for transfer sizes. Below
-    100 units one decimal is shown, above that none, so the text is at most 7 characters
-    wide (`99.9 KB`, `999 KB`, `1.0 MB`); a value that rounds up to 1000 moves to the next
-    unit.
+    One unit system everywhere people read sizes: text records, the summary and `--help`
+    (where `--max-bytes 10M` means 10 MiB). Below 100 units one decimal is shown, above
+    that none, so the text is at most 8 characters wide (`99.9 KiB`, `1023 KiB`,
+    `1.0 MiB`); a value that rounds up to 1024 moves to the next unit.
     """
-    if n < 1000:
+    if n < 1024:
         return f"{n} B"
     value = float(n)
-    units = ("KB", "MB", "GB", "TB", "PB", "EB")
+    units = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
     for unit in units:
-        value /= 1000
+        value /= 1024
         text = f"{value:.1f}" if value < 99.95 else f"{value:.0f}"
-        if float(text) < 1000 or unit == units[-1]:
+        if float(text) < 1024 or unit == units[-1]:
             break
     return f"{text} {unit}"
 
 
-def format_text_line(result: FetchResult) -> str:
+#: SGR colours of the text format, by status class (and for errors).
+_COLOURS: Final = {2: "32", 3: "36", 4: "33", 5: "31"}  # green, cyan, yellow, red
+_ERROR_COLOUR: Final = "31"
+
+
+def _paint(text: str, colour: str | None) -> str:
+    return f"\x1b[{colour}m{text}\x1b[0m" if colour else text
+
+
+def format_text_line(result: FetchResult, color: bool = False) -> str:
     """Return the one-line, human-readable, terminal-safe rendering of `result`.
 
     Columns, two spaces apart: status right-aligned in 3 characters (`ERR` when no response
-    arrived); size right-aligned in 7 (see `format_size`; `-` when no response arrived);
+    arrived); size right-aligned in 8 (see `format_size`; `-` when no response arrived);
     elapsed seconds such as ` 0.123s`; the URL, followed by `-> final_url` when redirects
     led elsewhere; then `[error message]` when `error` is set (a response can have both a
     status and an error, e.g. a body cut at the size cap: the error wins), else the title,
     else `-`; then `(N attempts)` when retries were made. Every page-derived field goes
     through `sanitize_text`. No trailing newline.
+
+    With `color`, the status is coloured by its class (2xx green, 3xx cyan, 4xx yellow,
+    5xx red) and `ERR` and the error message red; the colours are added after
+    sanitising, so a page still cannot put a control sequence of its own on the line.
     """
     status = "ERR" if result.status is None else f"{result.status:>3}"
     size = "-" if result.status is None else format_size(result.bytes)
+    error_colour = _ERROR_COLOUR if color else None
+    if color:
+        status = _paint(status, _COLOURS.get((result.status or 0) // 100, _ERROR_COLOUR))
     url = sanitize_text(result.url)
     if result.final_url is not None and result.final_url != result.url:
         url = f"{url} -> {sanitize_text(result.final_url)}"
     if result.error is not None:
-        tail = f"[{sanitize_text(result.error)}]"
+        tail = _paint(f"[{sanitize_text(result.error)}]", error_colour)
     else:
         tail = sanitize_text(result.title or "") or "-"
     if result.attempts > 1:
         tail = f"{tail}  ({result.attempts} attempts)"
-    return f"{status}  {size:>7}  {result.elapsed:6.3f}s  {url}  {tail}"
+    return f"{status}  {size:>8}  {result.elapsed:6.3f}s  {url}  {tail}"
 
 
 def _plain_value(value: Any) -> Any:
@@ -138,15 +154,17 @@ class RecordWriter(ABC):
 
 
 class TextWriter(RecordWriter):
-    """Human-readable format: one `format_text_line` line per record, in `encoding`."""
+    """Human-readable format: one `format_text_line` line per record, in `encoding`,
+    coloured when `color` is set (the command line decides: `--color`)."""
 
-    def __init__(self, stream: BinaryIO, encoding: str = "utf-8") -> None:
+    def __init__(self, stream: BinaryIO, encoding: str = "utf-8", color: bool = False) -> None:
         super().__init__(stream)
         self.encoding = encoding
+        self._color = color
 
     def write(self, result: FetchResult) -> None:
         """Write `result` as one terminal-safe line and flush."""
-        self._emit(format_text_line(result) + "\n")
+        self._emit(format_text_line(result, self._color) + "\n")
 
 
 class JsonlWriter(RecordWriter):
@@ -225,11 +243,13 @@ FORMATS: Final[dict[str, FormatSpec]] = {
 }
 
 
-def make_writer(fmt: str, stream: BinaryIO, text_encoding: str = "utf-8") -> RecordWriter:
+def make_writer(
+    fmt: str, stream: BinaryIO, text_encoding: str = "utf-8", *, color: bool = False
+) -> RecordWriter:
     """Return the writer for output format `fmt` (a key of `FORMATS`) writing to `stream`.
 
-    `text_encoding` applies to the text format only. Raises ValueError for an unknown
-    format name.
+    `text_encoding` and `color` apply to the text format only: data formats are never
+    coloured. Raises ValueError for an unknown format name.
     """
     try:
         cls = FORMATS[fmt].writer
@@ -238,5 +258,5 @@ def make_writer(fmt: str, stream: BinaryIO, text_encoding: str = "utf-8") -> Rec
             f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}"
         ) from None
     if cls is TextWriter:
-        return TextWriter(stream, text_encoding)
+        return TextWriter(stream, text_encoding, color)
     return cls(stream)

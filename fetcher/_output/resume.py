@@ -117,6 +117,14 @@ class FinishedURLs:
             i += 1
         return False
 
+    def merged(self, other: FinishedURLs) -> FinishedURLs:
+        """A new multiset holding the records of both (each occurrence unconsumed)."""
+        buckets = _new_buckets()
+        for keys in (self._keys, other._keys):
+            for key in keys:
+                _add(buckets, key)
+        return FinishedURLs._from_buckets(buckets)
+
     @property
     def remaining(self) -> int:
         """The number of records not yet consumed by `take`."""

@@ -9,15 +9,23 @@ the other. stderr is best-effort (`env.Stderr`): losing it changes nothing else.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core.result import FetchResult
 from .._output.formats import RecordWriter
 from .env import Stderr
 
+if TYPE_CHECKING:
+    from .._run.runner import FetchRun
+    from .summary import Tally
+
 __all__ = ["Console", "WriteFailed"]
+
+_TICK_SECONDS = 0.5  # how often the bar's counts are redrawn while nothing finishes
 
 
 class WriteFailed(Exception):
@@ -46,33 +54,75 @@ class Console:
         self._show_progress = show_progress
         self.show_summary = show_summary
         self._bar: Any = None
-        self.ok = 0
-        self.failed = 0
+        self._run: FetchRun | None = None
+        self._noted = 0.0  # when the bar's counts were last redrawn
+        self._counts = ""  # the counts beside the bar
+        self._ticker: threading.Event | None = None
 
-    def start_bar(self, total: int | None) -> None:
-        """Draw the progress bar (if asked for and stderr is still there)."""
+    def start_bar(self, total: int | None, run: FetchRun | None = None) -> None:
+        """Draw the progress bar (if asked for and stderr is still there). It is cleared
+        when it closes (`leave=False`): the last line is the summary, never a stale bar."""
         if not self._show_progress or self._err.lost:
             return
         from tqdm import tqdm  # type: ignore[import-untyped]
 
         tqdm.monitor_interval = 0  # no monitor thread: Ctrl-C must reach the main thread
+        self._run = run
         self._bar = tqdm(
-            total=total, unit="url", file=self._err, dynamic_ncols=True, mininterval=0.2
+            total=total,
+            unit="url",
+            file=self._err,
+            dynamic_ncols=True,
+            mininterval=0.2,
+            leave=False,
         )
+        if run is not None:
+            self._ticker = threading.Event()
+            threading.Thread(target=self._tick, args=(self._ticker,), daemon=True).start()
 
     def close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        if self._ticker is not None:
+            self._ticker.set()
+            self._ticker = None
+        bar = self._bar
+        if bar is not None:
+            with bar.get_lock():
+                self._bar = None
+                bar.close()
 
-    def count(self, result: FetchResult) -> None:
-        """Count a finished record (written or not) and advance the bar."""
-        if result.ok:
-            self.ok += 1
-        else:
-            self.failed += 1
-        if self._bar is not None:
-            self._bar.update(1)
+    def _tick(self, stop: threading.Event) -> None:
+        """Redraw the bar's counts twice a second, so that it says when the per-host cap
+        holds the run back even while no record finishes."""
+        while not stop.wait(_TICK_SECONDS):
+            bar = self._bar
+            if bar is None:
+                return
+            with bar.get_lock():
+                if self._bar is bar:
+                    self._set_counts(bar)
+                    bar.refresh()
+
+    def _set_counts(self, bar: Any) -> None:
+        parts = [self._counts] if self._counts else []
+        if self._run is not None and self._run.held_by_cap:
+            parts.append("waiting on per-host cap")
+        bar.set_postfix_str(", ".join(parts), refresh=False)
+
+    def count(self, result: FetchResult, tally: Tally) -> None:
+        """Advance the bar for a finished record, with the run's counts beside it (and a
+        word when the per-host cap is what holds the run back)."""
+        bar = self._bar
+        if bar is None:
+            return
+        counts = f"ok={tally.ok:,} failed={tally.failed:,}"
+        if tally.filtered:
+            counts += f" filtered={tally.filtered:,}"
+        self._counts = counts
+        now = time.monotonic()
+        if now - self._noted >= _TICK_SECONDS / 2:  # a redraw costs more than a count
+            self._noted = now
+            self._set_counts(bar)
+        bar.update(1)
 
     def write(self, result: FetchResult) -> None:
         """Write one record; `WriteFailed` if it cannot be, `BrokenPipeError` as it comes."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 __all__ = ["Environment", "Stderr", "closed_at_start", "guard_standard_fds"]
@@ -109,6 +110,9 @@ class Environment:
     same_terminal: bool  #: stdout and stderr are one terminal (a bar there tears records)
     stdin: BinaryIO | None = None
     stdin_closed: bool = False
+    stdin_isatty: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
 
     @classmethod
     def from_process(cls) -> Environment:
@@ -127,6 +131,9 @@ class Environment:
             same_terminal=stdout_isatty and stderr.isatty() and _same_device(1, 2),
             stdin=None if own_stdin else stdin.buffer,
             stdin_closed=closed_at_start(0),
+            stdin_isatty=own_stdin and not closed_at_start(0) and os.isatty(0),
+            environ=dict(os.environ),
+            argv=list(sys.argv),
         )
 
     def flush_stdout(self) -> None:

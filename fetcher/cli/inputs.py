@@ -1,17 +1,23 @@
-"""The command line's URL list: a file or stdin, read by file descriptor, never blocking exit.
+"""The command line's inputs: URLs given as arguments, list files and stdin, as one list.
 
-The list is read on the runner's feeder thread with `os.read` (see `_urls.FdReader`).
+`fetcher [OPTIONS] INPUT...`: an INPUT starting with `http://` or `https://` is a URL;
+`-` is stdin (at most once); anything else is a list file, one URL a line. The inputs
+are read lazily, in the order given, as one list.
+
+Lists are read on the runner's feeder thread with `os.read` (see `urllist.FdReader`).
 A read that never returns (a pipe or FIFO whose writer stays open) holds no lock of
-Python's, so fetcher can exit as soon as its work is done; the descriptor is closed only
+Python's, so fetcher can exit as soon as its work is done; a descriptor is closed only
 once no read can be under way. A read error is raised as `InputError`, naming the list
 and saying whether any URL had been read before it.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -20,9 +26,16 @@ from .._output.outfile import FileIdentity
 from .._run.urllist import FdReader, count_urls, iter_urls
 from .env import Environment
 
-__all__ = ["Input", "open_input"]
+__all__ = ["Input", "Inputs", "open_input", "open_inputs"]
 
 STDIN = "-"
+_URL_ARGUMENT = re.compile(r"https?://", re.IGNORECASE)
+#: A name that is more likely a host than a file: labels with dots, maybe a port and path.
+_LOOKS_LIKE_HOST = re.compile(r"(?:[A-Za-z0-9-]+\.)+(?P<top>[A-Za-z]{2,})(?::\d+)?(?:/\S*)?")
+#: Endings that make a name a file's, though they look like a top-level domain.
+_FILE_ENDINGS = frozenset(
+    {"txt", "csv", "tsv", "json", "jsonl", "ndjson", "list", "lst", "log", "md", "gz", "urls"}
+)
 
 
 @dataclass
@@ -97,12 +110,75 @@ class _PositionalReader(FdReader):
         return data
 
 
+class Inputs:
+    """The inputs of one run, read lazily in the order given, as one list."""
+
+    def __init__(self, inputs: list[Input], urls: dict[int, str]) -> None:
+        self._inputs = inputs
+        self._urls = urls  # position among the inputs -> a URL given as an argument
+
+    @property
+    def identities(self) -> list[FileIdentity]:
+        """(device, inode) of every regular file among the inputs."""
+        return [i.identity for i in self._inputs if i.identity is not None]
+
+    @property
+    def uses_stdin(self) -> bool:
+        return any(i.name == STDIN for i in self._inputs)
+
+    def prefetch(self) -> None:
+        for source in self._inputs:
+            source.prefetch()
+
+    def urls(self) -> Iterator[str]:
+        """Every URL, input after input; a list that fails to read raises `InputError`."""
+        files = iter(self._inputs)
+        for position in range(len(self._inputs) + len(self._urls)):
+            if position in self._urls:
+                yield self._urls[position]
+            else:
+                yield from next(files).urls()
+
+    def count(self) -> int | None:
+        """How many URLs in all, when every list is a regular file (else None)."""
+        counts = [source.count() for source in self._inputs]
+        if any(count is None for count in counts):
+            return None
+        return len(self._urls) + sum(count or 0 for count in counts)
+
+    def close(self) -> None:
+        for source in self._inputs:
+            source.close()
+
+
+def open_inputs(names: Iterable[str], env: Environment, commands: Iterable[str] = ()) -> Inputs:
+    """Open every INPUT (see the module's docstring); `InputError` naming the first that
+    cannot be (and closing those already open)."""
+    names = list(names)
+    if names.count(STDIN) > 1:
+        raise InputError("standard input (-) can be an input only once")
+    opened: list[Input] = []
+    urls: dict[int, str] = {}
+    try:
+        for position, name in enumerate(names):
+            if _URL_ARGUMENT.match(name):
+                urls[position] = name
+            else:
+                opened.append(open_input(name, env, commands))
+    except InputError:
+        for source in opened:
+            source.close()
+        raise
+    return Inputs(opened, urls)
+
+
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def open_input(name: str, env: Environment) -> Input:
-    """Open the URL list `name` (`-` for stdin); `InputError` if it cannot be."""
+def open_input(name: str, env: Environment, commands: Iterable[str] = ()) -> Input:
+    """Open the URL list `name` (`-` for stdin); `InputError` if it cannot be, with a
+    hint when the name looks like a host or a mistyped command."""
     if name == STDIN:
         if env.stdin is not None:  # an in-memory stdin in place of the process's own
             return Input(name, -1, None, False, False, env.stdin)
@@ -114,6 +190,8 @@ def open_input(name: str, env: Environment) -> Input:
     else:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise InputError(_missing(name, commands), 0) from None
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise InputError(f"cannot read URL list {name!r}: {reason}", 0) from None
@@ -126,3 +204,14 @@ def open_input(name: str, env: Environment) -> Input:
     identity = (info.st_dev, info.st_ino) if regular else None
     start = os.lseek(fd, 0, os.SEEK_CUR) if regular else 0
     return Input(name, fd, identity, regular, owned, start=start)
+
+
+def _missing(name: str, commands: Iterable[str]) -> str:
+    """What to say of an input that is no file: perhaps a host, or a mistyped command."""
+    host = _LOOKS_LIKE_HOST.fullmatch(name)
+    if host is not None and host["top"].lower() not in _FILE_ENDINGS:
+        return f"no such file {name!r} (to fetch it, write https://{name})"
+    close = difflib.get_close_matches(name, list(commands), n=1, cutoff=0.6)
+    if close and "/" not in name and "." not in name:
+        return f"no such file or command {name!r} (did you mean {close[0]!r}?)"
+    return f"cannot read URL list {name!r}: No such file or directory"

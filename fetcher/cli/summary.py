@@ -1,0 +1,95 @@
+"""What a run adds up to: the summary line on stderr and the `--stats` file.
+
+The summary counts the records written by status and by failure kind: each distinct
+status, most frequent first, the statuses beyond the top six summed by class, then the
+failure kinds (`200: 812, 404: 31, 3xx: 20, timeout: 9, dns: 4`). A record with an
+error counts by its kind (a body cut at `--max-bytes` under a 200 is `too_large`).
+After Ctrl-C it also says how far the run got, and how to continue it.
+
+`--stats FILE` writes the same as JSON (keys in docs/cli.md), atomically, at every exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .._core.result import FetchResult
+
+__all__ = ["Tally", "plural", "write_stats"]
+
+_STATUSES_NAMED = 6
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 URL`, `2 URLs`, `1,234 retries` (with the plural given when it is not noun+s)."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+@dataclass
+class Tally:
+    """The counts of one run, as the summary and `--stats` report them."""
+
+    written: int = 0  #: records written
+    ok: int = 0  #: of them, successes
+    failed: int = 0  #: of them, failures (an error, or a status of 400 or more)
+    filtered: int = 0  #: records not written: `--match-*` or `--filter-*`
+    by_status: Counter[int] = field(default_factory=Counter)
+    by_kind: Counter[str] = field(default_factory=Counter)
+
+    def count(self, record: FetchResult, written: bool) -> None:
+        """Count a finished record, written or filtered."""
+        if not written:
+            self.filtered += 1
+            return
+        self.written += 1
+        if record.ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+        if record.error_kind is not None:
+            self.by_kind[record.error_kind] += 1
+        elif record.status is not None:
+            self.by_status[record.status] += 1
+
+    @property
+    def finished(self) -> int:
+        return self.written + self.filtered
+
+    def breakdown(self) -> str:
+        """`200: 812, 404: 31, 3xx: 20, timeout: 9, dns: 4`."""
+        statuses = self.by_status.most_common()
+        parts = [f"{status}: {count:,}" for status, count in statuses[:_STATUSES_NAMED]]
+        classes: Counter[str] = Counter()
+        for status, count in statuses[_STATUSES_NAMED:]:
+            classes[f"{status // 100}xx"] += count
+        parts += [f"{name}: {count:,}" for name, count in classes.most_common()]
+        parts += [f"{kind}: {count:,}" for kind, count in self.by_kind.most_common()]
+        return ", ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["finished"] = self.finished
+        data["by_status"] = {str(k): v for k, v in self.by_status.most_common()}
+        data["by_kind"] = dict(self.by_kind.most_common())
+        return data
+
+
+def write_stats(path: str, stats: dict[str, Any]) -> None:
+    """Write `stats` as JSON to `path`, whole or not at all (a temporary file renamed)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".fetcher-stats-", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(stats, stream, indent=2, ensure_ascii=False)
+            stream.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
