@@ -6,7 +6,9 @@
 - docs/cli-reference.md: `fetcher --help`, `fetcher serve --help` and `fetcher bench
   --help`, at a fixed width of 80 columns, plain text;
 - the "which executor" tables in README.md and docs/executors.md, from the registry,
-  between `<!-- executors:begin -->` and `<!-- executors:end -->`.
+  between `<!-- executors:begin -->` and `<!-- executors:end -->`;
+- docs/fetcher.1, the man page, from the same command definitions as `--help`
+  (`man ./docs/fetcher.1` to read it).
 
 The test suite runs the check (tests/test_docs.py), so the docs cannot drift.
 """
@@ -28,7 +30,9 @@ def help_text(*args: str) -> str:
 
     from fetcher.cli.app import app
 
-    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": str(WIDTH)})
+    result = CliRunner().invoke(
+        app, [*args, "--help"], env={"COLUMNS": str(WIDTH)}, prog_name="fetcher"
+    )
     if result.exit_code != 0:
         raise SystemExit(f"fetcher {' '.join(args)} --help failed: {result.output}")
     return "\n".join(line.rstrip() for line in result.stdout.splitlines()).strip() + "\n"
@@ -70,10 +74,93 @@ def with_table(text: str, table: str) -> str:
     return text[:start] + "\n" + table + "\n" + text[end:]
 
 
+def _roff(text: str) -> str:
+    """`text` safe in a roff line: backslashes and hyphens escaped, no leading dot."""
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    return "\\&" + text if text.startswith((".", "'")) else text
+
+
+def _roff_names(names: str) -> str:
+    """`-w, --workers N` as bold flags and an italic metavar."""
+    parts = []
+    for name in names.split(", "):
+        if " / " in name:  # --progress / --no-progress
+            parts.append(" / ".join(f"\\fB{_roff(flag)}\\fR" for flag in name.split(" / ")))
+            continue
+        flag, _, metavar = name.partition(" ")
+        parts.append(f"\\fB{_roff(flag)}\\fR" + (f" \\fI{_roff(metavar)}\\fR" if metavar else ""))
+    return ", ".join(parts)
+
+
+def _roff_help(text: str) -> list[str]:
+    """A command's docstring as roff: paragraphs, `\\b` blocks kept as they are."""
+    lines: list[str] = []
+    for paragraph in text.strip().split("\n\n"):
+        if paragraph.startswith("\b"):
+            block = [_roff(line) for line in paragraph[1:].strip("\n").splitlines()]
+            lines += [".PP", ".nf", *block, ".fi"]
+        else:
+            lines += [".PP", _roff(" ".join(paragraph.split()))]
+    return lines
+
+
+def _roff_records(records: list[tuple[str, str]]) -> list[str]:
+    lines: list[str] = []
+    for names, text in records:
+        lines += [".TP", _roff_names(names), _roff(text)]
+    return lines
+
+
+def man_page() -> str:
+    """docs/fetcher.1: the main command's help in its sections, then serve and bench."""
+    import typer
+
+    from fetcher import __version__
+    from fetcher.cli.app import app
+    from fetcher.cli.fetch import PARAMETER_SECTIONS
+    from fetcher.cli.helptext import COMMANDS, help_record, option_sections
+
+    group = typer.main.get_command(app)
+    ctx = group.context_class(group, info_name="fetcher")
+    fetch = group.get_command(ctx, "fetch")
+    fetch_ctx = fetch.context_class(fetch, info_name="fetcher", parent=ctx)
+    lines = [
+        f'.TH FETCHER 1 "" "fetcher {__version__}" "User Commands"',
+        ".SH NAME",
+        "fetcher \\- download web pages concurrently and print their titles",
+        ".SH SYNOPSIS",
+        ".B fetcher",
+        "[\\fIOPTIONS\\fR] \\fIINPUT\\fR...",
+        ".br",
+        ".B fetcher",
+        "\\fBserve\\fR|\\fBbench\\fR [\\fIOPTIONS\\fR]",
+        ".SH DESCRIPTION",
+        *_roff_help(fetch.help or ""),
+    ]
+    for title, records in option_sections(fetch, fetch_ctx, PARAMETER_SECTIONS):
+        lines += [f".SH {_roff(title.upper())}", *_roff_records(records)]
+    lines.append(".SH COMMANDS")
+    for name in ("serve", "bench"):
+        command = group.get_command(ctx, name)
+        command_ctx = command.context_class(command, info_name=name, parent=ctx)
+        records = [r for p in command.get_params(command_ctx) if (r := help_record(p, command_ctx))]
+        lines += [f".SS fetcher {name}", _roff(COMMANDS[name]), *_roff_help(command.help or "")]
+        lines += _roff_records(records)
+    lines += [
+        ".SH ENVIRONMENT",
+        ".TP", ".B NO_COLOR", _roff("When set, --color auto colours nothing."),
+        ".TP", ".B TERM", _roff("dumb: --color auto colours nothing."),
+        ".SH SEE ALSO",
+        _roff("The manual in docs/ beside this page: cli.md, executors.md, api.md, tools.md."),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def generated() -> dict[Path, str]:
     """Every generated file's path and the contents it should have."""
     table = executors_table()
     files = {ROOT / "docs" / "cli-reference.md": cli_reference()}
+    files[ROOT / "docs" / "fetcher.1"] = man_page()
     for path in (ROOT / "README.md", ROOT / "docs" / "executors.md"):
         files[path] = with_table(path.read_text(), table)
     return files

@@ -15,7 +15,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import typer
 
@@ -39,7 +38,7 @@ def _flags(*command: str) -> set[str]:
     from fetcher.cli.app import app
 
     group: Any = typer.main.get_command(app)
-    ctx = click.Context(group)
+    ctx = group.context_class(group)
     cmd = group.get_command(ctx, command[0]) if command else group.get_command(ctx, "fetch")
     return {
         opt
@@ -82,3 +81,16 @@ def test_links_point_to_files_that_exist(page: Path) -> None:
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
     local = [t for t in targets if "://" not in t]
     assert [t for t in local if not (page.parent / t).exists()] == []
+
+
+def test_the_man_page_renders_without_warnings() -> None:
+    import shutil
+
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.skip("groff is needed to render the man page")
+    done = subprocess.run(
+        [groff, "-man", "-Tutf8", "-ww", "-z", str(DOCS / "fetcher.1")],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")

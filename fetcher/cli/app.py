@@ -1,13 +1,17 @@
 """The `fetcher` command line: one typer app, its commands, and one-line errors.
 
-`fetcher URLS` is the main form (the `fetch` command); `serve` and `bench` sit beside
-it. Only typer is imported at start-up: the HTTP client, the pools and tqdm are imported
-when a command runs, so `fetcher --help` stays fast. Every error is one line on stderr
-(`fetcher: error: ...`) with a meaningful exit status, never a traceback.
+`fetcher INPUT...` is the main form (the `fetch` command); `serve` and `bench` sit
+beside it. Only typer is imported at start-up: the HTTP client, the pools and tqdm are
+imported when a command runs, so `fetcher --help` stays fast. Every error is one line on
+stderr (`fetcher: error: ...`) with a meaningful exit status and a pointer to the
+`--help` of the command it concerns, never a traceback; a mistyped choice gets a "did
+you mean". Shell completion is typer's (`--install-completion`, `--show-completion`).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import sys
 from typing import Annotated, Any
 
@@ -19,17 +23,11 @@ from .._version import __version__
 from .bench import bench_command
 from .env import Environment, Stderr
 from .exit import ExitCode
-from .fetch import fetch_command
+from .fetch import PARAMETER_SECTIONS, fetch_command
+from .helptext import COMMANDS, HelpCommandMixin, option_sections
 from .serve import serve_command
 
-__all__ = ["COMMANDS", "app"]
-
-#: The commands beside the main form, with their one-line summaries.
-COMMANDS = {
-    "fetch": "Fetch a URL list (the default: this page).",
-    "serve": "Serve a local test site on 127.0.0.1.",
-    "bench": "Measure the executors against each other and baselines.",
-}
+__all__ = ["app"]
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -41,9 +39,12 @@ class DefaultCommandGroup(TyperGroup):
 
     default_command = "fetch"
 
+    #: Options of the group itself (all eager: each ends the program).
+    group_options = ("--version", "--install-completion", "--show-completion")
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         first = args[0] if args else None
-        if first is None or first in ("-h", "--help") or first not in (*self.commands, "--version"):
+        if first is None or first not in (*self.commands, *self.group_options):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
@@ -55,7 +56,8 @@ class DefaultCommandGroup(TyperGroup):
         try:
             code = super().main(*args, **kwargs)
         except errors.UsageError as exc:
-            _fail(f"{exc.format_message()} (see 'fetcher --help')", ExitCode.USAGE)
+            message = _did_you_mean(exc).rstrip(".")
+            _fail(f"{message} (see '{_help_of(exc.ctx)}')", ExitCode.USAGE)
         except errors.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except typer.Abort:
@@ -65,17 +67,49 @@ class DefaultCommandGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
+def _help_of(ctx: Any) -> str:
+    """The help to point to: that of the command the error concerns."""
+    name = getattr(ctx, "info_name", None) if ctx is not None else None
+    return f"fetcher {name} --help" if name in ("serve", "bench") else "fetcher --help"
+
+
+_NOT_ONE_OF = re.compile(r"'(?P<value>[^']*)' is not one of (?P<choices>'.*')")
+
+
+def _did_you_mean(exc: Any) -> str:
+    """A usage error's message, with the closest choice when a choice was mistyped."""
+    message: str = exc.format_message().replace("Value error, ", "")  # typer with pydantic
+    match = _NOT_ONE_OF.search(message)
+    if match:
+        choices = re.findall(r"'([^']*)'", match["choices"])
+        close = difflib.get_close_matches(match["value"], choices, n=1, cutoff=0.6)
+        if close:
+            message = f"{message.rstrip('.')} (did you mean {close[0]!r}?)"
+    return message
+
+
 class MainCommand(TyperCommand):
-    """The default command, whose usage line shows the main form."""
+    """The default command: its usage line shows the main form, its options come in
+    sections (`helptext.option_sections`)."""
 
     def format_usage(self, ctx: Any, formatter: Any) -> None:
-        formatter.write_usage("fetcher", "[OPTIONS] URLS\n       fetcher COMMAND ...")
+        formatter.write_usage("fetcher", "[OPTIONS] INPUT...\n       fetcher COMMAND ...")
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        for title, records in option_sections(self, ctx, PARAMETER_SECTIONS):
+            with formatter.section(title):
+                formatter.write_dl(records)
 
     def format_epilog(self, ctx: Any, formatter: Any) -> None:
         formatter.write_paragraph()
         formatter.write_text("Commands (fetcher COMMAND --help for each):")
         with formatter.indentation():
             formatter.write_dl(list(COMMANDS.items()))
+        formatter.write_paragraph()
+        formatter.write_text(
+            "Shell completion: fetcher --install-completion (or --show-completion to see "
+            "the script). Manual page: man ./docs/fetcher.1 in a clone."
+        )
 
 
 def _fail(message: str, code: int) -> None:
@@ -83,9 +117,12 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+class ToolCommand(HelpCommandMixin, TyperCommand):
+    """`serve` and `bench`: options in the same style as the main command's."""
+
+
 app = typer.Typer(
     cls=DefaultCommandGroup,
-    add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -112,5 +149,5 @@ def _group(
 
 
 app.command("fetch", cls=MainCommand)(fetch_command)
-app.command("serve")(serve_command)
-app.command("bench")(bench_command)
+app.command("serve", cls=ToolCommand)(serve_command)
+app.command("bench", cls=ToolCommand)(bench_command)

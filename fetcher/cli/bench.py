@@ -3,6 +3,8 @@ measuring itself is `fetcher.tools.bench`)."""
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
 import signal
 import sys
@@ -49,38 +51,75 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _check_plot(path: str) -> None:
+    """Refuse --plot before anything runs if it cannot be drawn or saved."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise click_exceptions().UsageError("--plot needs matplotlib: pip install 'fetcher[plot]'")
+    if not os.path.isdir(os.path.dirname(path) or "."):
+        raise typer.BadParameter(f"no folder for {path!r}", param_hint="'--plot'")
+
+
 def bench_command(
     urls: Annotated[
         str | None,
-        typer.Argument(metavar="[URLS]", help="Measure these real sites instead of --local."),
+        typer.Argument(
+            metavar="LIST", help="A URL list to measure instead of --local.", show_default=False
+        ),
     ] = None,
     local: Annotated[
         bool, typer.Option("--local", help="Start `fetcher serve` and measure against it.")
     ] = False,
     preset: Annotated[
         Preset | None,
-        typer.Option(help="latency: 50 ms, 20 KB pages. cpu: no latency, 200 KB gzip pages."),
+        typer.Option(
+            metavar="PRESET",
+            help="latency: 50 ms, 20 KiB pages. cpu: no latency, 200 KiB gzip pages.",
+            show_default="latency",
+        ),
     ] = None,
     pages: Annotated[
         int | None,
-        typer.Option(min=1, help="Pages per run.  [default: about 1 s of ideal time, ≤ 1000]"),
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Pages per run.",
+            show_default="about 1 s of ideal time, at most 1000",
+        ),
     ] = None,
-    latency_ms: Annotated[float | None, typer.Option(min=0, help="Local server latency.")] = None,
-    size_kb: Annotated[float | None, typer.Option(min=0, help="Local page size.")] = None,
+    latency_ms: Annotated[
+        float | None, typer.Option(min=0, metavar="MS", help="Local server latency.")
+    ] = None,
+    size_kb: Annotated[
+        float | None, typer.Option(min=0, metavar="KIB", help="Local page size (KiB).")
+    ] = None,
     gzip: Annotated[
         bool | None, typer.Option("--gzip/--no-gzip", help="Local pages gzip-compressed.")
     ] = None,
-    executors: Annotated[str, typer.Option(help=_EXECUTORS_HELP)] = _DEFAULT_EXECUTORS,
-    workers: Annotated[str, typer.Option(help="Comma-separated worker counts.")] = (
+    executors: Annotated[
+        str, typer.Option(metavar="LIST", help=_EXECUTORS_HELP)
+    ] = _DEFAULT_EXECUTORS,
+    workers: Annotated[str, typer.Option(metavar="LIST", help="Comma-separated worker counts.")] = (
         "1,2,4,8,16,32,64"
     ),
-    repeat: Annotated[int, typer.Option(min=1, max=100, help="Runs per configuration.")] = 3,
-    timeout: Annotated[float, typer.Option(min=0.001, help="Timeout per URL.")] = 30.0,
+    repeat: Annotated[
+        int, typer.Option(min=1, max=100, metavar="N", help="Runs per configuration (1-100).")
+    ] = 3,
+    timeout: Annotated[
+        float, typer.Option(min=0.001, metavar="SECONDS", help="Timeout per URL.")
+    ] = 30.0,
     output_format: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="Report format on stdout.")
+        ReportFormat,
+        typer.Option(
+            "--format", "-f", metavar="FORMAT", help="Report format on stdout: text, json, csv."
+        ),
     ] = ReportFormat.text,
     plot: Annotated[
-        str | None, typer.Option(metavar="FILE.png", help="Plot pages/s against workers.")
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="Plot pages/s, peak memory and time to first result against workers "
+            "(PNG; needs matplotlib).",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> int:
@@ -117,7 +156,12 @@ def bench_command(
     chosen = tuple(dict.fromkeys(e.strip() for e in executors.split(",") if e.strip()))
     unknown = [e for e in chosen if e not in (*EXECUTORS, *BASELINES)]
     if not chosen or unknown:
-        raise typer.BadParameter(f"unknown executor in {executors!r}", param_hint="--executors")
+        known = [*EXECUTORS, *BASELINES]
+        close = difflib.get_close_matches(unknown[0], known, n=1) if unknown else []
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (one of {', '.join(known)})"
+        raise typer.BadParameter(
+            f"unknown executor in {executors!r}{hint}", param_hint="'--executors'"
+        )
     scenario = PRESETS[(preset or Preset.latency).value]
     settings = BenchSettings(
         executors=chosen,
@@ -132,8 +176,8 @@ def bench_command(
     )
     if urls is not None and not os.path.isfile(urls):
         raise click_exceptions().UsageError(f"cannot read URL list {urls!r}")
-    if plot is not None and not os.path.isdir(os.path.dirname(plot) or "."):
-        raise typer.BadParameter(f"no folder for {plot!r}", param_hint="--plot")
+    if plot is not None:
+        _check_plot(plot)
     if local:
         from ..tools.serve import SiteOptions
 
@@ -158,7 +202,7 @@ def bench_command(
 
     try:
         results = run_bench(settings, progress)
-        sys.stdout.write(format_report(results, output_format.value))
+        sys.stdout.write(format_report(results, output_format.value, settings))
         sys.stdout.flush()
         if plot is not None:
             plot_report(results, settings, plot)

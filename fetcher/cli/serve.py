@@ -17,19 +17,29 @@ __all__ = ["serve_command"]
 
 
 def serve_command(
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 0,
-    pages: Annotated[int, typer.Option(min=1, help="Pages, each with a distinct title.")] = 1000,
-    latency_ms: Annotated[float, typer.Option(min=0, help="Delay before each answer.")] = 0.0,
-    jitter_ms: Annotated[float, typer.Option(min=0, help="Delay varies by up to this.")] = 0.0,
-    size_kb: Annotated[float, typer.Option(min=0, help="Size of each page.")] = 20.0,
-    error_rate: Annotated[
-        float, typer.Option(min=0, max=1, help="Share of pages answering 500.")
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, metavar="N", help="Port; 0 picks a free one.")
+    ] = 0,
+    pages: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Pages, each with a distinct title.")
+    ] = 1000,
+    latency_ms: Annotated[
+        float, typer.Option(min=0, metavar="MS", help="Delay before each answer.")
     ] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed for jitter and failing pages.")] = 0,
+    jitter_ms: Annotated[
+        float, typer.Option(min=0, metavar="MS", help="Delay varies by up to this.")
+    ] = 0.0,
+    size_kb: Annotated[
+        float, typer.Option(min=0, metavar="KIB", help="Size of each page (KiB: 1024 bytes).")
+    ] = 20.0,
+    error_rate: Annotated[
+        float, typer.Option(min=0, max=1, metavar="FRACTION", help="Share of pages answering 500.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for jitter and failing pages.")] = 0,
     gzip: Annotated[bool, typer.Option("--gzip", help="Send pages gzip-compressed.")] = False,
     folder: Annotated[
         str | None,
-        typer.Option("--dir", metavar="FOLDER", help="Serve the files of FOLDER instead."),
+        typer.Option("--dir", metavar="DIR", help="Serve the files of DIR instead."),
     ] = None,
     write_urls: Annotated[
         str | None, typer.Option(metavar="FILE", help="Write the URL list to FILE.")

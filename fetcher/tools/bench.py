@@ -14,6 +14,7 @@ import http.client
 import io
 import json
 import os
+import platform
 import random
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ __all__ = [
     "BenchError",
     "BenchSettings",
     "ConfigResult",
+    "conditions",
     "format_report",
     "local_server",
     "plot_report",
@@ -95,7 +97,7 @@ class ConfigResult:
     efficiency: float | None  # ideal time / median time, when the latency is known
     first_median: float
     cpu_median: float
-    peak_rss_mb: float
+    peak_rss_mib: float
     failures: int
     server_cpu_median: float | None
     walls: list[float] = field(default_factory=list)
@@ -231,7 +233,7 @@ def _summarise(
         efficiency=efficiency,
         first_median=statistics.median(run["first"] for run in runs),
         cpu_median=statistics.median(run["cpu"] for run in runs),
-        peak_rss_mb=max(run["rss"] for run in runs) / 1e6,
+        peak_rss_mib=max(run["rss"] for run in runs) / 2**20,
         failures=sum(run["failures"] for run in runs),
         server_cpu_median=statistics.median(server) if server else None,
         walls=walls,
@@ -248,26 +250,37 @@ _COLUMNS = [
     ("efficiency", "of ideal", "{:.0%}"),
     ("first_median", "first s", "{:.3f}"),
     ("cpu_median", "cpu s", "{:.2f}"),
-    ("peak_rss_mb", "peak MB", "{:.0f}"),
+    ("peak_rss_mib", "peak MiB", "{:.0f}"),
     ("failures", "failed", "{}"),
     ("server_cpu_median", "server cpu s", "{:.2f}"),
 ]
 
 
-def format_report(results: list[ConfigResult], fmt: str) -> str:
-    """The results as a text table (for people), JSON or CSV (for machines)."""
-    ordered = sorted(results, key=lambda r: (r.executor, r.workers))
+def format_report(
+    results: list[ConfigResult], fmt: str, settings: BenchSettings | None = None
+) -> str:
+    """The results, in the order asked (executor, then workers), as a text table for
+    people (with the conditions above it and the best configuration below, when
+    `settings` are given), or as JSON or CSV rows for machines."""
     if fmt == "json":
-        return json.dumps([asdict(r) for r in ordered], indent=2) + "\n"
+        return json.dumps([asdict(r) for r in results], indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        names = [name for name in asdict(ordered[0]) if name != "walls"] if ordered else []
+        names = [name for name in asdict(results[0]) if name != "walls"] if results else []
         writer = csv.DictWriter(out, fieldnames=names, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows(asdict(r) for r in ordered)
+        writer.writerows(asdict(r) for r in results)
         return out.getvalue()
+    lines = [f"conditions: {conditions(settings)}", ""] if settings is not None else []
+    lines += _table(results)
+    if settings is not None and results:
+        lines += ["", *_best(results)]
+    return "\n".join(lines) + "\n"
+
+
+def _table(results: list[ConfigResult]) -> list[str]:
     rows = [[title for _, title, _ in _COLUMNS]]
-    for result in ordered:
+    for result in results:
         values = asdict(result) | {"spread": f"{result.wall_min:.2f}-{result.wall_max:.2f}"}
         rows.append(
             [
@@ -276,51 +289,87 @@ def format_report(results: list[ConfigResult], fmt: str) -> str:
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-    lines = [
+    return [
         "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
         for row in rows
     ]
-    return "\n".join(lines) + "\n"
+
+
+def conditions(settings: BenchSettings | None) -> str:
+    """What the numbers were measured under: the pages, the machine and the Python."""
+    machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    machine += f" ({platform.python_implementation()})"
+    if settings is None:
+        return machine
+    if settings.url_file is not None:
+        return f"the URLs of {settings.url_file}; {machine}"
+    pages = settings.pages if settings.pages is not None else "about 1 s of ideal time"
+    return (
+        f"local server, {settings.latency_ms:g} ms latency, {settings.size_kb:g} KiB pages"
+        + (" (gzip)" if settings.gzip else "")
+        + f", {pages} pages a run, {settings.repeat} runs each; {machine}"
+    )
+
+
+def _best(results: list[ConfigResult]) -> list[str]:
+    """The fastest fetcher configuration (and baseline), by median pages/s."""
+    lines = []
+    for label, rows in (
+        ("best", [r for r in results if r.executor in EXECUTORS]),
+        ("best baseline", [r for r in results if r.executor not in EXECUTORS]),
+    ):
+        if rows:
+            top = max(rows, key=lambda r: r.pages_per_second)
+            ideal = f", {top.efficiency:.0%} of ideal" if top.efficiency is not None else ""
+            lines.append(
+                f"{label}: {top.executor} with {top.workers} workers, "
+                f"{top.pages_per_second:.0f} pages/s{ideal}"
+            )
+    return lines
 
 
 def plot_report(results: list[ConfigResult], settings: BenchSettings, path: str) -> None:
-    """Pages/s against workers, a line per executor, the ideal dashed."""
+    """Three panels against workers, a line per executor: pages/s (the ideal dashed),
+    peak memory, and time to the first result."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         raise BenchError("--plot needs matplotlib: pip install 'fetcher[plot]'") from None
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for executor in dict.fromkeys(r.executor for r in results):
-        points = sorted((r.workers, r.pages_per_second) for r in results if r.executor == executor)
-        axes.plot(*zip(*points, strict=True), marker="o", label=executor)
+    figure, panels = plt.subplots(1, 3, figsize=(15, 4.5), dpi=110)
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    workers = list(dict.fromkeys(sorted(settings.workers)))
+    for axes, field_name, label in (
+        (panels[0], "pages_per_second", "pages per second"),
+        (panels[1], "peak_rss_mib", "peak memory (MiB)"),
+        (panels[2], "first_median", "time to first result (s)"),
+    ):
+        for executor in dict.fromkeys(r.executor for r in results):
+            points = sorted(
+                (r.workers, getattr(r, field_name)) for r in results if r.executor == executor
+            )
+            axes.plot(*zip(*points, strict=True), marker="o", label=executor)
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(workers, [str(w) for w in workers])
+        axes.set_xlabel("workers")
+        axes.set_ylabel(label)
+        axes.yaxis.set_major_formatter(plain)
+        axes.grid(True, which="both", alpha=0.3)
     if settings.url_file is None and settings.latency_ms > 0:
-        workers = sorted(settings.workers)
-        axes.plot(
+        panels[0].plot(
             workers,
             [w / (settings.latency_ms / 1000) for w in workers],
             linestyle="--",
             color="grey",
             label=f"ideal (workers / {settings.latency_ms:g} ms)",
         )
-    axes.set_xscale("log", base=2)
-    axes.set_yscale("log")
-    axes.set_xticks(sorted(settings.workers), [str(w) for w in sorted(settings.workers)])
-    axes.set_xlabel("workers")
-    axes.set_ylabel("pages per second")
-    what = (
-        "real sites"
-        if settings.url_file
-        else (
-            f"local server, {settings.latency_ms:g} ms latency, {settings.size_kb:g} KB pages"
-            + (", gzip" if settings.gzip else "")
-        )
-    )
-    axes.set_title(f"fetcher bench: {what}", fontsize=10)
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    panels[0].set_yscale("log")
+    panels[0].yaxis.set_major_formatter(plain)
+    panels[0].legend()
+    figure.suptitle(f"fetcher bench: {conditions(settings)}", fontsize=10)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

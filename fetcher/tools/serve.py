@@ -66,7 +66,7 @@ class SiteOptions:
         if self.latency_ms < 0 or self.jitter_ms < 0 or self.jitter_ms > self.latency_ms:
             raise ValueError("latency and jitter must be 0 or more, with jitter <= latency")
         if not 0 <= self.size_kb <= 100_000:
-            raise ValueError(f"size must be from 0 to 100000 KB, not {self.size_kb}")
+            raise ValueError(f"size must be from 0 to 100000 KiB, not {self.size_kb}")
         if not 0 <= self.error_rate <= 1:
             raise ValueError(f"error rate must be from 0 to 1, not {self.error_rate}")
 
@@ -271,7 +271,7 @@ def describe(site: Site) -> str:
     what = (
         f"{len(site.paths)} files of {options.folder}"
         if options.folder
-        else (f"{options.pages} pages of about {options.size_kb:g} KB")
+        else (f"{options.pages} pages of about {options.size_kb:g} KiB")
     )
     extras = [f"latency {options.latency_ms:g}±{options.jitter_ms:g} ms"]
     if options.error_rate:

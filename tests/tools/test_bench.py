@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +22,7 @@ runner = CliRunner()
 
 FIELDS = {
     "executor", "workers", "pages", "runs", "wall_median", "wall_min", "wall_max",
-    "pages_per_second", "efficiency", "first_median", "cpu_median", "peak_rss_mb",
+    "pages_per_second", "efficiency", "first_median", "cpu_median", "peak_rss_mib",
     "failures", "server_cpu_median", "walls",
 }  # fmt: skip
 
@@ -33,11 +36,11 @@ def test_a_tiny_local_run_reports_every_configuration(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert {(r["executor"], r["workers"]) for r in report} == {
+    assert [(r["executor"], r["workers"]) for r in report] == [  # in the order asked
         (executor, workers)
-        for executor in ("async", "hybrid", "process", "thread")
+        for executor in ("thread", "process", "hybrid", "async")
         for workers in (1, 4)
-    }
+    ]
     for row in report:
         assert set(row) == FIELDS
         assert (row["pages"], row["runs"], row["failures"]) == (8, 1, 0)
@@ -46,10 +49,10 @@ def test_a_tiny_local_run_reports_every_configuration(tmp_path: Path) -> None:
         assert row["efficiency"] == pytest.approx(ideal / row["wall_median"])
         assert 0 < row["efficiency"] <= 1.05
         assert 0 < row["first_median"] <= row["wall_median"]
-        assert row["cpu_median"] > 0 and row["peak_rss_mb"] > 5
+        assert row["cpu_median"] > 0 and row["peak_rss_mib"] > 5
         assert row["server_cpu_median"] is not None and row["server_cpu_median"] >= 0
-    process_rss = max(r["peak_rss_mb"] for r in report if r["executor"] == "process")
-    thread_rss = max(r["peak_rss_mb"] for r in report if r["executor"] == "thread")
+    process_rss = max(r["peak_rss_mib"] for r in report if r["executor"] == "process")
+    thread_rss = max(r["peak_rss_mib"] for r in report if r["executor"] == "thread")
     assert process_rss > thread_rss  # the worker processes are counted
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert "[8/8]" in result.stderr  # progress lines
@@ -60,12 +63,14 @@ def test_a_url_list_is_measured_without_an_ideal(server: LocalServer, tmp_path: 
     urls = tmp_path / "urls.txt"
     urls.write_text(f"{url}\n" * 5)
     result = runner.invoke(
-        app, ["bench", str(urls), "--workers", "2", "--repeat", "1", "--executors", "thread,httpx",
-              "--format", "csv", "-q"],
+        app, ["bench", str(urls), "--workers", "4,2", "--repeat", "1", "--executors",
+              "thread,httpx", "--format", "csv", "-q"],
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert [row["executor"] for row in rows] == ["httpx", "thread"]
+    assert [(row["executor"], row["workers"]) for row in rows] == [
+        ("thread", "4"), ("thread", "2"), ("httpx", "4"), ("httpx", "2"),
+    ]  # fmt: skip
     assert all(row["pages"] == "5" and row["efficiency"] == "" for row in rows)
     assert all(row["server_cpu_median"] == "" for row in rows)
 
@@ -87,6 +92,7 @@ def test_the_text_table_has_a_row_per_configuration() -> None:
         (["bench"], "give a URL list or --local"),
         (["bench", "urls.txt", "--local"], "give a URL list or --local"),
         (["bench", "--local", "--executors", "thread,fibers"], "unknown executor"),
+        (["bench", "--local", "--executors", "thred"], "(did you mean 'thread'?)"),
         (["bench", "--local", "--workers", "0,4"], "each count must be from 1 to 1024"),
         (["bench", "--local", "--workers", "a,b"], "not a comma-separated list"),
         (["bench", "missing.txt"], "cannot read URL list"),
@@ -117,7 +123,7 @@ def test_automatic_page_counts_aim_at_a_fixed_ideal_time() -> None:
     ("args", "message"),
     [
         (["bench", "--local", "--plot", "/nonexistent-folder/x.png"], "no folder for"),
-        (["bench", "--local", "--size-kb", "200000"], "size must be from 0 to 100000 KB"),
+        (["bench", "--local", "--size-kb", "200000"], "size must be from 0 to 100000 KiB"),
         (["bench", "--local", "--latency-ms", "inf"], "must be finite numbers"),
         (["serve", "--latency-ms", "inf"], "must be finite numbers"),
         (["serve", "--write-urls", "/nonexistent-folder/u.txt"], "no folder for"),
@@ -128,3 +134,67 @@ def test_bench_and_serve_reject_bad_values_before_starting(args: list[str], mess
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_the_text_report_gives_the_conditions_and_the_best_configuration() -> None:
+    from fetcher.tools.bench import format_report
+
+    rows = [
+        ConfigResult("thread", 8, 100, 3, 1.0, 0.9, 1.2, 100.0, 0.95, 0.1, 0.5, 40.0, 0, 0.01),
+        ConfigResult("process", 8, 100, 3, 2.0, 1.9, 2.2, 50.0, 0.5, 0.1, 0.5, 90.0, 0, 0.01),
+        ConfigResult("curl", 8, 100, 3, 0.5, 0.4, 0.6, 200.0, 0.99, 0.1, 0.1, 9.0, 0, 0.01),
+    ]
+    settings = BenchSettings(executors=("thread", "process", "curl"), workers=(8,), repeat=3)
+    lines = format_report(rows, "text", settings).splitlines()
+    assert lines[0].startswith("conditions: local server, 50 ms latency, 20 KiB pages, ")
+    assert f"{os.cpu_count()} cores, Python {platform.python_version()}" in lines[0]
+    assert [line.split()[0] for line in lines[3:6]] == ["thread", "process", "curl"]
+    assert lines[-2] == "best: thread with 8 workers, 100 pages/s, 95% of ideal"
+    assert lines[-1] == "best baseline: curl with 8 workers, 200 pages/s, 99% of ideal"
+
+
+def test_plot_without_matplotlib_is_refused_before_running(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from fetcher.cli.app import app\n"
+        "app(['bench', '--local', '--plot', sys.argv[1]])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "x.png")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == (
+        "fetcher: error: --plot needs matplotlib: pip install 'fetcher[plot]' "
+        "(see 'fetcher bench --help')\n"
+    )
+
+
+def test_the_plot_has_three_panels_with_readable_labels(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    rows = [
+        ConfigResult("thread", w, 100, 1, 1.0, 1.0, 1.0, 100.0 * w, 0.9, 0.1, 0.5, 40.0 + w, 0, 0)
+        for w in (1, 8, 64)
+    ]
+    saved: list[object] = []
+    original = plt.Figure.savefig
+
+    def keep(figure: object, *args: object, **kwargs: object) -> None:
+        saved.append(figure)
+        original(figure, *args, **kwargs)  # type: ignore[arg-type]
+
+    plt.Figure.savefig = keep  # type: ignore[method-assign]
+    try:
+        plot_report(rows, BenchSettings(workers=(1, 8, 64)), str(tmp_path / "p.png"))
+    finally:
+        plt.Figure.savefig = original  # type: ignore[method-assign]
+    (figure,) = saved
+    axes = figure.get_axes()  # type: ignore[attr-defined]
+    assert [a.get_ylabel() for a in axes] == [
+        "pages per second", "peak memory (MiB)", "time to first result (s)",
+    ]  # fmt: skip
+    figure.canvas.draw()  # type: ignore[attr-defined]
+    labels = [t.get_text() for t in axes[0].get_yticklabels() if t.get_text()]
+    assert labels and not any("$" in label or "10^" in label for label in labels)
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")

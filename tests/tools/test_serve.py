@@ -170,4 +170,4 @@ def test_the_serve_command_writes_urls_and_stops_cleanly(tmp_path: Path, stop_si
         proc.send_signal(stop_signal)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
-    assert "12 pages of about 20 KB" in err and "Traceback" not in err
+    assert "12 pages of about 20 KiB" in err and "Traceback" not in err
