@@ -118,10 +118,10 @@ def man_page() -> str:
     from fetcher import __version__
     from fetcher.cli.app import app
     from fetcher.cli.fetch import PARAMETER_SECTIONS
-    from fetcher.cli.helptext import COMMANDS, help_record, option_sections
+    from fetcher.cli.helptext import help_record, option_sections
 
     group = typer.main.get_command(app)
-    ctx = group.context_class(group, info_name="fetcher")
+    ctx = group.context_class(group, info_name="fetcher", help_option_names=["-h", "--help"])
     fetch = group.get_command(ctx, "fetch")
     fetch_ctx = fetch.context_class(fetch, info_name="fetcher", parent=ctx)
     lines = [
@@ -144,7 +144,7 @@ def man_page() -> str:
         command = group.get_command(ctx, name)
         command_ctx = command.context_class(command, info_name=name, parent=ctx)
         records = [r for p in command.get_params(command_ctx) if (r := help_record(p, command_ctx))]
-        lines += [f".SS fetcher {name}", _roff(COMMANDS[name]), *_roff_help(command.help or "")]
+        lines += [f".SS fetcher {name}", *_roff_help(command.help or "")]
         lines += _roff_records(records)
     lines += [
         ".SH ENVIRONMENT",

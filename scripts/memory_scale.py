@@ -36,9 +36,10 @@ def main() -> int:
             child += [str(args.workers), "30"]
             done = subprocess.run(child, capture_output=True, text=True, check=True)
             result = json.loads(done.stdout)
-            rows.append((count, result["rss"] / 1e6))
-            print(f"{count:>9,} URLs: peak RSS {rows[-1][1]:6.1f} MB, {result['failures']} failed, "
-                  f"{result['pages'] / result['wall']:,.0f} pages/s", flush=True)  # fmt: skip
+            rows.append((count, result["rss"] / 2**20))
+            rate = result["pages"] / result["wall"]
+            print(f"{count:>9,} URLs: peak RSS {rows[-1][1]:6.1f} MiB, "
+                  f"{result['failures']} failed, {rate:,.0f} pages/s", flush=True)  # fmt: skip
     ratio = rows[1][1] / rows[0][1]
     ok = ratio <= 1.5
     print(f"{'PASS' if ok else 'FAIL'}: peak RSS ratio {ratio:.2f} (target at most 1.5)")

@@ -12,7 +12,7 @@ pool and the installed `fetcher` command (`-f jsonl -o FILE -q --per-host 0`):
    `--resume`: the second run's peak RSS, and a check that the file ends with exactly one
    record per input line.
 
-Targets (issue "a million URLs"): peak RSS under 150 MB for the run, under 250 MB for the
+Targets (issue "a million URLs"): peak RSS under 150 MiB for the run, under 250 MiB for the
 resumed run, and no slowdown between the first and the last 10%. Exits 1 if one is missed.
 """
 
@@ -38,7 +38,7 @@ PAGES = 1000
 def run(
     command: list[str], output: Path, stop_at: int | None = None
 ) -> tuple[float, float, list[tuple[float, int]]]:
-    """Run `command`; return wall seconds, peak RSS in MB and (time, records) samples."""
+    """Run `command`; return wall seconds, peak RSS in MiB and (time, records) samples."""
     started = time.perf_counter()
     samples: list[tuple[float, int]] = []
     counted, offset = 0, 0
@@ -102,10 +102,10 @@ def main() -> int:
         last = cost_per_url(samples, args.urls - tenth, args.urls)
         print(
             f"{args.urls:,} URLs, thread pool, {args.workers} workers: {wall:.0f} s "
-            f"({args.urls / wall:,.0f} URLs/s), peak RSS {peak:.1f} MB"
+            f"({args.urls / wall:,.0f} URLs/s), peak RSS {peak:.1f} MiB"
         )
         print(f"  per URL: first 10% {first:.0f} us, last 10% {last:.0f} us")
-        ok &= _check("peak RSS under 150 MB", peak < 150)
+        ok &= _check("peak RSS under 150 MiB", peak < 150)
         ok &= _check("last 10% at most 1.2 x the first", last <= 1.2 * first)
 
         out.unlink()
@@ -114,14 +114,14 @@ def main() -> int:
         before = sum(1 for _ in out.open("rb"))
         wall2, peak2, _ = run(resumed, out)
         print(
-            f"resume: interrupted after {before:,} records ({wall1:.0f} s, peak {peak1:.1f} MB); "
-            f"second run {wall2:.0f} s, peak RSS {peak2:.1f} MB"
+            f"resume: interrupted after {before:,} records ({wall1:.0f} s, peak {peak1:.1f} MiB); "
+            f"second run {wall2:.0f} s, peak RSS {peak2:.1f} MiB"
         )
         counts = Counter(json.loads(line)["url"] for line in out.open())
         exact = sum(counts.values()) == args.urls and all(
             counts[f"{base}page/{i}"] == len(range(i, args.urls, PAGES)) for i in range(PAGES)
         )
-        ok &= _check("resumed run peak RSS under 250 MB", peak2 < 250)
+        ok &= _check("resumed run peak RSS under 250 MiB", peak2 < 250)
         ok &= _check("exactly one record per input line across both runs", exact)
     return 0 if ok else 1
 

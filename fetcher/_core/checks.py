@@ -38,12 +38,15 @@ _SIZE_UNITS |= {"MIB": 1024**2, "G": 1024**3, "GB": 1024**3, "GIB": 1024**3}
 _SIZE_EXAMPLES = "examples: 1000000, 512K, 10M"
 
 
-def check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
-    """An integer from `low` to `high` (or more, without `high`)."""
+def check_int(
+    name: str, value: Any, low: int, high: int | None = None, *, high_text: str | None = None
+) -> None:
+    """An integer from `low` to `high` (or more, without `high`; `high_text` says `high`
+    as people read it, `1 TiB` rather than 1099511627776)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise OptionError(name, f"must be an integer, not {value!r}")
     if value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+        bounds = f"from {low} to {high_text or high}" if high is not None else f"{low} or more"
         raise OptionError(name, f"must be {bounds}, not {value}")
 
 

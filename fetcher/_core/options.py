@@ -216,7 +216,7 @@ class FetchOptions:
         check_number("timeout", self.timeout, above=0, at_most=MAX_TIMEOUT)
         if self.total_timeout is not None:
             check_number("total_timeout", self.total_timeout, above=0, at_most=MAX_TIMEOUT)
-        check_int("max_bytes", self.max_bytes, 1, MAX_MAX_BYTES)
+        check_int("max_bytes", self.max_bytes, 1, MAX_MAX_BYTES, high_text="1 TiB")
         check_int("max_redirects", self.max_redirects, 0)
         check_int("retries", self.retries, 0, MAX_RETRIES)
         check_number("max_retry_wait", self.max_retry_wait, at_least=0, at_most=MAX_TIMEOUT)

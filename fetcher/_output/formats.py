@@ -79,9 +79,10 @@ def format_text_line(result: FetchResult, color: bool = False) -> str:
     arrived); size right-aligned in 8 (see `format_size`; `-` when no response arrived);
     elapsed seconds such as ` 0.123s`; the URL, followed by `-> final_url` when redirects
     led elsewhere; then `[error message]` when `error` is set (a response can have both a
-    status and an error, e.g. a body cut at the size cap: the error wins), else the title,
-    else `-`; then `(N attempts)` when retries were made. Every page-derived field goes
-    through `sanitize_text`. No trailing newline.
+    status and an error, e.g. a body cut at the size cap: the error wins), else
+    `(redirects to LOCATION)` for a redirect not followed, else the title, else `-`; then
+    `(N attempts)` when retries were made. Every page-derived field goes through
+    `sanitize_text`. No trailing newline.
 
     With `color`, the status is coloured by its class (2xx green, 3xx cyan, 4xx yellow,
     5xx red) and `ERR` and the error message red; the colours are added after
@@ -97,6 +98,8 @@ def format_text_line(result: FetchResult, color: bool = False) -> str:
         url = f"{url} -> {sanitize_text(result.final_url)}"
     if result.error is not None:
         tail = _paint(f"[{sanitize_text(result.error)}]", error_colour)
+    elif result.location is not None:  # a redirect not followed: where it leads
+        tail = f"(redirects to {sanitize_text(result.location)})"
     else:
         tail = sanitize_text(result.title or "") or "-"
     if result.attempts > 1:

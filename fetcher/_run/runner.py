@@ -84,27 +84,26 @@ class FetchRun(Iterator[FetchResult]):
         self.resubmitted = 0  # URLs submitted again after their worker process died
         self.read = 0  # URLs taken from the input so far
         self.abandoned = 0  # URLs in flight when the run was closed before they finished
+        self._held_by_cap = False
 
     @property
-    def in_flight(self) -> int:
-        """URLs submitted to the pool and not yet finished."""
+    def in_flight(self) -> int:  # URLs submitted to the pool and not yet finished
         return len(self._in_flight)
 
     @property
-    def closed(self) -> bool:
-        """True once the run is over: finished, closed or stopped."""
+    def closed(self) -> bool:  # True once the run is over: finished, closed or stopped
         return self._closed
 
     @property
     def held_by_cap(self) -> bool:
-        """True when the per-origin cap is what holds the run back now: URLs wait for
-        their origin while the window has room. (Read from another thread too: a bar.)"""
-        return self._scheduler.parked > 0 and len(self._in_flight) < self.options.window
+        """True when the per-origin cap holds the run back now: URLs wait for their origin
+        while fewer than `workers` requests run. (Read from another thread too: a bar.)"""
+        return self._scheduler.parked > 0 and len(self._in_flight) < self.options.workers
 
     @property
     def capped(self) -> bool:
-        """True if the per-origin cap has made some URL wait."""
-        return self._scheduler.capped
+        """True if the per-origin cap has held the run back at some point (`held_by_cap`)."""
+        return self._held_by_cap
 
     def __iter__(self) -> FetchRun:
         return self
@@ -255,6 +254,7 @@ class FetchRun(Iterator[FetchResult]):
                 break
             self._submit(state, now)
         self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
+        self._held_by_cap = self._held_by_cap or self.held_by_cap
 
     def _new_state(self, feeder: Feeder) -> URLState | None:
         while True:

@@ -26,6 +26,7 @@ from .exit import ExitCode
 from .fetch import PARAMETER_SECTIONS, fetch_command
 from .helptext import COMMANDS, HelpCommandMixin, option_sections
 from .serve import serve_command
+from .summary import refusal_stats
 
 __all__ = ["app"]
 
@@ -56,8 +57,10 @@ class DefaultCommandGroup(TyperGroup):
         try:
             code = super().main(*args, **kwargs)
         except errors.UsageError as exc:
-            message = _did_you_mean(exc).rstrip(".")
-            _fail(f"{message} (see '{_help_of(exc.ctx)}')", ExitCode.USAGE)
+            message = f"{_did_you_mean(exc).rstrip('.')} (see '{_help_of(exc.ctx)}')"
+            if _help_of(exc.ctx) == "fetcher --help":  # the fetch command: --stats says it too
+                refusal_stats(_arguments(args, kwargs), message)
+            _fail(message, ExitCode.USAGE)
         except errors.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except typer.Abort:
@@ -65,6 +68,12 @@ class DefaultCommandGroup(TyperGroup):
         except Exception as exc:  # a bug: still one line, never a traceback
             _fail(f"internal error: {type(exc).__name__}: {exc}", ExitCode.INTERNAL)
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    """The command-line arguments `main` was called with (click's `args`, else argv)."""
+    given = kwargs.get("args", args[0] if args else None)
+    return list(given) if given is not None else sys.argv[1:]
 
 
 def _help_of(ctx: Any) -> str:
@@ -108,7 +117,8 @@ class MainCommand(TyperCommand):
         formatter.write_paragraph()
         formatter.write_text(
             "Shell completion: fetcher --install-completion (or --show-completion to see "
-            "the script). Manual page: man ./docs/fetcher.1 in a clone."
+            "the script). Manual page: man ./docs/fetcher.1 in a clone. Version: fetcher "
+            "--version."
         )
 
 

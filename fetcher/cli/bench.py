@@ -45,9 +45,13 @@ def _int_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
+        raise typer.BadParameter(
+            f"{text!r} is not a comma-separated list of numbers", param_hint="'--workers'"
+        ) from None
     if not values or any(not 1 <= value <= 1024 for value in values):
-        raise typer.BadParameter(f"{text!r}: each count must be from 1 to 1024")
+        raise typer.BadParameter(
+            f"{text!r}: each count must be from 1 to 1024", param_hint="'--workers'"
+        )
     return values
 
 
@@ -175,7 +179,8 @@ def bench_command(
         url_file=None if local else urls,
     )
     if urls is not None and not os.path.isfile(urls):
-        raise click_exceptions().UsageError(f"cannot read URL list {urls!r}")
+        reason = "Is a directory" if os.path.isdir(urls) else "No such file or directory"
+        raise click_exceptions().UsageError(f"cannot read URL list {urls!r}: {reason}")
     if plot is not None:
         _check_plot(plot)
     if local:

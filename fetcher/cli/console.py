@@ -9,6 +9,7 @@ the other. stderr is best-effort (`env.Stderr`): losing it changes nothing else.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,18 @@ if TYPE_CHECKING:
 __all__ = ["Console", "WriteFailed"]
 
 _TICK_SECONDS = 0.5  # how often the bar's counts are redrawn while nothing finishes
+#: Back to the start of the line and erase it: what tqdm's own clearing leaves (a `^C`
+#: the terminal echoed after the bar).
+_ERASE_LINE = "\r\x1b[K"
+
+
+def _columns() -> int:
+    """The bar's width: the terminal's, less 3 columns, so that a `^C` the terminal echoes
+    after the bar does not wrap onto a line the bar's clearing would not reach."""
+    try:
+        return max(20, os.get_terminal_size(2).columns - 3)
+    except OSError:
+        return 77
 
 
 class WriteFailed(Exception):
@@ -72,7 +85,7 @@ class Console:
             total=total,
             unit="url",
             file=self._err,
-            dynamic_ncols=True,
+            ncols=_columns(),
             mininterval=0.2,
             leave=False,
         )
@@ -89,6 +102,7 @@ class Console:
             with bar.get_lock():
                 self._bar = None
                 bar.close()
+                self._err.write(_ERASE_LINE)  # and whatever the terminal echoed after it
 
     def _tick(self, stop: threading.Event) -> None:
         """Redraw the bar's counts twice a second, so that it says when the per-host cap
@@ -99,6 +113,7 @@ class Console:
                 return
             with bar.get_lock():
                 if self._bar is bar:
+                    bar.ncols = _columns()  # follow the window's width
                     self._set_counts(bar)
                     bar.refresh()
 
@@ -157,6 +172,7 @@ class Console:
             return
         with bar.get_lock():
             bar.clear()
+            self._err.write(_ERASE_LINE)
             try:
                 yield
             finally:

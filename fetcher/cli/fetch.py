@@ -89,6 +89,13 @@ def _cli_parameters() -> list[inspect.Parameter]:
     ]  # fmt: skip
 
 
+def _complete_input(ctx: Any, incomplete: str) -> list[str]:
+    """Shell completion of the first INPUT: the other commands (else, files: the shell's)."""
+    if ctx.params.get("inputs"):
+        return []
+    return [name for name in ("serve", "bench") if name.startswith(incomplete)]
+
+
 def _inputs_argument() -> inspect.Parameter:
     argument = typer.Argument(
         metavar="INPUT...",
@@ -96,6 +103,7 @@ def _inputs_argument() -> inspect.Parameter:
         "for stdin, in any number and order. In a list, blank lines and # comments are "
         "skipped; a line without a scheme is fetched as https://LINE.",
         show_default=False,
+        autocompletion=_complete_input,
     )
     return inspect.Parameter(
         "inputs", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[list[str], argument]
@@ -141,17 +149,30 @@ def run_fetch(values: dict[str, Any], env: Environment) -> int:
     _check_executor(options)
     if output is None and env.stdout is None:
         raise click_exceptions().UsageError("standard output is closed")
-    if stats is not None and os.path.isdir(stats):
-        raise typer.BadParameter(f"{stats!r} is a directory", param_hint="'--stats'")
+    if stats is not None:
+        _check_stats(stats, inputs, output)
     from .run import Request, run
 
     request = Request(
         inputs=inputs, output=output, resume=resume, fmt=fmt, first_only=first_only,
         record_filter=record_filter, stats=stats,
-        show_progress=_show_progress(env, progress, quiet, output),
+        show_progress=_show_progress(env, progress, quiet, output, typing="-" in inputs),
         show_summary=not quiet, color=_colour(env, color.value, output),
     )  # fmt: skip
     return run(env, options, request)
+
+
+def _check_stats(path: str, inputs: list[str], output: str | None) -> None:
+    """Refuse a --stats FILE that would replace another file, before any work is done."""
+    from .run import FILTERED_SUFFIX
+    from .summary import stats_file_problem
+
+    others = {f"the URL list {name!r}": name for name in inputs if os.path.isfile(name)}
+    if output is not None:
+        others |= {"the --output file": output, "the filtered records": output + FILTERED_SUFFIX}
+    problem = stats_file_problem(path, others)
+    if problem is not None:
+        raise typer.BadParameter(problem, param_hint="'--stats'")
 
 
 def _format(given: Any, output: str | None) -> str:
@@ -183,13 +204,14 @@ def _parsed(text: str | None, parse: Any, name: str) -> Any:
 
 
 def _show_progress(
-    env: Environment, progress: bool | None, quiet: bool, output: str | None
+    env: Environment, progress: bool | None, quiet: bool, output: str | None, *, typing: bool
 ) -> bool:
     """The bar: when stderr is a terminal and the records go to that same terminal or to a
-    file; `--progress` forces it (even with -q), `--no-progress` and `-q` hide it."""
+    file; `--progress` forces it (even with -q), `--no-progress` and `-q` hide it. Not
+    while URLs are typed on that terminal (`-` with stdin a terminal)."""
     if progress is not None:
         return progress
-    if quiet or not env.stderr.isatty():
+    if quiet or not env.stderr.isatty() or (typing and env.stdin_isatty):
         return False
     return output is not None or env.same_terminal
 

@@ -1,6 +1,7 @@
 """The command line's inputs: URLs given as arguments, list files and stdin, as one list.
 
-`fetcher [OPTIONS] INPUT...`: an INPUT starting with `http://` or `https://` is a URL;
+`fetcher [OPTIONS] INPUT...`: an INPUT starting with `http://` or `https://` (or any
+other `scheme://`, which gets an error record) is a URL;
 `-` is stdin (at most once); anything else is a list file, one URL a line. The inputs
 are read lazily, in the order given, as one list.
 
@@ -29,12 +30,19 @@ from .env import Environment
 __all__ = ["Input", "Inputs", "open_input", "open_inputs"]
 
 STDIN = "-"
-_URL_ARGUMENT = re.compile(r"https?://", re.IGNORECASE)
-#: A name that is more likely a host than a file: labels with dots, maybe a port and path.
-_LOOKS_LIKE_HOST = re.compile(r"(?:[A-Za-z0-9-]+\.)+(?P<top>[A-Za-z]{2,})(?::\d+)?(?:/\S*)?")
+#: An INPUT that is a URL: http:// and https://, and any other scheme (reported as an
+#: error record, as a list line with that scheme is).
+_URL_ARGUMENT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: A name that is more likely a host than a file: a domain name, localhost or an IP
+#: address, maybe with a port and a path.
+_LOOKS_LIKE_HOST = re.compile(
+    r"(?:(?:[A-Za-z0-9-]+\.)+(?P<top>[A-Za-z]{2,})|localhost|\d{1,3}(?:\.\d{1,3}){3}"
+    r"|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:/\S*)?"
+)
 #: Endings that make a name a file's, though they look like a top-level domain.
 _FILE_ENDINGS = frozenset(
     {"txt", "csv", "tsv", "json", "jsonl", "ndjson", "list", "lst", "log", "md", "gz", "urls"}
+    | {"py", "sh", "js", "html", "htm", "xml", "yaml", "yml", "toml", "ini", "cfg", "conf"}
 )
 
 
@@ -209,8 +217,9 @@ def open_input(name: str, env: Environment, commands: Iterable[str] = ()) -> Inp
 def _missing(name: str, commands: Iterable[str]) -> str:
     """What to say of an input that is no file: perhaps a host, or a mistyped command."""
     host = _LOOKS_LIKE_HOST.fullmatch(name)
-    if host is not None and host["top"].lower() not in _FILE_ENDINGS:
-        return f"no such file {name!r} (to fetch it, write https://{name})"
+    if host is not None and (host["top"] or "").lower() not in _FILE_ENDINGS:
+        scheme = "https" if host["top"] else "http"  # localhost, an IP: a local server
+        return f"no such file {name!r} (to fetch it, write {scheme}://{name})"
     close = difflib.get_close_matches(name, list(commands), n=1, cutoff=0.6)
     if close and "/" not in name and "." not in name:
         return f"no such file or command {name!r} (did you mean {close[0]!r}?)"

@@ -11,7 +11,6 @@ does not fetch them again.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import signal
@@ -63,7 +62,6 @@ def run(env: Environment, options: FetchOptions, request: Request) -> int:
     try:
         inputs = _open(env, request)
     except InputError as exc:
-        _stats_of_refusal(request, str(exc))
         raise usage(str(exc)) from None
     _make_save_folder(options.save_dir)
     out, plan, closing = _outputs(env, request, inputs)
@@ -81,7 +79,8 @@ def run(env: Environment, options: FetchOptions, request: Request) -> int:
         if request.first_only:
             outcome = session.run_first(inputs.urls())
         else:
-            plan.total = inputs.count() if request.show_progress or request.stats else None
+            plan.total = inputs.count() if request.show_progress else None
+            plan.count_total = inputs.count  # else when a summary or --stats needs it
             outcome = session.run_all(inputs.urls())
     finally:
         for stream in closing:
@@ -98,8 +97,6 @@ def _open(env: Environment, request: Request) -> Inputs:
     inputs.prefetch()
     if request.output is None and identity_of(1) in inputs.identities:
         raise InputError("standard output is the URL list itself: the records would feed the run")
-    if request.stats is not None and identity_of(request.stats) in inputs.identities:
-        raise InputError(f"--stats {request.stats!r} is one of the URL lists")
     return inputs
 
 
@@ -122,7 +119,7 @@ def _outputs(
         inputs.close()
         raise usage(str(exc)) from None
     closing = [out]
-    if request.record_filter.active or request.resume:
+    if FORMATS[request.fmt].resumable and (request.record_filter.active or request.resume):
         filtered, remembered = _filtered_file(request, inputs, warn)
         if filtered is not None:
             closing.append(filtered)
@@ -186,15 +183,6 @@ def _write_stats(env: Environment, path: str, session: Session, status: int) -> 
         write_stats(path, stats)
     except OSError as exc:
         env.stderr.line(f"fetcher: error: cannot write --stats {path!r}: {exc.strerror or exc}")
-
-
-def _stats_of_refusal(request: Request, error: str) -> None:
-    if request.stats is None:
-        return
-    from .summary import write_stats
-
-    with contextlib.suppress(OSError):  # the refusal itself is what matters
-        write_stats(request.stats, {"exit_status": int(ExitCode.USAGE), "error": error})
 
 
 def _warner(env: Environment) -> Callable[[str], None]:

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -52,6 +52,7 @@ class Plan:
     record_filter: RecordFilter = field(default_factory=RecordFilter)
     filtered: RecordWriter | None = None  #: where filtered records are remembered
     total: int | None = None  #: URLs in the inputs, when known
+    count_total: Callable[[], int | None] | None = None  #: counts them when first needed
     resume_command: str | None = None  #: the command that continues the run
     resume_note: str | None = None  #: why the run cannot simply be continued
 
@@ -109,6 +110,7 @@ class Session:
                 winner = self._race(run, failures, reasons)
             if winner is not None:
                 self._console.write(winner)  # first: closing a cluster may take seconds
+                self._counted(winner, written=True)
                 self._console.close_writer()
                 run.close()  # then abandon the rest: the answer is known
         self.elapsed = time.monotonic() - started
@@ -169,23 +171,29 @@ class Session:
             if not take(url):
                 yield url
 
-    def _keep(self, result: FetchResult) -> bool:
-        """Count `result`; True when it is to be written (it passes the filters)."""
-        passes = self._plan.record_filter.passes(result)
-        self.tally.count(result, passes)
+    def _passes(self, result: FetchResult) -> bool:
+        """True when `result` is to be written; a filtered one is counted (and remembered
+        in FILE.filtered, so that --resume skips it) here."""
+        if self._plan.record_filter.passes(result):
+            return True
+        if self._plan.filtered is not None:
+            self._plan.filtered.write(result)
+        self._counted(result, written=False)
+        return False
+
+    def _counted(self, result: FetchResult, *, written: bool) -> None:
+        self.tally.count(result, written)
         self._console.count(result, self.tally)
-        if not passes and self._plan.filtered is not None:
-            self._plan.filtered.write(result)  # remembered, so --resume skips it
-        return passes
 
     def _race(
         self, run: FetchRun, failures: list[FetchResult], reasons: Counter[str]
     ) -> FetchResult | None:
         for result in run:
-            if not self._keep(result):
+            if not self._passes(result):
                 continue
             if result.ok:
-                return result
+                return result  # counted once written
+            self._counted(result, written=True)  # (first-only: failures are not written)
             if len(failures) < _FAILURES_LISTED:
                 failures.append(result)
             reasons[_reason(result)] += 1
@@ -193,8 +201,9 @@ class Session:
 
     def _emit_all(self, results: Iterable[FetchResult]) -> None:
         for result in results:
-            if self._keep(result):
-                self._console.write(result)
+            if self._passes(result):
+                self._console.write(result)  # counted once written: a failed write is not
+                self._counted(result, written=True)
 
     def _announce_stop(self) -> None:
         name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"
@@ -220,7 +229,7 @@ class Session:
         run, options, plan = self.run, self._options, self._plan
         stats: dict[str, Any] = self.tally.as_dict()
         stats |= {"elapsed": round(self.elapsed, 4), "executor": options.executor}
-        stats |= {"workers": options.workers, "total": plan.total, "skipped": self._skipped()}
+        stats |= {"workers": options.workers, "total": self._total(), "skipped": self._skipped()}
         read, abandoned, never = self._progress()
         stats |= {"read": read, "abandoned": abandoned, "never_started": never}
         stats["retries"] = run.retries if run is not None else 0
@@ -234,9 +243,16 @@ class Session:
         run = self.run
         read = run.read if run is not None else 0
         abandoned = run.abandoned if run is not None else 0
-        total = self._plan.total
+        total = self._total()
         planned = read if total is None else max(read, total - self._skipped())
         return read, abandoned, max(0, planned - self.tally.finished - abandoned)
+
+    def _total(self) -> int | None:
+        """The URLs in the inputs, counted when first needed (every list a regular file)."""
+        plan = self._plan
+        if plan.total is None and plan.count_total is not None:
+            plan.total, plan.count_total = plan.count_total(), None
+        return plan.total
 
     def _skipped(self) -> int:
         return len(self._plan.finished) - self._plan.finished.remaining
@@ -255,15 +271,17 @@ class Session:
             notes.append(f"{tally.filtered:,} filtered")
         skipped = self._skipped()
         if skipped:
-            notes.append(f"{skipped:,} skipped, already in the output")
+            notes.append(f"{skipped:,} skipped, finished in an earlier run")
         counts = f"{plural(tally.written, 'URL')}, {tally.ok:,} ok, {tally.failed:,} failed"
+        if tally.filtered and not tally.written:
+            counts = "no URL passed the filters"
         state = "interrupted after" if self._signals else "in"
         breakdown = f": {tally.breakdown()}" if tally.breakdown() else ""
         line = f"fetcher: {counts} {state} {self.elapsed:.2f}s{breakdown} ({'; '.join(notes)})"
         return [line, *self._stopped_lines()] if self._signals else [line]
 
     def _stopped_lines(self) -> list[str]:
-        total, skipped = self._plan.total, self._skipped()
+        total, skipped = self._total(), self._skipped()
         read, abandoned, never = self._progress()
         of = f" of {total - skipped:,}" if total is not None else ""
         progress = (
@@ -288,7 +306,8 @@ class Session:
                 else "fetcher: no URLs to fetch"
             )
             return
-        console.summary(f"fetcher: no URL succeeded ({total:,} failed)")
+        also = f", {self.tally.filtered:,} filtered" if self.tally.filtered else ""
+        console.summary(f"fetcher: no URL succeeded ({total:,} failed{also})")
         if total <= _FAILURES_LISTED:
             for result in failures:
                 url, reason = sanitize_text(result.url), sanitize_text(_reason(result))

@@ -21,7 +21,7 @@ from typing import Any
 
 from .._core.result import FetchResult
 
-__all__ = ["Tally", "plural", "write_stats"]
+__all__ = ["Tally", "plural", "refusal_stats", "stats_file_problem", "write_stats"]
 
 _STATUSES_NAMED = 6
 
@@ -93,3 +93,61 @@ def write_stats(path: str, stats: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def _is_stats_file(path: str) -> bool:
+    """True for a file a fetcher run wrote with --stats (a JSON object with exit_status)."""
+    try:
+        with open(path, "rb") as stream:
+            data = json.loads(stream.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("exit_status"), int)
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def stats_file_problem(path: str, others: dict[str, str]) -> str | None:
+    """Why `--stats path` cannot be used, or None: it must be no other file of the run
+    (`others`: role -> path), be missing or a stats file of an earlier run (never is
+    another file replaced), and be writable where it is (proven with a temporary file)."""
+    if os.path.isdir(path):
+        return f"{path!r} is a directory"
+    for role, other in others.items():
+        if _same_file(path, other):
+            return f"{path!r} is also {role}"
+    if os.path.lexists(path) and not _is_stats_file(path):
+        return f"{path!r} exists and is not a fetcher --stats file (it is left as it is)"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".fetcher-stats-", suffix=".part")
+        os.close(fd)
+        os.remove(temporary)
+    except OSError as exc:
+        return f"cannot write in {folder!r}: {exc.strerror or exc}"
+    return None
+
+
+def refusal_stats(args: list[str], message: str) -> None:
+    """On a usage error, write `--stats FILE` (found in `args`) with exit status 2 and the
+    error, if FILE may be written (missing or a stats file already) and the error is not
+    about FILE itself."""
+    path = None
+    for index, arg in enumerate(args):
+        if arg == "--stats" and index + 1 < len(args):
+            path = args[index + 1]
+        elif arg.startswith("--stats="):
+            path = arg.partition("=")[2]
+    if not path or os.path.isdir(path) or "'--stats'" in message:  # not where it is refused
+        return
+    if os.path.lexists(path) and not _is_stats_file(path):
+        return
+    with contextlib.suppress(OSError):
+        write_stats(path, {"exit_status": 2, "error": message})

@@ -303,11 +303,15 @@ def conditions(settings: BenchSettings | None) -> str:
         return machine
     if settings.url_file is not None:
         return f"the URLs of {settings.url_file}; {machine}"
-    pages = settings.pages if settings.pages is not None else "about 1 s of ideal time"
+    pages = (
+        f"{settings.pages} pages a run"
+        if settings.pages is not None
+        else f"about 1 s of ideal time a run (at most {settings.max_pages} pages)"
+    )
     return (
         f"local server, {settings.latency_ms:g} ms latency, {settings.size_kb:g} KiB pages"
         + (" (gzip)" if settings.gzip else "")
-        + f", {pages} pages a run, {settings.repeat} runs each; {machine}"
+        + f", {pages}, {settings.repeat} runs each; {machine}"
     )
 
 

@@ -190,6 +190,11 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
+        if self._buffer[:1] not in (b"", b"\r", b"\n") and not self._buffer[:1].isalpha():
+            # no HTTP request (a TLS handshake): answer as web servers do, so that a client
+            # trying https on this plain-HTTP port learns it at once
+            self._send(_response(400, b"", "text/plain"), close=True)
+            return
         if len(self._buffer) > _MAX_REQUEST_HEAD and b"\r\n\r\n" not in self._buffer:
             self._send(_response(431, b"", "text/plain"), close=True)
             return

@@ -124,7 +124,7 @@ def test_resume_skips_what_was_filtered(server: LocalServer, tmp_path: Path) -> 
     again = runner.invoke(app, [keep, drop, "-o", str(out), "--resume"])
     assert again.exit_code == 0
     assert server.hits.get("/flt/resume/drop", 0) == 0  # remembered as finished
-    assert "2 skipped, already in the output" in again.stderr
+    assert "2 skipped, finished in an earlier run" in again.stderr
 
 
 def test_summary_counts_by_status_then_kind(server: LocalServer, refused_url: str) -> None:
@@ -242,3 +242,95 @@ def test_ctrl_c_with_stdin_says_why_there_is_no_command(
     assert err.splitlines()[-1] == (
         "fetcher: to continue, give the URLs as a file (stdin cannot be read again)"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--match-status", "foo"],
+        ["-o", "/nonexistent-folder/x.jsonl"],
+        ["--resume", "--first-only", "-o", "x.jsonl"],
+        ["--workers", "0"],
+        ["--bogus"],
+    ],
+)
+def test_stats_file_on_every_usage_error(
+    server: LocalServer, tmp_path: Path, args: list[str]
+) -> None:
+    url = server.html("/flt/stats/usage", "<title>u</title>")
+    stats = tmp_path / "stats.json"
+    result = runner.invoke(app, [url, *args, "--stats", str(stats)])
+    assert result.exit_code == 2
+    data = json.loads(stats.read_text())
+    assert data["exit_status"] == 2 and data["error"] == result.stderr.removeprefix(
+        "fetcher: error: "
+    ).rstrip("\n")
+
+
+@pytest.mark.parametrize("which", ["output", "filtered", "list", "other"])
+def test_stats_never_replaces_another_file(server: LocalServer, tmp_path: Path, which: str) -> None:
+    url = server.html("/flt/stats/same", "<title>s</title>")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{url}\n")
+    out = tmp_path / "out.jsonl"
+    target = {
+        "output": out,
+        "filtered": Path(f"{out}{FILTERED_SUFFIX}"),
+        "list": listed,
+        "other": tmp_path / "notes.txt",
+    }[which]
+    if which == "other":
+        target.write_text("my notes\n")
+    result = runner.invoke(app, [str(listed), "-o", str(out), "--stats", str(target)])
+    assert result.exit_code == 2
+    assert "Invalid value for '--stats'" in result.stderr
+    assert not out.exists() or out.read_text() == ""
+    if which in ("list", "other"):
+        assert target.read_text() in (f"{url}\n", "my notes\n")
+
+
+def test_stats_in_a_folder_that_cannot_be_written_is_refused_first(
+    server: LocalServer,
+) -> None:
+    url = server.html("/flt/stats/nofolder", "<title>s</title>")
+    server.reset_counts()
+    result = runner.invoke(app, [url, "--stats", "/nonexistent-folder/stats.json"])
+    assert result.exit_code == 2
+    assert "cannot write in '/nonexistent-folder'" in result.stderr
+    assert server.hits.get("/flt/stats/nofolder", 0) == 0
+
+
+def test_stats_count_a_record_once_it_is_written(server: LocalServer, tmp_path: Path) -> None:
+    url = server.html("/flt/stats/full", "<title>s</title>")
+    stats = tmp_path / "stats.json"
+    result = runner.invoke(app, [url, "-o", "/dev/full", "-f", "jsonl", "--stats", str(stats)])
+    assert result.exit_code == 74
+    assert json.loads(stats.read_text())["written"] == 0
+
+
+def test_filtered_records_are_remembered_only_for_jsonl(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    url = server.html("/flt/csvonly", "<title>c</title>", status=404)
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, [url, "-o", str(out), "--filter-status", "404", "-q"])
+    assert result.exit_code == 0
+    assert not Path(f"{out}{FILTERED_SUFFIX}").exists()
+
+
+def test_when_every_record_is_filtered_the_summary_says_so(server: LocalServer) -> None:
+    url = server.html("/flt/none", "<title>n</title>", status=404)
+    result = runner.invoke(app, [url, url, "--match-status", "2xx"])
+    assert result.exit_code == 0
+    assert result.stderr.startswith("fetcher: no URL passed the filters in ")
+    assert "2 filtered" in result.stderr
+    first = runner.invoke(app, [url, "--first-only", "--filter-status", "404"])
+    assert "no URL passed the filters (1 URL filtered)" in first.stderr
+
+
+def test_the_cap_is_not_blamed_while_every_worker_is_busy(server: LocalServer) -> None:
+    urls = [server.html(f"/flt/busy/{n}", "<title>b</title>", delay=0.05) for n in range(24)]
+    busy = runner.invoke(app, [*urls, "-w", "8"])  # per-host 8: the workers are the limit
+    assert "per host" not in busy.stderr
+    held = runner.invoke(app, [*urls, "-w", "8", "--per-host", "2"])
+    assert "at most 2 at a time per host" in held.stderr

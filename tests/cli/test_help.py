@@ -139,3 +139,8 @@ def test_completion_scripts_are_shown() -> None:
 def test_completion_options_are_in_the_help() -> None:
     text = help_of()
     assert "--install-completion" in text and "--show-completion" in text
+
+
+def test_the_first_input_completes_to_a_command() -> None:
+    assert completions("se") == ["serve"]
+    assert completions("x") == []  # the shell's own file completion then

@@ -110,7 +110,7 @@ def test_resume_covers_every_input(server: LocalServer, tmp_path: Path) -> None:
     result = runner.invoke(app, [urls[0], str(listed), urls[3], "-o", str(out), "--resume"])
     assert result.exit_code == 0
     assert sorted(r["url"] for r in records(out.read_text())) == sorted(urls)  # type: ignore[type-var]
-    assert "2 skipped, already in the output" in result.stderr
+    assert "2 skipped, finished in an earlier run" in result.stderr
 
 
 def _record(url: str) -> dict[str, object]:

@@ -159,3 +159,25 @@ def test_waiting_for_stdin_on_a_terminal_is_said(tmp_path: Path) -> None:
     )
     assert b"fetcher: reading URLs from standard input" in run.terminal
     assert run.returncode == 130
+
+
+def test_ctrl_c_typed_on_the_terminal_leaves_no_bar_behind(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    """The terminal echoes `^C` after the bar: the bar is narrower than the window, so the
+    echo cannot wrap onto a line the clearing would miss, and the line is erased."""
+    slow = [server.html(f"/term/typed/{n}", "<title>S</title>", delay=0.3) for n in range(40)]
+    path = tmp_path / "slow.txt"
+    path.write_text("\n".join(slow) + "\n")
+    run = run_on_terminal(
+        [FETCHER, str(path), "-w", "2", "-o", str(tmp_path / "out.jsonl")],
+        stdout="pipe",
+        columns=80,
+        until=lambda seen: b"ok=" in seen,
+        then_type=b"\x03",
+    )
+    assert run.returncode == 130
+    assert b"^C" in run.terminal  # echoed by the terminal, as for a person
+    lines = run.screen.visible
+    assert not any(has_bar(line.encode()) or "^C" in line for line in lines), lines
+    assert lines[-1].endswith(" --resume")

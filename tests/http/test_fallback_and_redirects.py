@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,3 +176,18 @@ def test_keep_body_keeps_the_decoded_body(server: LocalServer, executor: str) ->
     capped = one(url, executor=executor, keep_body=True, max_bytes=1000)
     assert capped.error_kind == "too_large"
     assert capped.body is not None and len(capped.body) <= 1000
+
+
+def test_a_redirect_not_followed_shows_its_target_in_text(server: LocalServer) -> None:
+    url = server.add("/rd/text", status=302, headers={"Location": "/rd/text/there"})
+    result = runner.invoke(app, [url, "--no-follow", "-q"])
+    assert result.stdout.rstrip().endswith(f"(redirects to {server.url('/rd/text/there')})")
+
+
+def test_fetcher_serve_lets_a_line_without_a_scheme_fall_back(tmp_path: Path) -> None:
+    from fetcher.tools.bench import local_server
+
+    with local_server(pages=2) as base:
+        result = one(bare(base) + "page/1", timeout=5)
+    assert (result.status, result.final_url) == (200, base + "page/1")
+    assert result.elapsed < 2  # answered at once, not after a timeout

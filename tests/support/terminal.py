@@ -59,13 +59,16 @@ def run_on_terminal(
     cwd: str | Path | None = None,
     until: Callable[[bytes], bool] | None = None,
     then_signal: int = signal.SIGINT,
+    then_type: bytes | None = None,
     timeout: float = 60.0,
 ) -> TerminalRun:
     """Run `command` with a pty of `columns` x `rows` as stderr (`stdout`: "terminal" the
     same pty, "pipe" a pipe, "head" a pipe closed after its first line, as `| head -1`
     does); stdin is the pty unless `stdin` bytes are given.
 
-    With `until`, `then_signal` is sent to the child once `until(terminal output)` holds.
+    With `until`, `then_signal` is sent to the child once `until(terminal output)` holds,
+    or `then_type` is typed on the terminal instead (`b"\x03"`: Ctrl-C as a person presses
+    it, which the terminal echoes as `^C` and turns into SIGINT for the foreground group).
     """
     master, slave = pty.openpty()
     _set_size(slave, rows, columns)
@@ -92,7 +95,14 @@ def run_on_terminal(
         assert child.stdout is not None
         head = threading.Thread(target=_read_one_line, args=(child.stdout,), daemon=True)
         head.start()
-    terminal = _read_until_exit(master, child, until, then_signal, timeout)
+
+    def act() -> None:
+        if then_type is not None:
+            os.write(master, then_type)
+        else:
+            child.send_signal(then_signal)
+
+    terminal = _read_until_exit(master, child, until, act, timeout)
     if head is not None:
         head.join(timeout)
     piped = child.stdout.read() if child.stdout is not None and head is None else b""
@@ -119,7 +129,7 @@ def _read_until_exit(
     master: int,
     child: subprocess.Popen[bytes],
     until: Callable[[bytes], bool] | None,
-    then_signal: int,
+    act: Callable[[], None],
     timeout: float,
 ) -> bytes:
     output = bytearray()
@@ -138,7 +148,7 @@ def _read_until_exit(
         elif child.poll() is not None and not _pending(master):
             break
         if not signalled and until is not None and until(bytes(output)):
-            child.send_signal(then_signal)
+            act()
             signalled = True
     else:
         child.kill()
