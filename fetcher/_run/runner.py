@@ -12,7 +12,8 @@ while it runs there alone gets an error record; the others carry on. A pool whos
 workers can never run (`Pool.fatal`) ends the run with its error instead.
 
 The loop is a `wait(return_when=FIRST_COMPLETED)` loop over three futures: "a result is
-done", "more input has arrived" and "interrupted", with a timeout when a retry is due.
+done", "more input has arrived" and "interrupted", with a timeout when a retry is due
+(and a short one always, so that a signal's handler runs: see `wait_first`).
 Each submitted future's done-callback queues it and completes the first of those.
 Waiting on the whole window instead costs O(window) lock operations per result (each
 wait adds and removes a waiter on every pending future): a third of the GIL at 64.
@@ -25,20 +26,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    BrokenExecutor,
-    CancelledError,
-    Future,
-    InvalidStateError,
-    wait,
-)
+from concurrent.futures import BrokenExecutor, CancelledError, Future, InvalidStateError
 from types import TracebackType
 from typing import Any
 
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
-from .._core.signals import signals_blocked
+from .._core.signals import signals_blocked, wait_first
 from .._core.urls import origin_of
 from .._executors import Pool, make_pool
 from . import retry, schedule
@@ -176,7 +170,7 @@ class FetchRun(Iterator[FetchResult]):
             wakes.append(self._scheduler.wake_at())
         wake_at = min((at for at in wakes if at is not None), default=None)
         timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
-        wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+        wait_first(waiting, timeout)
 
     def _on_done(self, future: Future[Attempt]) -> None:
         """Done-callback of every submitted future (runs in the thread that completed it)."""
@@ -343,7 +337,7 @@ class FetchRun(Iterator[FetchResult]):
                     return
                 if self._interrupted or self._wakeup.done():  # interrupted again
                     return
-                wait({self._some_done, self._wakeup}, timeout=left, return_when=FIRST_COMPLETED)
+                wait_first({self._some_done, self._wakeup}, left)
         finally:
             self.close()
 

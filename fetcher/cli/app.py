@@ -26,7 +26,6 @@ from .exit import ExitCode
 from .fetch import PARAMETER_SECTIONS, fetch_command
 from .helptext import COMMANDS, HelpCommandMixin, option_sections
 from .serve import serve_command
-from .summary import refusal_stats
 
 __all__ = ["app"]
 
@@ -59,6 +58,8 @@ class DefaultCommandGroup(TyperGroup):
         except errors.UsageError as exc:
             message = f"{_did_you_mean(exc).rstrip('.')} (see '{_help_of(exc.ctx)}')"
             if _help_of(exc.ctx) == "fetcher --help":  # the fetch command: --stats says it too
+                from .summary import refusal_stats
+
                 refusal_stats(_arguments(args, kwargs), message)
             _fail(message, ExitCode.USAGE)
         except errors.ClickException as exc:
