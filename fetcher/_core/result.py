@@ -20,8 +20,11 @@ class FetchResult:
     `elapsed` is the last attempt's time; `attempts` counts the attempts made (retries
     included); `path` is where the body was saved (`save_dir`), or None; `location` is
     the absolute `Location` of a 3xx record (one not followed: `follow=False`, or one
-    more than `max_redirects`), None otherwise. Fields are only ever appended, never
-    reordered.
+    more than `max_redirects`), None otherwise. `index` is the URL's 1-based position
+    among the URLs read, in order (on the command line: among all inputs, blank and
+    comment lines not counted; in the API: the position in the iterable), so that a
+    record names its line even when a list holds the same URL twice. Fields are only
+    ever appended, never reordered.
 
     `body` is not a record field (not in `FIELDS`, nor in any output format): with
     `keep_body=True` it holds the decoded body, at most `max_bytes` of it.
@@ -38,6 +41,7 @@ class FetchResult:
     path: str | None = None
     error_kind: FailureKind | None = None
     location: str | None = None
+    index: int | None = None
     body: builtins.bytes | None = field(default=None, repr=False, metadata={"record": False})
 
     @property

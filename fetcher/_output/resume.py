@@ -59,9 +59,13 @@ _FIRST_FIELDS: Final = 7
 _RECORD_START: Final = b'{"url":'
 
 
-def _key(url: str) -> int:
-    """The 64-bit key standing for `url` (lone surrogates allowed: JSON can encode them)."""
-    digest = hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+def _key(url: str, index: object = None) -> int:
+    """The 64-bit key standing for `url` (lone surrogates allowed: JSON can encode them),
+    or for `url` at position `index` when the record says where its URL was read."""
+    data = url.encode("utf-8", "surrogatepass")
+    if isinstance(index, int) and not isinstance(index, bool):
+        data = b"%d\0%s" % (index, data)  # no URL holds a NUL: never a plain URL's key
+    digest = hashlib.blake2b(data, digest_size=8).digest()
     return int.from_bytes(digest, "little")
 
 
@@ -70,7 +74,9 @@ class FinishedURLs:
 
     Each occurrence can be taken once: `take` answers whether an input URL still has an
     unconsumed record, so the resumed run skips exactly as many occurrences as were
-    already written.
+    already written. A record with an `index` stands for its URL at that position only
+    (the same URL listed twice is two different lines); one without (written before
+    records had an `index`) for any occurrence of its URL.
     """
 
     __slots__ = ("_keys", "_remaining", "_used")
@@ -103,10 +109,13 @@ class FinishedURLs:
         """The number of records loaded (occurrences), whether taken or not."""
         return len(self._keys)
 
-    def take(self, url: str) -> bool:
-        """Consume one unconsumed record of `url` and return True, or return False if none."""
+    def take(self, url: str, index: int | None = None) -> bool:
+        """Consume an unconsumed record of `url` at `index` (or, failing that, one of `url`
+        without an index) and return True, or return False if there is none."""
+        return (index is not None and self._take_key(_key(url, index))) or self._take_key(_key(url))
+
+    def _take_key(self, key: int) -> bool:
         keys = self._keys
-        key = _key(url)
         i = bisect_left(keys, key)
         n = len(keys)
         while i < n and keys[i] == key:
@@ -227,7 +236,7 @@ def _read_keys(path: str, stream: BinaryIO, buckets: list[array[int]]) -> int | 
             raise _not_a_record(path, lineno) from None
         if not is_record(record):
             raise _not_a_record(path, lineno)
-        _add(buckets, _key(record["url"]))
+        _add(buckets, _key(record["url"], record.get("index")))
     return None
 
 

@@ -63,25 +63,40 @@ def after_attempt(
         if asked is not None and asked > limit:
             wait = f"{asked:g}" if asked < 1e6 else f"{asked:.0f}"
             error = f"server asked to retry after {wait}s, beyond max-retry-wait ({limit:g}s)"
-            return replace(result, attempts=state.attempts, error=error, error_kind="retry_after")
+            return replace(
+                result,
+                attempts=state.attempts,
+                error=error,
+                error_kind="retry_after",
+                index=state.index,
+            )
         due = now + (asked if asked is not None else backoff_delay(state.attempts, limit))
         if state.deadline is None or due < state.deadline:  # else: no time for another
             return due
-    return result if state.attempts == 1 else replace(result, attempts=state.attempts)
+    return replace(result, attempts=state.attempts, index=state.index)
 
 
 def gave_up_record(state: URLState, result: FetchResult, options: FetchOptions) -> FetchResult:
     """The record of a URL whose total time (`total_timeout`) ran out."""
     total, count = options.total_timeout or 0.0, state.attempts
     error = f"gave up after {total:g}s ({count} attempt{'s' if count != 1 else ''})"
-    return replace(result, attempts=count, error=error, error_kind="timeout")
+    return replace(result, attempts=count, error=error, error_kind="timeout", index=state.index)
 
 
 def failed_record(state: URLState, error: str, kind: FailureKind) -> FetchResult:
     """The record of a URL the pool could not give one (a crash, a failed executor)."""
     elapsed = time.monotonic() - state.started if state.started else 0.0
     return FetchResult(
-        state.url, None, None, None, 0, elapsed, error, attempts=state.attempts, error_kind=kind
+        state.url,
+        None,
+        None,
+        None,
+        0,
+        elapsed,
+        error,
+        attempts=state.attempts,
+        error_kind=kind,
+        index=state.index,
     )
 
 
@@ -94,8 +109,16 @@ def describe_pool_error(exc: BaseException) -> str:
     return f"worker failed: {type(exc).__name__}"
 
 
-def not_a_string_record(item: object) -> FetchResult:
+def not_a_string_record(item: object, index: int) -> FetchResult:
     """The record of an item of the URL iterable that is no string (the API takes any)."""
     return FetchResult(
-        repr(item), None, None, None, 0, 0.0, "not a URL string", error_kind="invalid_url"
+        repr(item),
+        None,
+        None,
+        None,
+        0,
+        0.0,
+        "not a URL string",
+        error_kind="invalid_url",
+        index=index,
     )

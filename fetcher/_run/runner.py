@@ -54,9 +54,13 @@ class FetchRun(Iterator[FetchResult]):
     ahead of the pool. A run is iterated by one thread at a time.
     """
 
-    def __init__(self, urls: Iterable[str], options: FetchOptions) -> None:
+    def __init__(
+        self, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False
+    ) -> None:
+        """`urls`: the URLs in order; with `numbered`, (index, URL) pairs whose index is
+        the record's (a resumed run skips URLs but keeps every line's number)."""
         self.options = options
-        self._urls = iter(urls)
+        self._urls = iter(urls) if numbered else enumerate(urls, 1)
         self._feeder: Feeder | None = None
         self._pool: Pool | None = None
         self._scheduler = Scheduler(options.per_host, options.rate, schedule.LOOKAHEAD)
@@ -257,10 +261,11 @@ class FetchRun(Iterator[FetchResult]):
                 self.read += len(self._incoming)
                 if not self._incoming:
                     return None
-            url = self._incoming.popleft()
+            index, url = self._incoming.popleft()
             if isinstance(url, str):
-                return URLState(url, origin_of(url) if self.options.per_host else None)
-            self._ready.append(retry.not_a_string_record(url))
+                origin = origin_of(url) if self.options.per_host else None
+                return URLState(url, origin, index=index)
+            self._ready.append(retry.not_a_string_record(url, index))
 
     def _submit(self, state: URLState, now: float, pool: Pool | None = None) -> None:
         """Start an attempt at `state` on `pool` (the main pool by default)."""

@@ -36,6 +36,7 @@ class URLState:
     deadline: float | None = None  # when the URL's total time runs out (monotonic)
     last: FetchResult | None = None  # the record of its latest attempt, once one ended
     where: str | None = None  # the scheduler's queue holding it ("due", "later", "parked")
+    index: int = 0  # its 1-based position among the URLs read (the record's `index`)
 
 
 class Pacer:

@@ -75,11 +75,9 @@ class Session:
         started = time.monotonic()
         finished = self._plan.finished
         total = self._plan.total
-        if len(finished):
-            urls = self._unfinished(urls)
-            if total is not None:
-                total = max(0, total - len(finished))
-        run = self.run = fetch_all(urls, self._options)
+        if total is not None and len(finished):
+            total = max(0, total - len(finished))
+        run = self.run = FetchRun(self._unfinished(urls), self._options, numbered=True)
         self._console.start_bar(total, run)
         with self._ending(run):
             with _stopping_signals(run, self._signals):
@@ -164,12 +162,17 @@ class Session:
             outcome.signal = self._signals[0] if self._signals else None
             outcome.ok, outcome.failed = self.tally.ok, self.tally.failed
 
-    def _unfinished(self, urls: Iterator[str]) -> Iterator[str]:
-        """The URLs without a record in the resumed output (occurrences counted)."""
-        take = self._plan.finished.take
-        for url in urls:
-            if not take(url):
-                yield url
+    def _unfinished(self, urls: Iterator[str]) -> Iterator[tuple[int, str]]:
+        """(index, URL) of the URLs without a record in the resumed output (occurrences
+        counted); the index counts every URL read, so a resumed run keeps the numbers."""
+        finished = self._plan.finished
+        if not len(finished):
+            yield from enumerate(urls, 1)
+            return
+        take = finished.take
+        for index, url in enumerate(urls, 1):
+            if not take(url, index):
+                yield index, url
 
     def _passes(self, result: FetchResult) -> bool:
         """True when `result` is to be written; a filtered one is counted (and remembered

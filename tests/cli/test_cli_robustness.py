@@ -175,6 +175,8 @@ def test_an_interrupted_run_resumes_with_exactly_one_record_per_line(
     assert resumed.returncode == 0, resumed.stderr
     final = records_of(out)
     assert Counter(r["url"] for r in final) == Counter(lines)
+    assert sorted(r["index"] for r in final) == list(range(1, len(lines) + 1))
+    assert all(lines[r["index"] - 1] == r["url"] for r in final)  # each names its line
     assert final[: len(first)] == first  # appended, never rewritten
     for i in range(30):  # a page recorded in the first run was not fetched again
         assert server.hits[f"/resume/fast{i}"] == lines.count(fast[i])

@@ -32,9 +32,9 @@ def test_inputs_are_read_in_the_order_given_as_one_list(
 ) -> None:
     urls = [server.html(f"/in/order/{n}", f"<title>{n}</title>") for n in range(6)]
     first = tmp_path / "first.txt"
-    first.write_text(f"{urls[1]}\n{urls[2]}\n")
+    first.write_text(f"# a comment\n{urls[1]}\n\n{urls[2]}\n")
     second = tmp_path / "second.txt"
-    second.write_text(f"{urls[4]}\n")
+    second.write_text(f"\n  {urls[4]}  \n")
     result = runner.invoke(
         app,
         [urls[0], str(first), urls[3], str(second), "-", "-w", "1", "-f", "jsonl"],
@@ -42,6 +42,8 @@ def test_inputs_are_read_in_the_order_given_as_one_list(
     )
     assert result.exit_code == 0
     assert [r["url"] for r in records(result.stdout)] == urls  # one worker: in input order
+    # `index` counts URLs across every input, not lines: blank and comment lines are not URLs
+    assert [r["index"] for r in records(result.stdout)] == [1, 2, 3, 4, 5, 6]
 
 
 def test_the_progress_total_counts_every_file_and_argument(

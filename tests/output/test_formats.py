@@ -367,6 +367,7 @@ def test_jsonl_values() -> None:
         "path": None,
         "error_kind": None,
         "location": None,
+        "index": None,
     }
 
 
@@ -411,6 +412,7 @@ def test_csv_header_and_rows() -> None:
         "",
         "",
         "",
+        "",
     ]
     assert rows[2] == [
         "https://nope.invalid/",
@@ -423,6 +425,7 @@ def test_csv_header_and_rows() -> None:
         "1",
         "",
         "dns",
+        "",
         "",
     ]
     assert len(rows) == 3

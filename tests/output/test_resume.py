@@ -51,6 +51,25 @@ def test_each_record_is_one_occurrence(tmp_path: Path) -> None:
     assert len(finished) == 3  # len counts what was loaded, not what is left
 
 
+def test_a_record_with_an_index_stands_for_that_line_only(tmp_path: Path) -> None:
+    a = "http://a.example/"
+    # The second of two lines of `a` finished first.
+    finished = load_finished(write(tmp_path, record(a, index=2)))
+    assert not finished.take(a, 1)  # line 1 is not finished: only line 2 is
+    assert finished.take(a, 2)
+    assert not finished.take(a, 2)
+    edited = load_finished(write(tmp_path, record(a, index=1)))
+    assert not edited.take("http://b.example/", 1)  # line 1 now holds another URL
+
+
+def test_records_without_an_index_match_any_line_of_their_url(tmp_path: Path) -> None:
+    a = "http://a.example/"
+    finished = load_finished(write(tmp_path, record(a, index=3) + record(a, index=None)))
+    assert finished.take(a, 3)  # its own line
+    assert finished.take(a, 7)  # the record without an index: any occurrence
+    assert not finished.take(a, 8)
+
+
 def test_remaining_counts_down(tmp_path: Path) -> None:
     urls = ["http://a.example/", "http://b.example/", "http://a.example/"]
     finished = load_finished(write(tmp_path, b"".join(record(u) for u in urls)))
