@@ -13,7 +13,11 @@ import typer
 from .._compat import click_exceptions
 from .exit import ExitCode
 
-__all__ = ["serve_command"]
+__all__ = ["MAX_HOSTS", "serve_command"]
+
+#: `--hosts` at most: 127.0.1.1 to 127.0.250.250 (`fetcher.tools.serve.MAX_HOSTS`, not
+#: imported: `fetcher --help` does not load the server).
+MAX_HOSTS = 250 * 250
 
 
 def serve_command(
@@ -44,6 +48,16 @@ def serve_command(
     write_urls: Annotated[
         str | None, typer.Option(metavar="FILE", help="Write the URL list to FILE.")
     ] = None,
+    hosts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_HOSTS,
+            metavar="N",
+            help="Listen on N loopback addresses (127.0.1.1, 127.0.1.2, ...) on one port; "
+            "the URL list spreads the pages over them.",
+        ),
+    ] = 1,
 ) -> int:
     """Serve a local test site on 127.0.0.1 until Ctrl-C: for benchmarks and demos.
 
@@ -85,13 +99,14 @@ def serve_command(
 
     def ready(base: str) -> None:
         if write_urls is not None:
-            write_urls_file(site, base, write_urls)
+            write_urls_file(site, base, write_urls, hosts)
         sys.stdout.write(base + "\n")
         sys.stdout.flush()
-        sys.stderr.write(f"fetcher serve: {describe(site)}; Ctrl-C stops\n")
+        on = f" on {hosts} hosts from {base.split('/')[2]}" if hosts > 1 else ""
+        sys.stderr.write(f"fetcher serve: {describe(site)}{on}; Ctrl-C stops\n")
 
     try:
-        asyncio.run(serve(site, port, ready))
+        asyncio.run(serve(site, port, ready, hosts=hosts))
     except KeyboardInterrupt:
         return ExitCode.OK
     except OSError as exc:

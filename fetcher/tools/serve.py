@@ -4,7 +4,12 @@ An asyncio server on 127.0.0.1 built on `asyncio.Protocol`, with every response 
 once at start-up: a request costs a parse of its first line, one `call_later` for the
 simulated latency and one `write`. Thousands of keep-alive connections are just
 transports in one event loop, so the server stays cheap next to the client it measures.
-It reports its own CPU time at `/_fetcher/stats`, so a benchmark can show it apart.
+It reports its own CPU time at `/_fetcher/stats`, so a benchmark can show it apart, and
+the most requests it held at once, so that a test of a per-host cap can see it.
+
+With `hosts` above 1 it listens on that many loopback addresses (127.0.1.1, 127.0.1.2,
+...; all of 127.0.0.0/8 is the loopback interface on Linux) on one port, and the URL
+list spreads the pages over them: many origins, as a real scan or a cluster sees them.
 """
 
 from __future__ import annotations
@@ -24,17 +29,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "MAX_HOSTS",
     "STATS_PATH",
     "Site",
     "SiteOptions",
     "build_site",
     "describe",
+    "host_addresses",
     "serve",
     "write_urls_file",
 ]
 
-#: Answers `{"cpu": seconds, "requests": n}`: the server's own cost, for benchmarks.
+#: Answers `{"cpu": seconds, "requests": n, "max_active": n}`: the server's own cost,
+#: and the most requests it held at once (answered or not yet), for benchmarks and tests.
 STATS_PATH = "/_fetcher/stats"
+
+#: The most loopback addresses `--hosts` takes (127.0.1.1 to 127.0.250.250).
+MAX_HOSTS = 250 * 250
 
 _MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers before answering 431
 _WORDS = (  # noqa: SIM905 - a word list reads best as text
@@ -80,8 +91,22 @@ class Site:
         self.paths = [path for path in responses if path != STATS_PATH]
         self.not_found = _response(404, b"<title>Not found</title>", "text/html")
 
-    def urls(self, base: str) -> list[str]:
-        return [base.rstrip("/") + path for path in self.paths]
+    def urls(self, base: str, hosts: int = 1) -> list[str]:
+        """The pages' URLs; with `hosts`, page i on host i mod `hosts` (`base`'s port)."""
+        if hosts <= 1:
+            return [base.rstrip("/") + path for path in self.paths]
+        port = base.rstrip("/").rpartition(":")[2]
+        bases = [f"http://{address}:{port}" for address in host_addresses(hosts)]
+        return [bases[i % hosts] + path for i, path in enumerate(self.paths)]
+
+
+def host_addresses(hosts: int) -> list[str]:
+    """The loopback addresses `serve` listens on for `hosts` origins (1: 127.0.0.1)."""
+    if hosts <= 1:
+        return ["127.0.0.1"]
+    if hosts > MAX_HOSTS:
+        raise ValueError(f"hosts must be from 1 to {MAX_HOSTS}, not {hosts}")
+    return [f"127.0.{1 + i // 250}.{1 + i % 250}" for i in range(hosts)]
 
 
 def build_site(options: SiteOptions) -> Site:
@@ -168,6 +193,7 @@ class _Connection(asyncio.Protocol):
     """One client connection: answers requests in order, each after its page's delay."""
 
     def __init__(self, site: Site, counter: list[int], open_: set[_Connection]) -> None:
+        # counter: [requests answered or held, requests held now, most held at once]
         self._site = site
         self._counter = counter
         self._open = open_
@@ -214,20 +240,25 @@ class _Connection(asyncio.Protocol):
             return
         close = b"connection: close" in header_block.lower() or parts[2] == b"HTTP/1.0"
         path = parts[1].split(b"?", 1)[0].decode("latin-1")
-        self._counter[0] += 1
+        counter = self._counter
+        counter[0] += 1
         if path == STATS_PATH:
-            stats = {"cpu": time.process_time(), "requests": self._counter[0]}
+            stats = {"cpu": time.process_time(), "requests": counter[0], "max_active": counter[2]}
             self._send(_response(200, json.dumps(stats).encode(), "application/json"), close)
             return
         response, delay = self._site.responses.get(path, (self._site.not_found, 0.0))
         if delay <= 0:
+            counter[2] = max(counter[2], counter[1] + 1)
             self._send(response, close)
             return
         self._busy = True
+        counter[1] += 1
+        counter[2] = max(counter[2], counter[1])
         asyncio.get_running_loop().call_later(delay, self._send_later, response, close)
 
     def _send_later(self, response: bytes, close: bool) -> None:
         self._busy = False
+        self._counter[1] -= 1
         self._send(response, close)
 
     def _send(self, response: bytes, close: bool) -> None:
@@ -242,29 +273,40 @@ class _Connection(asyncio.Protocol):
 
 
 async def serve(
-    site: Site, port: int, ready: Callable[[str], None], stop: asyncio.Event | None = None
+    site: Site,
+    port: int,
+    ready: Callable[[str], None],
+    stop: asyncio.Event | None = None,
+    hosts: int = 1,
 ) -> None:
-    """Serve `site` on 127.0.0.1:`port` (0 picks a free port) until `stop` is set.
+    """Serve `site` on 127.0.0.1:`port` (0 picks a free port) until `stop` is set; with
+    `hosts`, on that many loopback addresses (`host_addresses`), all on one port.
 
-    `ready` receives the base URL once the socket listens.
+    `ready` receives the base URL of the first address once every socket listens.
     """
-    counter = [0]
+    counter = [0, 0, 0]
     connections: set[_Connection] = set()
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-    server = await loop.create_server(
-        lambda: _Connection(site, counter, connections),
-        "127.0.0.1",
-        port,
-        backlog=4096,
-        reuse_address=True,
-    )
-    async with server:
-        bound = server.sockets[0].getsockname()[1]
-        ready(f"http://127.0.0.1:{bound}/")
+    servers: list[asyncio.Server] = []
+    try:
+        for address in host_addresses(hosts):
+            server = await loop.create_server(
+                lambda: _Connection(site, counter, connections),
+                address,
+                port,
+                backlog=4096 if hosts == 1 else 256,
+                reuse_address=True,
+            )
+            servers.append(server)
+            port = server.sockets[0].getsockname()[1]  # the others share the first's
+        ready(f"http://{host_addresses(hosts)[0]}:{port}/")
         await stop.wait()
+    finally:
+        for server in servers:
+            server.close()
         for connection in list(connections):  # keep-alive clients: end them too
             connection.close()
         await asyncio.sleep(0)  # let the transports finish closing
@@ -286,9 +328,9 @@ def describe(site: Site) -> str:
     return f"{what}, {', '.join(extras)}"
 
 
-def write_urls_file(site: Site, base: str, path: str) -> None:
-    """Write the site's URL list, one a line, atomically."""
+def write_urls_file(site: Site, base: str, path: str, hosts: int = 1) -> None:
+    """Write the site's URL list, one a line, atomically (spread over `hosts`)."""
     temporary = f"{path}.tmp{os.getpid()}"
     with open(temporary, "w", encoding="utf-8") as stream:
-        stream.writelines(url + "\n" for url in site.urls(base))
+        stream.writelines(url + "\n" for url in site.urls(base, hosts))
     os.replace(temporary, path)

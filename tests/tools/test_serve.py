@@ -19,8 +19,9 @@ from fetcher.tools.serve import STATS_PATH, Site, SiteOptions, build_site, serve
 
 
 class RunningSite:
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, hosts: int = 1) -> None:
         self.site = site
+        self.hosts = hosts
         self.base = ""
         self._ready = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -34,7 +35,7 @@ class RunningSite:
 
         async def main() -> None:
             self._stop = asyncio.Event()
-            await serve(self.site, 0, self._on_ready, self._stop)
+            await serve(self.site, 0, self._on_ready, self._stop, hosts=self.hosts)
 
         self._loop.run_until_complete(main())
         self._loop.close()
@@ -44,7 +45,7 @@ class RunningSite:
         self._ready.set()
 
     def urls(self) -> list[str]:
-        return self.site.urls(self.base)
+        return self.site.urls(self.base, self.hosts)
 
     def close(self) -> None:
         assert self._stop is not None
@@ -56,8 +57,8 @@ class RunningSite:
 def running() -> Iterator[Callable[..., RunningSite]]:
     started: list[RunningSite] = []
 
-    def start(**options: object) -> RunningSite:
-        site = RunningSite(build_site(SiteOptions(**options)))  # type: ignore[arg-type]
+    def start(hosts: int = 1, **options: object) -> RunningSite:
+        site = RunningSite(build_site(SiteOptions(**options)), hosts)  # type: ignore[arg-type]
         started.append(site)
         return site
 
@@ -171,3 +172,28 @@ def test_the_serve_command_writes_urls_and_stops_cleanly(tmp_path: Path, stop_si
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "12 pages of about 20 KiB" in err and "Traceback" not in err
+
+
+def test_many_hosts_on_one_port_and_the_most_requests_held_at_once(
+    running: Callable[..., RunningSite],
+) -> None:
+    site = running(hosts=300, pages=600, size_kb=1, latency_ms=100)
+    urls = site.urls()
+    origins = {url.rsplit("/", 2)[0] for url in urls}
+    assert len(origins) == 300 and len({url.split(":")[2].split("/")[0] for url in urls}) == 1
+    assert urls[0].startswith("http://127.0.1.1:") and urls[299].startswith("http://127.0.2.50:")
+    results = list(fetch_all(urls, workers=12, per_host=0))
+    assert all(r.ok for r in results) and len(results) == 600
+    host, port = site.base.split("/")[2].split(":")
+    stats = server_stats(host, int(port))
+    assert stats["requests"] == 601 and 2 <= stats["max_active"] <= 12  # 12 workers at most
+
+
+def server_stats(host: str, port: int) -> dict[str, float]:
+    with socket.create_connection((host, port)) as s:
+        s.sendall(f"GET {STATS_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    stats: dict[str, float] = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    return stats
