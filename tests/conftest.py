@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -112,8 +115,9 @@ DASK = Path(sys.executable).with_name("dask")
 
 @pytest.fixture(scope="session")
 def scheduler_address() -> Iterator[str]:
-    """A `dask scheduler` and one `dask worker` on 127.0.0.1, as on a real cluster, shared
-    by every test that needs a cluster (skipped without the `dask` extra)."""
+    """A `dask scheduler` and a `dask worker --nworkers 2` on 127.0.0.1 (as shipped: each
+    worker process under a nanny that restarts it), as on a real cluster, shared by every
+    test that needs a cluster (skipped without the `dask` extra)."""
     distributed = pytest.importorskip("distributed")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -121,19 +125,22 @@ def scheduler_address() -> Iterator[str]:
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     scheduler_command = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
-    worker_command = [str(DASK), "worker", address, "--nthreads", "4", "--no-nanny"]
+    worker_command = [str(DASK), "worker", address, "--nworkers", "2", "--nthreads", "4"]
     with (
         subprocess.Popen([*scheduler_command, "--no-dashboard"], **quiet) as scheduler,
         subprocess.Popen(
-            [*worker_command, "--no-dashboard", "--host", "127.0.0.1"], **quiet
+            [*worker_command, "--no-dashboard", "--host", "127.0.0.1"],
+            start_new_session=True,  # the nannies and their workers: one group to end
+            **quiet,
         ) as worker,
     ):
         try:
             with distributed.Client(address, timeout=30) as client:
-                client.wait_for_workers(1, timeout=30)
+                client.wait_for_workers(2, timeout=30)
             yield address
         finally:
-            worker.kill()  # its threads may still wait on a hanging page
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)  # threads may wait on a hanging page
             scheduler.terminate()
             for proc in (worker, scheduler):
                 proc.wait(timeout=30)

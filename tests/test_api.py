@@ -50,11 +50,11 @@ def test_an_invalid_option_names_its_field() -> None:
     assert str(caught.value) == "timeout must be a finite number above 0 and at most 86400, not 0"
 
 
-def test_records_append_fields_and_error_kind_is_last_so_far() -> None:
+def test_records_append_fields_in_the_order_they_came() -> None:
     assert FIELDS[:9] == (
         "url", "final_url", "status", "title", "bytes", "elapsed", "error", "attempts", "path",
     )  # fmt: skip
-    assert FIELDS[9] == "error_kind"
+    assert FIELDS[9:] == ("error_kind", "location", "index")
     record = FetchResult("u", None, None, None, 0, 0.1, "boom", error_kind="lost")
     assert pickle.loads(pickle.dumps(record)) == record
 
@@ -68,7 +68,7 @@ def test_the_error_kinds_are_a_closed_documented_set() -> None:
 
 
 def test_the_executor_registry_names_its_modules() -> None:
-    assert list(EXECUTORS) == ["thread", "process", "hybrid", "async", "dask"]
+    assert list(EXECUTORS) == ["thread", "process", "hybrid", "async", "dask", "dask-tasks"]
     assert all(spec.summary and spec.choose_when for spec in EXECUTORS.values())
 
 

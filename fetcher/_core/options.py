@@ -233,8 +233,9 @@ class FetchOptions:
         if self.save_dir is not None and (not isinstance(self.save_dir, str) or not self.save_dir):
             raise OptionError("save_dir", f"must be a folder name, not {self.save_dir!r}")
         if self.scheduler is not None:
-            if self.executor != "dask":
-                raise OptionError("scheduler", "applies to the dask executor only")
+            if not EXECUTORS[self.executor].clustered:
+                clustered = " and ".join(n for n, s in EXECUTORS.items() if s.clustered)
+                raise OptionError("scheduler", f"applies to the {clustered} executors only")
             check_scheduler(self.scheduler)
 
     @property

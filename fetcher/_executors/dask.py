@@ -1,4 +1,8 @@
-"""The Dask executor: fetches on a Dask cluster, local or remote, behind the same runner.
+"""The dask-tasks executor: one Dask task per URL, on a cluster local or remote.
+
+Kept to compare with `dask` (fetch nodes fed in batches, `cluster`), which it also
+serves as the cluster's owner: connecting or starting a local cluster, checking the save
+folder on every worker, noticing a lost scheduler, closing.
 
 Without a scheduler address, a `LocalCluster` is started for the run: about one worker
 process per core, with threads inside so that `workers` requests run at once
@@ -91,6 +95,11 @@ class DaskPool:
             self._check_save_dir(options.save_dir)
         with signals_blocked():
             threading.Thread(target=self._watch, name="fetcher-dask", daemon=True).start()
+
+    @property
+    def client(self) -> Any:
+        """The `distributed.Client` of the cluster (the node pool starts its nodes with it)."""
+        return self._client
 
     def _start_local(self, distributed: Any) -> None:
         """A LocalCluster of about a process per core (`processes.per_process`).

@@ -70,6 +70,11 @@ def run(env: Environment, options: FetchOptions, request: Request) -> int:
             "fetcher: warning: --insecure: TLS certificates are not checked; "
             "anyone on the network path can read or change these pages"
         )
+    if _credentials_in_clear(options):
+        env.stderr.line(
+            "fetcher: warning: credentials (-H Authorization, a proxy's user:pass) go to the "
+            f"Dask workers through {options.scheduler}, unencrypted (tls:// encrypts it)"
+        )
     if inputs.uses_stdin and env.stdin_isatty:
         env.stderr.line("fetcher: reading URLs from standard input (one a line; Ctrl-D ends)")
     console = _console(env, out, request)
@@ -90,6 +95,16 @@ def run(env: Environment, options: FetchOptions, request: Request) -> int:
     if outcome.broken_pipe and request.output is None:
         _silence_stdout()
     return exit_status(outcome)
+
+
+def _credentials_in_clear(options: FetchOptions) -> bool:
+    """True when the options carry credentials to a cluster over plain `tcp://`."""
+    if options.scheduler is None or not options.scheduler.startswith("tcp://"):
+        return False
+    secret_headers = {"authorization", "proxy-authorization", "cookie"}
+    if any(name.lower() in secret_headers for name, _ in options.headers):
+        return True
+    return options.proxy is not None and "@" in options.proxy
 
 
 def _open(env: Environment, request: Request) -> Inputs:

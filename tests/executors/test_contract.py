@@ -28,7 +28,7 @@ def executor_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The options that run on one executor of the registry (a real cluster for Dask)."""
     name = str(request.param)
     options: dict[str, Any] = {"executor": name, "workers": 4}
-    if name == "dask":
+    if EXECUTORS[name].clustered:
         options["scheduler"] = request.getfixturevalue("scheduler_address")
     return options
 
@@ -53,11 +53,13 @@ def test_one_record_per_url_whatever_happens_to_it(
     name = executor_options["executor"]
     ok = server.html(f"/contract/{name}/ok", "<title>Fine</title>")
     missing = server.html(f"/contract/{name}/missing", "<title>No</title>", status=404)
-    urls = [ok, ok, missing, refused_url, "ftp://example.com/", ok]
+    urls = [ok, ok, missing, refused_url, "ftp://example.com/", ok, 42]
     results = list(fetch_all(urls, **executor_options, retries=0, per_host=0))
-    assert Counter(r.url for r in results) == Counter(urls)
+    assert Counter(r.url for r in results) == Counter([*urls[:-1], "42"])
+    assert sorted(r.index or 0 for r in results) == list(range(1, len(urls) + 1))
+    assert all(r.url == str(urls[(r.index or 0) - 1]) for r in results)  # each names its item
     kinds = Counter(r.error_kind for r in results)
-    assert kinds == Counter({None: 4, "refused": 1, "scheme": 1})
+    assert kinds == Counter({None: 4, "refused": 1, "scheme": 1, "invalid_url": 1})
     assert all((r.error is None) == (r.error_kind is None) for r in results)
 
 

@@ -51,7 +51,7 @@ def test_a_local_cluster_gives_the_thread_pools_records(
 
 
 def test_the_scheduler_option_is_for_dask_only() -> None:
-    with pytest.raises(ValueError, match="dask executor only"):
+    with pytest.raises(ValueError, match="dask and dask-tasks executors only"):
         FetchOptions(executor="thread", scheduler="tcp://127.0.0.1:8786")
     with pytest.raises(ValueError, match="scheduler must be an address"):
         FetchOptions(executor="dask", scheduler="127.0.0.1")

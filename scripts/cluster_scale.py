@@ -1,0 +1,189 @@
+"""Does a Dask cluster fetch faster than one machine? Measure it, baselines in the same run.
+
+Starts, as separate processes: `fetcher serve --hosts H` (H origins on loopback
+addresses), a `dask scheduler`, and `dask worker --nworkers N --nthreads T` (as shipped:
+each worker process under a nanny). Then runs the installed `fetcher` on a large and a
+small list, alternating, for each executor:
+
+- `dask` with `--scheduler` (fetch nodes fed in batches), `-w N*T`;
+- `dask-tasks` with `--scheduler` (one Dask task per URL), `-w N*T`, unless --no-tasks;
+- `hybrid -w N*T` on this machine alone, the one-machine baseline.
+
+For each it reports the median wall time of the large list, pages/s and % of ideal
+(ideal: N*T requests at once, each taking the latency), the client's CPU (fetcher's
+process and its children, from /proc) per URL *marginally* (large minus small list,
+divided by the difference in URLs: start-up excluded), the scheduler's CPU as a share of
+one core during the large run, and the workers' CPU per URL.
+
+    python scripts/cluster_scale.py --nodes 2 --threads 32 --latency-ms 50
+    python scripts/cluster_scale.py --nodes 2 --threads 16 --latency-ms 0
+
+Everything is on 127.0.0.0/8. The machine's cores are shared by the server, the
+scheduler, the workers and the client: on a 2-core machine the figures say what the
+design costs, not what a real cluster of machines would reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fetcher.tools.proctree import tree_usage
+
+BIN = Path(sys.executable).parent
+FETCHER = shutil.which("fetcher", path=str(BIN)) or "fetcher"
+DASK = shutil.which("dask", path=str(BIN)) or "dask"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def start_server(args: argparse.Namespace, folder: Path) -> tuple[subprocess.Popen[str], Path]:
+    urls = folder / "urls.txt"
+    command = [FETCHER, "serve", "--hosts", str(args.hosts), "--pages", str(args.urls)]
+    command += ["--latency-ms", str(args.latency_ms), "--size-kb", str(args.size_kb)]
+    command += ["--write-urls", str(urls)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout is not None
+    server.stdout.readline()  # the base URL: the list is written and every socket listens
+    return server, urls
+
+
+def start_cluster(args: argparse.Namespace) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
+    )
+    worker = subprocess.Popen(
+        [DASK, "worker", address, "--nworkers", str(args.nodes), "--nthreads", str(args.threads),
+         "--host", "127.0.0.1", "--no-dashboard"],
+        start_new_session=True, **quiet,
+    )  # fmt: skip
+    import distributed
+
+    with distributed.Client(address, timeout=60) as client:
+        client.wait_for_workers(args.nodes, timeout=60)
+    return address, [scheduler, worker]
+
+
+def cpu_of(pid: int) -> float:
+    return tree_usage(pid).cpu_seconds
+
+
+def run_once(
+    executor: str, urls: Path, count: int, args: argparse.Namespace, address: str,
+    pids: dict[str, int],
+) -> dict[str, float]:  # fmt: skip
+    """One run of `count` URLs of the list: wall, and CPU of client, scheduler, workers."""
+    listing = urls.with_name(f"urls-{count}.txt")
+    if not listing.exists():
+        lines = urls.read_text().splitlines()[:count]
+        listing.write_text("".join(line + "\n" for line in lines))
+    workers = args.nodes * args.threads
+    command = [FETCHER, str(listing), "-e", executor, "-w", str(workers), "--per-host", "0"]
+    command += ["-q", "-f", "jsonl", "-o", os.devnull, "--retries", "0", "--timeout", "30"]
+    if executor.startswith("dask"):
+        command += ["--scheduler", address]
+    before = {name: cpu_of(pid) for name, pid in pids.items()}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)  # its rusage: its reaped children too
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command)}: exit {process.returncode}")
+    after = {name: cpu_of(pid) for name, pid in pids.items()}
+    return {
+        "wall": wall,
+        "client": usage.ru_utime + usage.ru_stime,
+        **{name: after[name] - before[name] for name in pids},
+    }
+
+
+def measure(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="fetcher-cluster-") as temporary:
+        folder = Path(temporary)
+        server, urls = start_server(args, folder)
+        address, cluster = start_cluster(args)
+        pids = {"server": server.pid, "scheduler": cluster[0].pid, "workers": cluster[1].pid}
+        executors = ["dask", *([] if args.no_tasks else ["dask-tasks"]), "hybrid"]
+        small = max(1, args.urls // 40)
+        runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+        try:
+            for _ in range(args.repeat):
+                for executor in executors:
+                    for count in (args.urls, small):
+                        result = run_once(executor, urls, count, args, address, pids)
+                        runs.setdefault((executor, count), []).append(result)
+                        print(f"  {executor} {count}: {result['wall']:.2f}s", file=sys.stderr)
+        finally:
+            for process in cluster:
+                process.terminate()
+            os.killpg(cluster[1].pid, 9)
+            server.terminate()
+        report(args, executors, runs, small)
+
+
+def report(
+    args: argparse.Namespace, executors: list[str],
+    runs: dict[tuple[str, int], list[dict[str, float]]], small: int,
+) -> None:  # fmt: skip
+    workers = args.nodes * args.threads
+    latency = args.latency_ms / 1000
+    print(
+        f"{args.urls} URLs over {args.hosts} hosts, {args.size_kb:g} KiB pages, "
+        f"{args.latency_ms:g} ms latency; {args.nodes} Dask workers x {args.threads} threads "
+        f"(hybrid: -w {workers} on this machine); medians of {args.repeat}; "
+        f"{os.cpu_count()} cores"
+    )
+    print(
+        "executor    wall s  pages/s  of ideal  client us/URL (marginal)  "
+        "scheduler % of a core  workers us/URL"
+    )
+    for executor in executors:
+        big, little = runs[(executor, args.urls)], runs[(executor, small)]
+        wall = statistics.median(r["wall"] for r in big)
+        rate = args.urls / wall
+        ideal = f"{rate * latency / workers:.0%}" if latency else "-"
+        client = statistics.median(r["client"] for r in big)
+        client_small = statistics.median(r["client"] for r in little)
+        marginal = (client - client_small) / (args.urls - small) * 1e6
+        scheduler = statistics.median(r["scheduler"] / r["wall"] for r in big)
+        on_workers = statistics.median(r["workers"] for r in big) / args.urls * 1e6
+        scheduler_text = f"{scheduler:.1%}" if executor.startswith("dask") else "-"
+        workers_text = f"{on_workers:.0f}" if executor.startswith("dask") else "-"
+        print(
+            f"{executor:<10} {wall:7.2f} {rate:8.0f} {ideal:>9}  {marginal:24.0f}  "
+            f"{scheduler_text:>21}  {workers_text:>14}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=2, help="Dask worker processes")
+    parser.add_argument("--threads", type=int, default=32, help="threads per worker")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--hosts", type=int, default=64, help="origins the pages spread over")
+    parser.add_argument("--urls", type=int, default=8000, help="URLs in the large run")
+    parser.add_argument("--size-kb", type=float, default=20.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-tasks", action="store_true", help="leave out dask-tasks")
+    measure(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Fetch nodes on a Dask cluster: batches on their own connections, hosts with owners,
+exactly one record per URL when a worker process is killed.
+
+The cluster is the shared `dask scheduler` + `dask worker --nworkers 2` (with nannies,
+as shipped); skipped only when the optional extra is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fetcher import FetchOptions, FetchResult, fetch_all
+from fetcher._core.result import Attempt
+from fetcher._executors.cluster import PARTITIONS, owners, partition_of
+from fetcher._executors.node import Node
+from fetcher._executors.wire import (
+    FrameError,
+    decode_attempts,
+    encode_attempts,
+    read_frame,
+    send_frame,
+)
+from tests.cli.test_cli import FETCHER, write_list
+from tests.support.local import LocalServer
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture
+def origins() -> Iterator[list[LocalServer]]:
+    """Four origins (one server each), so that URLs spread over the nodes."""
+    servers = [LocalServer().start() for _ in range(4)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def worker_pids(address: str) -> dict[str, int]:
+    with distributed.Client(address, timeout=30) as client:
+        client.wait_for_workers(2, timeout=60)  # a killed worker is back (its nanny)
+        pids: dict[str, int] = client.run(os.getpid)
+    return pids
+
+
+def test_each_origin_has_one_owner_and_a_lost_node_moves_only_its_partitions() -> None:
+    nodes = ["tcp://10.0.0.1:1", "tcp://10.0.0.2:1", "tcp://10.0.0.3:1"]
+    table = owners(nodes)
+    assert len(table) == PARTITIONS and set(table) == set(nodes)
+    assert max(Counter(table).values()) < PARTITIONS / 2  # spread, not piled on one
+    without = owners(nodes[:2])
+    moved = [p for p in range(PARTITIONS) if table[p] != without[p]]
+    assert moved == [p for p in range(PARTITIONS) if table[p] == nodes[2]]
+    assert owners([]) == []
+    url = "https://Example.com/a?b"
+    assert partition_of(url) == partition_of("https://example.com:443/other")
+
+
+def test_a_batch_of_attempts_crosses_the_wire_unchanged() -> None:
+    records = [
+        FetchResult("http://a/\udcff", "http://a/", 200, "T\u00e9", 5, 0.1, None, index=7),
+        FetchResult("http://b/", None, None, None, 0, 0.2, "boom", error_kind="refused"),
+        FetchResult("http://c/", "http://c/", 200, None, 3, 0.3, None, body=b"\x00\xff!"),
+    ]
+    batch = [(n, Attempt(r, n == 2, 1.5 if n == 2 else None)) for n, r in enumerate(records, 1)]
+    assert decode_attempts(encode_attempts(batch)) == batch
+    with pytest.raises(FrameError):
+        decode_attempts(b'[[1, ["too", "few"], false, null, false, null]]')
+    with pytest.raises(FrameError):
+        decode_attempts(b"\xff not json")
+
+
+def test_a_node_serves_only_the_client_that_knows_its_secret(server: LocalServer) -> None:
+    url = server.html("/node/secret", "<title>s</title>")
+    node = Node(FetchOptions(), b"the-secret", "127.0.0.1", 2)
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as intruder:
+        send_frame(intruder, b"a-guess")
+        send_frame(intruder, json.dumps([[1, url, None]]).encode())
+        try:
+            closed = read_frame(intruder) is None
+        except ConnectionResetError:  # closed with our second frame unread
+            closed = True
+        assert closed  # closed on it, nothing fetched
+    assert server.hits.get("/node/secret", 0) == 0
+    with pytest.raises(OSError):  # and it served its one connection: nobody else gets in
+        socket.create_connection(("127.0.0.1", node.port), timeout=2).recv(1)
+
+
+def test_a_killed_worker_costs_no_record_and_no_duplicate(
+    origins: list[LocalServer], scheduler_address: str
+) -> None:
+    urls = [origins[n % 4].html(f"/kill/{n}", f"<title>{n}</title>", delay=0.2) for n in range(96)]
+    victim = next(iter(worker_pids(scheduler_address).values()))
+    killed = threading.Event()
+
+    def kill_when_under_way() -> None:
+        deadline = time.monotonic() + 30
+        while sum(sum(s.hits.values()) for s in origins) < 12 and time.monotonic() < deadline:
+            time.sleep(0.01)  # hits on four servers: there is no single event for it
+        os.kill(victim, signal.SIGKILL)
+        killed.set()
+
+    killer = threading.Thread(target=kill_when_under_way, daemon=True)
+    killer.start()
+    options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8, "per_host": 0}
+    results = list(fetch_all(urls, **options, retries=0, timeout=30))
+    killer.join(5)
+    assert killed.is_set()
+    assert sorted(r.index or 0 for r in results) == list(range(1, len(urls) + 1))
+    assert [r for r in results if not r.ok] == []  # its URLs moved to the live node
+    assert all(r.title == r.url.rsplit("/", 1)[1] for r in results)
+    worker_pids(scheduler_address)  # the nanny has restarted it for the next test
+
+
+def test_the_per_host_cap_holds_across_nodes(scheduler_address: str) -> None:
+    server = LocalServer().start()  # its own: nothing else is held there
+    try:
+        urls = [server.html(f"/cap/{n}", "<title>c</title>", delay=0.05) for n in range(40)]
+        options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8}
+        results = list(fetch_all(urls, **options, per_host=3))
+    finally:
+        server.stop()
+    assert all(r.ok for r in results)
+    assert 2 <= server.max_active <= 3  # the cap, and it was reached
+
+
+def test_ctrl_c_on_a_cluster_finishes_what_is_in_flight(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    slow = server.html("/dask-grace/slow", "<title>slow</title>", delay=1.0)
+    gate = threading.Event()
+    never = [server.add(f"/dask-grace/never{n}", gate=gate) for n in range(2)]
+    out = tmp_path / "out.jsonl"
+    command = [str(FETCHER), write_list(tmp_path, slow, *never), "-e", "dask", "-w", "2"]
+    command += ["--scheduler", scheduler_address, "-o", str(out), "--timeout", "60"]
+    try:
+        with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
+            server.wait_for(lambda s: s.hits.get("/dask-grace/slow", 0) >= 1, timeout=60)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+    finally:
+        gate.set()
+    assert proc.returncode == 130, err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["url"], r["title"], r["index"]) for r in records] == [(slow, "slow", 1)]
+    assert "Traceback" not in err
+
+
+def test_credentials_sent_to_a_cluster_in_clear_are_warned_of(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    url = server.html("/dask-auth/x", "<title>x</title>")
+    base = [str(FETCHER), write_list(tmp_path, url), "-e", "dask", "--scheduler"]
+    warned = subprocess.run(
+        [*base, scheduler_address, "-H", "Authorization: Bearer t", "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert warned.returncode == 0, warned.stderr
+    assert "credentials (-H Authorization" in warned.stderr and "unencrypted" in warned.stderr
+    plain = subprocess.run([*base, scheduler_address, "-q"], capture_output=True, text=True)
+    assert plain.returncode == 0 and "credentials" not in plain.stderr
