@@ -9,11 +9,12 @@ small list, alternating, for each executor:
 - `dask-tasks` with `--scheduler` (one Dask task per URL), `-w N*T`, unless --no-tasks;
 - `hybrid -w N*T` on this machine alone, the one-machine baseline.
 
-For each it reports the median wall time of the large list, pages/s and % of ideal
-(ideal: N*T requests at once, each taking the latency), the client's CPU (fetcher's
-process and its children, from /proc) per URL *marginally* (large minus small list,
-divided by the difference in URLs: start-up excluded), the scheduler's CPU as a share of
-one core during the large run, and the workers' CPU per URL.
+For each it reports the median wall time of the large list and its pages/s; the
+*marginal* pages/s (the extra URLs of the large run over its extra time: start-up
+excluded) and its % of ideal (ideal: N*T requests at once, each taking the latency);
+the client's CPU (fetcher's process and its children, from /proc) per URL, marginally
+too; the scheduler's CPU as a share of one core during the large run; and the workers'
+CPU per URL.
 
     python scripts/cluster_scale.py --nodes 2 --threads 32 --latency-ms 50
     python scripts/cluster_scale.py --nodes 2 --threads 16 --latency-ms 0
@@ -151,14 +152,17 @@ def report(
         f"{os.cpu_count()} cores"
     )
     print(
-        "executor    wall s  pages/s  of ideal  client us/URL (marginal)  "
+        "executor    wall s  pages/s  marginal pages/s  of ideal  client us/URL  "
         "scheduler % of a core  workers us/URL"
     )
     for executor in executors:
         big, little = runs[(executor, args.urls)], runs[(executor, small)]
         wall = statistics.median(r["wall"] for r in big)
         rate = args.urls / wall
-        ideal = f"{rate * latency / workers:.0%}" if latency else "-"
+        # start-up excluded: the extra URLs of the large run over its extra time
+        extra = wall - statistics.median(r["wall"] for r in little)
+        marginal_rate = (args.urls - small) / extra
+        ideal = f"{marginal_rate * latency / workers:.0%}" if latency else "-"
         client = statistics.median(r["client"] for r in big)
         client_small = statistics.median(r["client"] for r in little)
         marginal = (client - client_small) / (args.urls - small) * 1e6
@@ -167,8 +171,8 @@ def report(
         scheduler_text = f"{scheduler:.1%}" if executor.startswith("dask") else "-"
         workers_text = f"{on_workers:.0f}" if executor.startswith("dask") else "-"
         print(
-            f"{executor:<10} {wall:7.2f} {rate:8.0f} {ideal:>9}  {marginal:24.0f}  "
-            f"{scheduler_text:>21}  {workers_text:>14}"
+            f"{executor:<10} {wall:7.2f} {rate:8.0f} {marginal_rate:17.0f} {ideal:>9}  "
+            f"{marginal:13.0f}  {scheduler_text:>21}  {workers_text:>14}"
         )
 
 
