@@ -10,34 +10,27 @@ therefore bounded, and this test makes the unlucky case happen on purpose.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from types import FrameType
+from typing import Any
 
 import pytest
 
 from fetcher import FetchOptions, fetch_all
+from fetcher._run import runner
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "pthread_kill"), reason="needs pthread_kill (POSIX)"
 )
 
 
-def _blocked_in_run_wait(thread_id: int) -> bool:
-    """True while the thread's innermost frames are the run waiting on a lock."""
-    frame: FrameType | None = sys._current_frames().get(thread_id)
-    names = []
-    while frame is not None and len(names) < 8:
-        names.append(frame.f_code.co_name)
-        frame = frame.f_back
-    return bool(names) and names[0] == "wait" and "_wait" in names
-
-
-def test_a_signal_handled_off_the_main_thread_still_interrupts_a_waiting_run() -> None:
+def test_a_signal_handled_off_the_main_thread_still_interrupts_a_waiting_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     source_open = threading.Event()
     release = threading.Event()
+    waiting = threading.Event()  # the run is about to block in its wait
 
     def urls() -> Iterator[str]:
         source_open.set()
@@ -45,14 +38,20 @@ def test_a_signal_handled_off_the_main_thread_still_interrupts_a_waiting_run() -
         return
         yield  # pragma: no cover
 
-    main = threading.get_ident()
+    real_wait = runner.wait_first
+
+    def announced_wait(futures: Any, timeout: float | None) -> None:
+        waiting.set()
+        real_wait(futures, timeout)
+
+    monkeypatch.setattr(runner, "wait_first", announced_wait)
     run = fetch_all(urls(), FetchOptions(workers=1))
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: run.interrupt())
 
     def signal_from_another_thread() -> None:
         source_open.wait(10)
-        while not _blocked_in_run_wait(main) and not release.is_set():
-            time.sleep(0.001)  # polling a frame: there is no event for "blocked"
+        waiting.wait(10)
+        time.sleep(0.05)  # into the lock wait: no event says "blocked"; if not yet, it passes
         # Delivered to this thread, so its C handler runs here and cannot wake the main
         # thread's wait: only a bounded wait lets the Python handler run.
         signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
