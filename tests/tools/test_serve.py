@@ -177,7 +177,7 @@ def test_the_serve_command_writes_urls_and_stops_cleanly(tmp_path: Path, stop_si
 def test_many_hosts_on_one_port_and_the_most_requests_held_at_once(
     running: Callable[..., RunningSite],
 ) -> None:
-    site = running(hosts=300, pages=600, size_kb=1, latency_ms=100)
+    site = running(hosts=300, pages=600, size_kb=1, latency_ms=20)
     urls = site.urls()
     origins = {url.rsplit("/", 2)[0] for url in urls}
     assert len(origins) == 300 and len({url.split(":")[2].split("/")[0] for url in urls}) == 1
