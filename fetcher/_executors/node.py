@@ -26,6 +26,7 @@ from collections import deque
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
+from .._core.limits import allow_many_connections
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
 from .._core.signals import block_signals, signals_blocked
@@ -56,23 +57,10 @@ def start_node(
     if dask_worker is not None:
         host = str(dask_worker.address).rpartition("://")[2].rpartition(":")[0] or host
         threads = int(getattr(dask_worker.state, "nthreads", 0) or dask_worker.nthreads)
-    _allow_many_connections(threads)
-    node = Node(options, secret, host.strip("[]"), threads)
-    return {"version": __version__, "host": host.strip("[]"), "port": node.port, "threads": threads}
-
-
-def _allow_many_connections(threads: int) -> None:
-    """Raise the worker's open-files limit toward its hard limit: a connection is a file,
-    and a node may hold one per host it has met, not one per thread."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Windows
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
-    if soft != resource.RLIM_INFINITY and soft < max(wanted, threads):
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    allow_many_connections()  # a node may hold a connection per host it has met
+    host = host.strip("[]")
+    node = Node(options, secret, host, threads)
+    return {"version": __version__, "host": host, "port": node.port, "threads": threads}
 
 
 class Node:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from .._compat import click_exceptions
+from .._core.limits import allow_many_connections
 from .exit import ExitCode
 
 __all__ = ["MAX_HOSTS", "serve_command"]
@@ -95,7 +95,7 @@ def serve_command(
 
     if write_urls is not None and not os.path.isdir(os.path.dirname(write_urls) or "."):
         raise typer.BadParameter(f"no folder for {write_urls!r}", param_hint="--write-urls")
-    _allow_many_connections()
+    allow_many_connections()
 
     def ready(base: str) -> None:
         if write_urls is not None:
@@ -113,16 +113,3 @@ def serve_command(
         message = f"cannot serve on port {port}: {exc.strerror or exc}"
         raise click_exceptions().UsageError(message) from None
     return ExitCode.OK
-
-
-def _allow_many_connections() -> None:
-    """Raise the open-file limit to what the system allows: a connection is a file."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Windows
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
