@@ -12,6 +12,10 @@ MAX_URL_CHARS = 65_536
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_LONGEST_SCHEME = 10  # schemes remembered by `origin_of`: letters only, this long at most
+_LONGEST_KEY = 300  # and the text before the path this long at most (bounded memory)
+_REMEMBERED = 65_536  # origins remembered at most; all forgotten when full
+_ORIGINS: dict[str, str | None] = {}
 
 
 def to_request_url(line: str) -> str:
@@ -37,7 +41,29 @@ def has_scheme(line: str) -> bool:
 
 
 def origin_of(url: str) -> str | None:
-    """`scheme://host:port` of an input line (default ports filled in); None if unparsable."""
+    """`scheme://host:port` of an input line (default ports filled in); None if unparsable.
+
+    Remembered by the URL's text up to the first `/` after `scheme://` (the part that
+    decides the origin), so a list of many URLs per host parses each host once: parsing
+    was a sixth of a cluster client's time per URL.
+    """
+    start = url.find("://")
+    if 0 < start <= _LONGEST_SCHEME and url[:start].isalpha():
+        end = url.find("/", start + 3)
+        key = url if end < 0 else url[:end]
+        if len(key) <= _LONGEST_KEY:
+            try:
+                return _ORIGINS[key]
+            except KeyError:
+                origin = _parse_origin(url)
+                if len(_ORIGINS) >= _REMEMBERED:
+                    _ORIGINS.clear()
+                _ORIGINS[key] = origin
+                return origin
+    return _parse_origin(url)
+
+
+def _parse_origin(url: str) -> str | None:
     try:
         parts = urlsplit(to_request_url(url))
         host = parts.hostname

@@ -1,0 +1,34 @@
+"""`origin_of` remembers origins by the text before the path: it must answer exactly as
+parsing each URL would, whatever follows that text."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fetcher._core import urls
+
+_PIECES = st.sampled_from(
+    ["http", "https", "HTTP", "ftp", "://", ":", "/", "?", "#", "@", "[", "]", "::1", "80",
+     "443", "8080", "a", "B.example", "x.y", " ", "\t", "%", "user:pw", "99999", "", "."]
+)  # fmt: skip
+_URLS = st.lists(_PIECES, max_size=10).map("".join)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.lists(_URLS, min_size=1, max_size=6))
+def test_origin_of_matches_parsing_every_url(batch: list[str]) -> None:
+    urls._ORIGINS.clear()
+    for url in batch:  # the same prefix seen before with another tail is the hard case
+        for candidate in (url, url + "/path?q#f", url + "?x/y"):
+            assert urls.origin_of(candidate) == urls._parse_origin(candidate), candidate
+
+
+def test_origin_of_fills_default_ports_and_forgets_when_full() -> None:
+    urls._ORIGINS.clear()
+    assert urls.origin_of("HTTP://Example.com/a") == "http://example.com:80"
+    assert urls.origin_of("HTTP://Example.com/b?c") == "http://example.com:80"
+    assert urls.origin_of("https://h:8443?x/y") == "https://h:8443"
+    for number in range(urls._REMEMBERED + 10):
+        urls.origin_of(f"http://h{number}/")
+    assert len(urls._ORIGINS) <= urls._REMEMBERED
