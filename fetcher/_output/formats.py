@@ -170,6 +170,9 @@ class TextWriter(RecordWriter):
         self._emit(format_text_line(result, self._color) + "\n")
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder, not one a record
+
+
 class JsonlWriter(RecordWriter):
     """JSON Lines: one object per record, keys in `FIELDS` order, None as null, UTF-8.
 
@@ -181,7 +184,7 @@ class JsonlWriter(RecordWriter):
     def write(self, result: FetchResult) -> None:
         """Write `result` as one JSON object line and flush."""
         record = {name: _plain_value(getattr(result, name)) for name in FIELDS}
-        text = json.dumps(record, ensure_ascii=False, default=str)
+        text = _JSON.encode(record)
         self._emit(json_escape_unprintable(text) + "\n")
 
 
