@@ -167,19 +167,23 @@ class NodePool:
             link.wake.notify()
 
     def _send(self, link: _Link) -> None:
-        """Send the link's URLs in batches: full, or `_GATHER_SECONDS` after the first;
-        never more than `link.room` at the node at once (twice its threads and a batch)."""
+        """Send the link's URLs in batches: full, or at most one frame per
+        `_GATHER_SECONDS` (a URL on a quiet link leaves at once); never more than
+        `link.room` at the node at once (twice its threads and a batch)."""
+        sent_at = -_GATHER_SECONDS
         while True:
             with self._lock:
                 while link.alive and (not link.pending or link.at_node >= link.room):
                     link.wake.wait()
-                if link.alive and len(link.pending) < BATCH:
-                    link.wake.wait(_GATHER_SECONDS)
+                left = sent_at + _GATHER_SECONDS - time.monotonic()
+                if link.alive and len(link.pending) < BATCH and left > 0:
+                    link.wake.wait(left)
                 if not link.alive:
                     return
                 count = min(BATCH, len(link.pending), link.room - link.at_node)
                 batch = [link.pending.popleft() for _ in range(count)]
                 link.at_node += count
+                sent_at = time.monotonic()
             rows = self._rows(link, batch)
             if not rows:
                 continue
@@ -208,14 +212,20 @@ class NodePool:
         """Complete the futures of the attempts the node sends back, until it is lost."""
         try:
             while (frame := read_frame(link.sock)) is not None:
-                for seq, attempt in decode_attempts(frame):
-                    with self._lock:
-                        entry = link.outstanding.pop(seq, None) if link.alive else None
+                attempts = decode_attempts(frame)
+                answered = []
+                with self._lock:  # once a frame: a lock a record was a tenth of this thread
+                    if not link.alive:
+                        break
+                    for seq, attempt in attempts:
+                        entry = link.outstanding.pop(seq, None)
                         if entry is not None:
-                            link.at_node -= 1
-                            if link.at_node == link.room - 1:
-                                link.wake.notify()
-                    if entry is not None and not entry.future.done():
+                            answered.append((entry, attempt))
+                    if answered:
+                        link.at_node -= len(answered)
+                        link.wake.notify()
+                for entry, attempt in answered:
+                    if not entry.future.done():
                         entry.future.set_result(attempt)
         except (OSError, FrameError):
             pass

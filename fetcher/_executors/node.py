@@ -127,14 +127,17 @@ class Node:
                 self._condition.notify()
 
     def _write(self, conn: socket.socket) -> None:
-        """Send finished attempts in batches: at most `FLUSH_SECONDS` after the first."""
+        """Send finished attempts in batches, at most one frame per `FLUSH_SECONDS`
+        unless full: a record finishing on a quiet link (a race's winner, a slow run's
+        every record) leaves at once; in a busy run one waits at most `FLUSH_SECONDS`."""
+        sent_at = -FLUSH_SECONDS
         while True:
             with self._condition:
                 while not self._outbox and not self._stopped:
                     self._condition.wait()
                 if self._stopped:
                     return
-                flush_at = time.monotonic() + FLUSH_SECONDS
+                flush_at = sent_at + FLUSH_SECONDS
                 while len(self._outbox) < BATCH and not self._stopped:
                     left = flush_at - time.monotonic()
                     if left <= 0:
@@ -142,6 +145,7 @@ class Node:
                     self._condition.wait(left)
                 count = min(BATCH, len(self._outbox))
                 batch = [self._outbox.popleft() for _ in range(count)]
+                sent_at = time.monotonic()
             try:
                 send_frame(conn, encode_attempts(batch))
             except OSError:

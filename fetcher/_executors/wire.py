@@ -86,10 +86,11 @@ def decode_attempts(payload: bytes) -> list[tuple[int, Attempt]]:
         rows: Any = json.loads(payload.decode("utf-8", "surrogatepass"))
         decoded = []
         for seq, fields, retryable, retry_after, gave_up, body in rows:
-            values = dict(zip(FIELDS, fields, strict=True))
-            if body is not None:
-                values["body"] = base64.b64decode(body)
-            result = FetchResult(**values)
+            if len(fields) != len(FIELDS):
+                raise ValueError(f"{len(fields)} fields")
+            decoded_body = None if body is None else base64.b64decode(body)
+            values: list[Any] = [*fields, decoded_body]  # `body` follows the FIELDS
+            result = FetchResult(*values)
             decoded.append((int(seq), Attempt(result, bool(retryable), retry_after, bool(gave_up))))
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise FrameError(f"not a batch of attempts: {exc}") from None
