@@ -1,0 +1,116 @@
+"""How many URLs a second can one fetcher client drive on a Dask cluster? The coordinator
+ceiling, measured with stand-in nodes: no network, every page "done" at once.
+
+Starts a `dask scheduler` and `dask worker --nworkers N --nthreads T` whose fetch nodes
+are stand-ins (`--preload scripts/standin_node.py`: the same node, framing and batching,
+with a page fetcher that answers at once), then runs the installed `fetcher -e dask` on a
+large and a small list of URLs over H hosts (never contacted), alternating, and reports:
+the marginal URLs/s (the extra URLs of the large run over its extra time: start-up
+excluded), the client's marginal CPU per URL (fetcher's process, from its rusage), and
+the client's share of one core while the large run goes on. The client's CPU per URL
+is the figure that says how many machines one client can keep busy.
+
+    python scripts/cluster_ceiling.py --urls 200000 --nodes 2 --threads 8
+
+Everything is on 127.0.0.0/8; the 2 cores of this machine are shared by the client, the
+scheduler and the stand-in nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cluster_scale import DASK, FETCHER, free_port
+
+STANDIN = Path(__file__).with_name("standin_node.py")
+
+
+def start_cluster(args: argparse.Namespace) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
+    )
+    worker = subprocess.Popen(
+        [DASK, "worker", address, "--nworkers", str(args.nodes), "--nthreads", str(args.threads),
+         "--host", "127.0.0.1", "--no-dashboard", "--preload", str(STANDIN)],
+        start_new_session=True, **quiet,
+    )  # fmt: skip
+    import distributed
+
+    with distributed.Client(address, timeout=60) as client:
+        client.wait_for_workers(args.nodes, timeout=60)
+    return address, [scheduler, worker]
+
+
+def write_list(path: Path, count: int, hosts: int) -> None:
+    with path.open("w") as out:
+        for number in range(count):
+            host = number % hosts
+            out.write(f"http://127.1.{host // 256}.{host % 256}:8080/page/{number}\n")
+
+
+def run_once(listing: Path, args: argparse.Namespace, address: str) -> tuple[float, float]:
+    """One run: wall seconds and the client's CPU seconds."""
+    command = [FETCHER, str(listing), "-e", "dask", "--scheduler", address]
+    command += ["-w", str(args.workers), "--per-host", "0", "--retries", "0"]
+    command += ["-q", "-f", "jsonl", "-o", os.devnull]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)}: exit {os.waitstatus_to_exitcode(status)}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--urls", type=int, default=200_000, help="URLs in the large run")
+    parser.add_argument("--hosts", type=int, default=4096)
+    parser.add_argument("--nodes", type=int, default=2, help="Dask worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("-w", "--workers", type=int, default=1024, help="fetcher's -w")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    small = max(1, args.urls // 10)
+    with tempfile.TemporaryDirectory(prefix="fetcher-ceiling-") as temporary:
+        lists = {count: Path(temporary) / f"urls-{count}.txt" for count in (args.urls, small)}
+        for count, path in lists.items():
+            write_list(path, count, args.hosts)
+        address, cluster = start_cluster(args)
+        runs: dict[int, list[tuple[float, float]]] = {args.urls: [], small: []}
+        try:
+            for _ in range(args.repeat):
+                for count, path in lists.items():
+                    runs[count].append(run_once(path, args, address))
+                    print(f"  {count}: {runs[count][-1][0]:.2f}s", file=sys.stderr)
+        finally:
+            for process in cluster:
+                process.terminate()
+            os.killpg(cluster[1].pid, 9)
+    wall, cpu = (statistics.median(r[i] for r in runs[args.urls]) for i in (0, 1))
+    wall_small, cpu_small = (statistics.median(r[i] for r in runs[small]) for i in (0, 1))
+    extra = args.urls - small
+    print(
+        f"{args.urls:,} and {small:,} URLs over {args.hosts:,} hosts; {args.nodes} stand-in "
+        f"nodes x {args.threads} threads; -w {args.workers}; medians of {args.repeat}; "
+        f"{os.cpu_count()} cores"
+    )
+    print(
+        f"marginal {extra / (wall - wall_small):,.0f} URLs/s; client "
+        f"{(cpu - cpu_small) / extra * 1e6:.0f} us of CPU per URL (marginal), "
+        f"{cpu / wall:.0%} of a core during the large run ({wall:.2f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
