@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from .._core.errors import OutputError, ResumeError
-from .resume import FinishedURLs, read_finished
+from .resume import Finished, FinishedURLs, read_finished
 
 __all__ = ["FileIdentity", "close_quietly", "identity_of", "open_output"]
 
@@ -48,10 +48,13 @@ def open_output(
     resume: bool,
     inputs: Iterable[FileIdentity],
     warn: Callable[[str], None],
-) -> tuple[BinaryIO, FinishedURLs]:
+    lines: Callable[[], Iterable[tuple[int, str]]] | None = None,
+) -> tuple[BinaryIO, Finished]:
     """Open `path` for the records, locked; with `resume`, load what it holds and append.
 
     `inputs` are the identities of the run's inputs: the output may be none of them.
+    `lines` reads the inputs again, when they can be, as (index, URL) pairs: resume state
+    is then kept small (see `read_finished`).
     Raises `OutputError` with a one-line message; the file is then as it was found.
     """
     try:
@@ -74,7 +77,7 @@ def open_output(
         _lock(fd, path, warn)
         if identity_of(fd) in set(inputs):
             raise OutputError(f"--output {path!r} is the URL list itself")
-        finished = _prepare(fd, path, resume)
+        finished = _prepare(fd, path, resume, lines)
         os.lseek(fd, 0, os.SEEK_END)
         return open(fd, "wb", closefd=True), finished
     except BaseException:
@@ -104,14 +107,16 @@ def _lock(fd: int, path: str, warn: Callable[[str], None]) -> None:
         warn(f"cannot lock {path!r} ({_reason(exc)}): another run could write it too")
 
 
-def _prepare(fd: int, path: str, resume: bool) -> FinishedURLs:
+def _prepare(
+    fd: int, path: str, resume: bool, lines: Callable[[], Iterable[tuple[int, str]]] | None
+) -> Finished:
     """Truncate the locked file for a new run, or load and tidy it for `--resume`."""
     try:
         if not resume:
             os.ftruncate(fd, 0)
             return FinishedURLs()
         with open(os.dup(fd), "rb") as reading:
-            finished, torn_at = read_finished(reading, path)
+            finished, torn_at = read_finished(reading, path, lines)
         if torn_at is not None:
             os.ftruncate(fd, torn_at)
         return finished

@@ -29,19 +29,30 @@ changed by mistake:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import stat
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO, Final
 
 from .._core.errors import ResumeError
 from .._core.result import FIELDS
+from .indexes import Finished, FinishedIndexes, NotCompact, finished_union
 
-__all__ = ["FinishedURLs", "ResumeError", "is_record", "load_finished", "read_finished"]
+__all__ = [
+    "Finished",
+    "FinishedIndexes",
+    "FinishedURLs",
+    "ResumeError",
+    "finished_union",
+    "is_record",
+    "load_finished",
+    "read_finished",
+]
 
 #: Keys are gathered in buckets by their top byte, then each bucket is sorted on its own,
 #: so sorting never needs a Python list (about 60 bytes a key) of more than a bucket.
@@ -126,14 +137,6 @@ class FinishedURLs:
             i += 1
         return False
 
-    def merged(self, other: FinishedURLs) -> FinishedURLs:
-        """A new multiset holding the records of both (each occurrence unconsumed)."""
-        buckets = _new_buckets()
-        for keys in (self._keys, other._keys):
-            for key in keys:
-                _add(buckets, key)
-        return FinishedURLs._from_buckets(buckets)
-
     @property
     def remaining(self) -> int:
         """The number of records not yet consumed by `take`."""
@@ -171,7 +174,7 @@ def _os_error(path: str, exc: OSError) -> ResumeError:
     return ResumeError(f"{path}: cannot resume: {reason}".replace("\n", " "))
 
 
-def load_finished(path: str) -> FinishedURLs:
+def load_finished(path: str) -> Finished:
     """The URLs that already have a record in the JSONL file `path`, ready for `--resume`.
 
     A missing file has no records (a first run may be started with `--resume`). A torn
@@ -198,23 +201,44 @@ def load_finished(path: str) -> FinishedURLs:
     return finished
 
 
-def read_finished(stream: BinaryIO, path: str) -> tuple[FinishedURLs, int | None]:
+def read_finished(
+    stream: BinaryIO, path: str, lines: Callable[[], Iterable[tuple[int, str]]] | None = None
+) -> tuple[Finished, int | None]:
     """The records of an open JSONL file, and the offset to cut a torn last line at.
 
-    Raises `ResumeError` (naming `path`) if the file is not a regular file or not
-    fetcher's. Reads from the stream's current position (its start, for a fresh one).
+    With `lines` (a fresh reading of the inputs as (index, URL) pairs: every list a
+    regular file), records that all have an index are held as `FinishedIndexes` once the
+    inputs are proven to have the same URLs at those indexes; otherwise, and without
+    `lines`, as `FinishedURLs`. Raises `ResumeError` (naming `path`) if the file is not a
+    regular file or not fetcher's. Reads from the stream's current position (its start,
+    for a fresh one).
     """
     mode = os.fstat(stream.fileno()).st_mode
     if not stat.S_ISREG(mode):
         kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
         raise ResumeError(f"{path}: cannot resume: {kind}")
+    start = stream.tell()
+    if lines is not None:
+        indexes = FinishedIndexes()
+        try:
+            torn_at = _read_records(path, stream, indexes.add)
+        except NotCompact:
+            pass
+        else:
+            if not len(indexes):
+                return FinishedURLs(), torn_at
+            with contextlib.suppress(Exception):  # a list that fails to read: match URLs
+                if indexes.seal().matches(lines(), _key):
+                    return indexes, torn_at
+        stream.seek(start)
     buckets = _new_buckets()
-    torn_at = _read_keys(path, stream, buckets)
+    torn_at = _read_records(path, stream, lambda index, key: _add(buckets, key))
     return FinishedURLs._from_buckets(buckets), torn_at
 
 
-def _read_keys(path: str, stream: BinaryIO, buckets: list[array[int]]) -> int | None:
-    """Add the key of every record in `stream` to `buckets`; the offset of a torn line, if any.
+def _read_records(path: str, stream: BinaryIO, add: Callable[[object, int], None]) -> int | None:
+    """Pass the index and key of every record in `stream` to `add`; the offset of a torn
+    line, if any.
 
     Raises `ResumeError` at the first complete line that is not a record, or for a torn
     last line that nothing proves to be fetcher's.
@@ -236,7 +260,8 @@ def _read_keys(path: str, stream: BinaryIO, buckets: list[array[int]]) -> int | 
             raise _not_a_record(path, lineno) from None
         if not is_record(record):
             raise _not_a_record(path, lineno)
-        _add(buckets, _key(record["url"], record.get("index")))
+        index = record.get("index")
+        add(index, _key(record["url"], index))
     return None
 
 

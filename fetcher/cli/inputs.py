@@ -18,7 +18,7 @@ import difflib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -146,6 +146,28 @@ class Inputs:
                 yield self._urls[position]
             else:
                 yield from next(files).urls()
+
+    def reread(self) -> Callable[[], Iterator[tuple[int, str]]] | None:
+        """A way to read every URL again as (index, URL), apart from the run's own reading
+        (`pread`), when every list is a regular file; else None. `--resume` uses it to
+        prove that the inputs still have the recorded URLs at the recorded indexes."""
+        if not all(source.regular for source in self._inputs):
+            return None
+
+        def lines() -> Iterator[tuple[int, str]]:
+            files = iter(self._inputs)
+            index = 0
+            for position in range(len(self._inputs) + len(self._urls)):
+                if position in self._urls:
+                    urls: Iterator[str] = iter([self._urls[position]])
+                else:
+                    source = next(files)
+                    urls = iter_urls(_PositionalReader(source.fd, source.start))
+                for url in urls:
+                    index += 1
+                    yield index, url
+
+        return lines
 
     def count(self) -> int | None:
         """How many URLs in all, when every list is a regular file (else None)."""

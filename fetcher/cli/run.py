@@ -26,7 +26,7 @@ from .._core.options import FetchOptions
 from .._output.filters import RecordFilter
 from .._output.formats import FORMATS, make_writer
 from .._output.outfile import close_quietly, identity_of, open_output
-from .._output.resume import FinishedURLs
+from .._output.resume import Finished, FinishedURLs, finished_union
 from .console import Console
 from .env import Environment
 from .exit import ExitCode, Outcome, exit_status
@@ -128,7 +128,11 @@ def _outputs(
     warn = _warner(env)
     try:  # last: a new run truncates the file, once nothing else can fail
         out, plan.finished = open_output(
-            request.output, resume=request.resume, inputs=inputs.identities, warn=warn
+            request.output,
+            resume=request.resume,
+            inputs=inputs.identities,
+            warn=warn,
+            lines=inputs.reread(),
         )
     except OutputError as exc:
         inputs.close()
@@ -139,13 +143,13 @@ def _outputs(
         if filtered is not None:
             closing.append(filtered)
             plan.filtered = make_writer("jsonl", filtered)
-            plan.finished = plan.finished.merged(remembered)
+            plan.finished = finished_union(plan.finished, remembered)
     return out, plan, closing
 
 
 def _filtered_file(
     request: Request, inputs: Inputs, warn: Callable[[str], None]
-) -> tuple[BinaryIO | None, FinishedURLs]:
+) -> tuple[BinaryIO | None, Finished]:
     """FILE.filtered, opened like FILE (with its own lock) when filters are on, and the
     URLs it remembers from the runs before (for `--resume`)."""
     assert request.output is not None
@@ -153,7 +157,13 @@ def _filtered_file(
     if not request.record_filter.active and not os.path.exists(path):
         return None, FinishedURLs()
     try:
-        return open_output(path, resume=request.resume, inputs=inputs.identities, warn=warn)
+        return open_output(
+            path,
+            resume=request.resume,
+            inputs=inputs.identities,
+            warn=warn,
+            lines=inputs.reread(),
+        )
     except OutputError as exc:
         raise click_exceptions().UsageError(str(exc)) from None
 

@@ -28,7 +28,7 @@ from .._core.result import FetchResult
 from .._core.signals import HANDLED_SIGNALS
 from .._output.filters import RecordFilter
 from .._output.formats import RecordWriter
-from .._output.resume import FinishedURLs
+from .._output.resume import Finished, FinishedURLs
 from .._output.sanitize import sanitize_text
 from .._run.api import fetch_all
 from .._run.runner import FetchRun
@@ -48,7 +48,7 @@ class Plan:
     """What a session needs to know beyond the options: how records are kept, and how
     the run could be continued after a stop."""
 
-    finished: FinishedURLs = field(default_factory=FinishedURLs)
+    finished: Finished = field(default_factory=FinishedURLs)
     record_filter: RecordFilter = field(default_factory=RecordFilter)
     filtered: RecordWriter | None = None  #: where filtered records are remembered
     total: int | None = None  #: URLs in the inputs, when known

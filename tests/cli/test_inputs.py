@@ -157,3 +157,23 @@ def test_resume_into_a_jsonl_file_named_so(server: LocalServer, tmp_path: Path) 
     again = runner.invoke(app, [url, url, "-o", str(out), "--resume", "-q"])
     assert again.exit_code == 0
     assert len(records(out.read_text())) == 2
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_resume_by_index_holds_only_while_the_inputs_are_unchanged(
+    server: LocalServer, tmp_path: Path, edited: bool
+) -> None:
+    urls = [server.html(f"/in/resume-index/{n}", f"<title>{n}</title>") for n in range(5)]
+    listed = tmp_path / "list.txt"
+    out = tmp_path / "out.jsonl"
+    lines = urls[1:4]  # indexes 2, 3, 4 after the URL argument at 1
+    out.write_text("".join(json.dumps(_record(urls[n]) | {"index": n + 1}) + "\n" for n in (0, 2)))
+    if edited:
+        lines[1] = urls[4]  # line 3 now holds another URL: it needs its own record
+    listed.write_text("".join(f"{url}\n" for url in lines))
+    result = runner.invoke(app, [urls[0], str(listed), "-o", str(out), "--resume"])
+    assert result.exit_code == 0
+    new = {(r["index"], r["url"]) for r in records(out.read_text())[2:]}
+    listed_now = set(enumerate([urls[0], *lines], 1))
+    assert new == listed_now - {(1, urls[0]), (3, urls[2])}  # each line once, old or new
+    assert f"{1 if edited else 2} skipped, finished in an earlier run" in result.stderr
