@@ -76,9 +76,8 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             module="cluster",
             pool="NodePool",
             summary="fetch nodes on a Dask cluster, local or at --scheduler, fed in batches",
-            workers_are="local: about a process per core x N/processes threads; "
-            "--scheduler: URLs at once across the cluster (each node runs its worker's "
-            "nthreads)",
+            workers_are="URLs at the nodes at once across the cluster (each node runs "
+            "its worker's nthreads; local: about a process per core, N threads each)",
             choose_when="more machines than one: a node per Dask worker, hosts spread over them",
             needs="distributed",
             extra="dask",

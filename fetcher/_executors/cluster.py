@@ -88,7 +88,8 @@ class NodePool:
 
     def __init__(self, options: FetchOptions) -> None:
         self._options = options
-        self._dask = DaskPool(options)  # the cluster: started or reached, save folder checked
+        # the cluster: started or reached, save folder checked
+        self._dask = DaskPool(options, owned_hosts=True)
         self._secret = secrets.token_hex(32).encode()
         self._lock = threading.Lock()
         self._links: dict[str, _Link] = {}  # Dask worker address -> its node's link

@@ -63,7 +63,10 @@ _WATCH_SECONDS = 0.5
 class DaskPool:
     """Submits attempts to a Dask cluster, started here or reached at `options.scheduler`."""
 
-    def __init__(self, options: FetchOptions) -> None:
+    def __init__(self, options: FetchOptions, *, owned_hosts: bool = False) -> None:
+        """`owned_hosts`: each worker of a local cluster gets `workers` threads (fetch
+        nodes own hosts, so one node may get every URL of a run)."""
+        self._owned_hosts = owned_hosts
         try:  # an optional dependency, untyped: used through `Any`
             distributed: Any = importlib.import_module("distributed")
         except ImportError:
@@ -111,6 +114,8 @@ class DaskPool:
         """
         with signals_blocked({signal.SIGINT}):
             processes, threads = per_process(self._options.workers)
+            if self._owned_hosts:
+                threads = self._options.workers
             self._cluster = distributed.LocalCluster(
                 n_workers=processes,
                 threads_per_worker=threads,

@@ -5,6 +5,7 @@ Skipped only when the optional extra is not installed (`pip install '.[dask]'`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -41,13 +42,35 @@ def test_a_local_cluster_gives_the_thread_pools_records(
     missing = server.html("/dask/missing", "<title>No</title>", status=404)
     urls = [*pages, pages[0], missing]  # a URL listed twice is fetched twice (pure=False)
     folder = tmp_path / "pages"  # made by the Dask worker that saves first
-    on_dask = list(fetch_all(urls, executor="dask", workers=4, save_dir=str(folder)))
+    # One origin has one node, which a local cluster gives `workers` threads: these four
+    # are all at the server at once (opened then), as on the thread pool.
+    gate, together = threading.Event(), threading.Event()
+    gated = [server.add(f"/dask/gated/{i}", gate=gate, body=b"<title>G</title>") for i in range(4)]
+    opener = threading.Thread(target=_open_when_all_arrive, args=(server, gate, together))
+    opener.start()
+    try:
+        on_dask = list(fetch_all([*gated, *urls], executor="dask", workers=4, save_dir=str(folder)))
+    finally:
+        gate.set()
+    opener.join()
+    assert together.is_set()
+    assert sorted(r.url for r in on_dask if r.title == "G") == sorted(gated)
+    on_dask = [r for r in on_dask if r.url not in gated]
     assert all(Path(str(r.path)).parent == folder for r in on_dask if r.ok)
-    assert len(list(folder.iterdir())) == 20
+    assert len(list(folder.iterdir())) == 24  # 20 pages and the 4 gated ones
     on_threads = list(fetch_all(urls, executor="thread", workers=4))
     assert summary(on_dask) == summary(on_threads)
     assert Counter(r.url for r in on_dask) == Counter(urls)
     assert server.hits["/dask/0"] == 4  # twice per run
+
+
+def _open_when_all_arrive(
+    server: LocalServer, gate: threading.Event, together: threading.Event
+) -> None:
+    with contextlib.suppress(AssertionError):  # never all at once: `together` stays unset
+        server.wait_for(lambda s: sum(s.hits.get(f"/dask/gated/{i}", 0) for i in range(4)) >= 4)
+        together.set()
+    gate.set()
 
 
 def test_the_scheduler_option_is_for_dask_only() -> None:
