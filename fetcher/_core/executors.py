@@ -4,7 +4,8 @@ This is the one list of executors. The command line's choices and help, the "whi
 executor" table of the docs, `fetcher bench`'s default set, `FetchOptions` validation and
 the executor contract tests are all derived from it. Adding an executor is one module in
 `fetcher/_executors/` (a class implementing `fetcher._executors.base.Pool`) plus one
-entry here: see docs/design.md.
+entry here: see docs/design.md. (`dask` is the one with an `engine` instead: its nodes
+run fetcher's runner themselves.)
 
 Entries name their module as a string: the registry imports nothing, so the command
 line's `--help` stays fast.
@@ -22,8 +23,8 @@ class ExecutorSpec:
     """One executor, as the registry lists it."""
 
     name: str  #: the value of `--executor` / `FetchOptions.executor`
-    module: str  #: the module under `fetcher._executors` holding its pool
-    pool: str  #: the pool class in that module: `pool(options)` builds one
+    module: str | None  #: the module under `fetcher._executors` holding its pool
+    pool: str | None  #: the pool class in that module: `pool(options)` builds one
     summary: str  #: one line for `--help`
     workers_are: str  #: what `--workers N` counts on it
     choose_when: str  #: when to pick it, for the docs' "which executor" table
@@ -32,6 +33,9 @@ class ExecutorSpec:
     isolates_crashes: bool = False  #: a worker process that dies costs only its URLs
     clustered: bool = False  #: runs on a Dask cluster: takes `--scheduler`
     benched: bool = True  #: in `fetcher bench`'s default set
+    #: `module:Class` under `fetcher._run`: a run of its own (a `FetchRun` subclass)
+    #: that schedules elsewhere, instead of the runner over a pool (then None)
+    engine: str | None = None
 
 
 EXECUTORS: dict[str, ExecutorSpec] = {
@@ -73,8 +77,9 @@ EXECUTORS: dict[str, ExecutorSpec] = {
         ),
         ExecutorSpec(
             name="dask",
-            module="cluster",
-            pool="NodePool",
+            module=None,
+            pool=None,
+            engine="cluster:ClusterRun",
             summary="fetch nodes on a Dask cluster, local or at --scheduler, fed in batches",
             workers_are="URLs at the nodes at once across the cluster (each node runs "
             "its worker's nthreads; local: about a process per core, N threads each)",

@@ -10,6 +10,7 @@ import importlib
 import sys
 from typing import Any
 
+from .._core.errors import ExecutorError
 from .._core.executors import EXECUTORS
 from .._core.options import FetchOptions
 from .base import Pool
@@ -20,6 +21,8 @@ __all__ = ["Pool", "make_pool"]
 def make_pool(options: FetchOptions) -> Pool:
     """The pool named by `options.executor`, sized by `options.workers`."""
     spec = EXECUTORS[options.executor]
+    if spec.module is None or spec.pool is None:
+        raise ExecutorError(f"the {spec.name} executor runs its own engine, not a pool")
     if "multiprocessing" in sys.modules:  # else this is no worker process of a pool
         from .processes import exit_if_importing_parent_main
 

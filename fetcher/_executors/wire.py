@@ -3,10 +3,10 @@
 A frame is 4 bytes of big-endian length and that many bytes. The client's first frame
 is the run's secret (a node's port is open to anyone who can reach the machine, so it
 serves only a client that proves it started the node); after that, each frame is a
-batch: URLs out as `[[seq, url, budget], ...]`, attempts back as
-`[[seq, fields, retryable, retry_after, gave_up], ...]`. JSON, not pickle: a frame from
-the network must never run code, and one `json.dumps` of a batch costs a few
-microseconds a URL.
+JSON object: `{"urls": [[index, url], ...]}` and `{"finish": grace}` from the client;
+`{"records": [[field, ..., body], ...], "retries": n, "capped": b, "held": b}` and, after a
+finish, `{"end": true}` from the node. JSON, not pickle: a frame from the network must
+never run code, and one `json.dumps` of a batch costs a few microseconds a URL.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import socket
 import struct
 from typing import Any
 
-from .._core.result import FIELDS, Attempt, FetchResult
+from .._core.result import FIELDS, FetchResult
 
 __all__ = [
     "MAX_FRAME",
     "FrameError",
-    "decode_attempts",
-    "encode_attempts",
+    "decode",
+    "decode_records",
+    "encode",
+    "encode_records",
     "read_frame",
     "send_frame",
 ]
@@ -67,31 +69,44 @@ def _read_exactly(sock: socket.socket, count: int, *, eof_ok: bool) -> bytes | N
     return bytes(chunks)
 
 
-def encode_attempts(attempts: list[tuple[int, Attempt]]) -> bytes:
-    """A batch of finished attempts, each with the sequence number its URL was sent with."""
+def encode_records(records: list[FetchResult], status: dict[str, Any]) -> bytes:
+    """A node's batch of finished records, with its run's `status` (retries, the cap)."""
     rows = []
-    for seq, attempt in attempts:
-        result = attempt.result
+    for result in records:
         fields = [getattr(result, name) for name in FIELDS]
         body = None if result.body is None else base64.b64encode(result.body).decode("ascii")
-        rows.append([seq, fields, attempt.retryable, attempt.retry_after, attempt.gave_up, body])
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode(
+        rows.append([*fields, body])
+    return encode({"records": rows, **status})
+
+
+def decode_records(message: dict[str, Any]) -> list[FetchResult]:
+    """The records of a message `encode_records` made; `FrameError` for anything else."""
+    try:
+        decoded = []
+        for row in message["records"]:
+            if len(row) != len(FIELDS) + 1:
+                raise ValueError(f"{len(row)} fields")
+            if row[-1] is not None:
+                row[-1] = base64.b64decode(row[-1])
+            decoded.append(FetchResult(*row))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FrameError(f"not a batch of records: {exc}") from None
+    return decoded
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """A message as a frame's payload: JSON in UTF-8 (lone surrogates kept)."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", "surrogatepass"
     )
 
 
-def decode_attempts(payload: bytes) -> list[tuple[int, Attempt]]:
-    """The attempts of a frame `encode_attempts` made; `FrameError` for anything else."""
+def decode(payload: bytes) -> dict[str, Any]:
+    """A frame's message; `FrameError` if it is not a JSON object."""
     try:
-        rows: Any = json.loads(payload.decode("utf-8", "surrogatepass"))
-        decoded = []
-        for seq, fields, retryable, retry_after, gave_up, body in rows:
-            if len(fields) != len(FIELDS):
-                raise ValueError(f"{len(fields)} fields")
-            decoded_body = None if body is None else base64.b64decode(body)
-            values: list[Any] = [*fields, decoded_body]  # `body` follows the FIELDS
-            result = FetchResult(*values)
-            decoded.append((int(seq), Attempt(result, bool(retryable), retry_after, bool(gave_up))))
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise FrameError(f"not a batch of attempts: {exc}") from None
-    return decoded
+        message = json.loads(payload.decode("utf-8", "surrogatepass"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FrameError(f"not a message: {exc}") from None
+    if not isinstance(message, dict):
+        raise FrameError("not a message: not a JSON object")
+    return message

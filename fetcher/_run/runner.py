@@ -14,22 +14,22 @@ workers can never run (`Pool.fatal`) ends the run with its error instead.
 The loop is a `wait(return_when=FIRST_COMPLETED)` loop over three futures: "a result is
 done", "more input has arrived" and "interrupted", with a timeout when a retry is due
 (and a short one always, so that a signal's handler runs: see `wait_first`).
-Each submitted future's done-callback queues it and completes the first of those.
-Waiting on the whole window instead costs O(window) lock operations per result (each
-wait adds and removes a waiter on every pending future): a third of the GIL at 64.
+Each submitted future's done-callback queues it and completes the first of those
+(waiting on the whole window cost a third of the GIL at 64: a waiter on every future).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import BrokenExecutor, CancelledError, Future, InvalidStateError
-from types import TracebackType
 from typing import Any
 
+from .._core.executors import EXECUTORS
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
 from .._core.signals import signals_blocked, wait_first
@@ -53,6 +53,15 @@ class FetchRun(Iterator[FetchResult]):
     never started has none. The URLs are read on a background thread, at most one window
     ahead of the pool. A run is iterated by one thread at a time.
     """
+
+    def __new__(cls, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False) -> Any:
+        """A run of the registry's engine for `options.executor` when it has one (`dask`:
+        `cluster.ClusterRun`, which schedules at the nodes), else a run over a pool."""
+        engine = EXECUTORS[options.executor].engine if cls is FetchRun else None
+        if engine is None:
+            return super().__new__(cls)
+        module, _, name = engine.partition(":")
+        return super().__new__(getattr(importlib.import_module(f"{__package__}.{module}"), name))
 
     def __init__(
         self, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False
@@ -147,13 +156,8 @@ class FetchRun(Iterator[FetchResult]):
         return self._ready.popleft()
 
     def _finished(self, feeder: Feeder) -> bool:
-        return (
-            not self._in_flight
-            and not self._incoming
-            and not self._suspects
-            and self._scheduler.idle
-            and feeder.finished
-        )
+        busy = self._in_flight or self._incoming or self._suspects
+        return not busy and self._scheduler.idle and feeder.finished
 
     def _wait(self, feeder: Feeder) -> None:
         """Until a result, more input for an empty slot, or a held URL falls due."""
@@ -226,6 +230,10 @@ class FetchRun(Iterator[FetchResult]):
         self.retries += 1
         self._scheduler.retry_at(state, step)
         return None
+
+    def start(self) -> None:
+        """Start the pool and the input's reader now rather than at the first `next`."""
+        self._start()
 
     def _start(self) -> Feeder:
         if self._feeder is None:
@@ -359,13 +367,8 @@ class FetchRun(Iterator[FetchResult]):
         feeder, self._feeder = self._feeder, None
         pools = [p for p in (self._pool, self._quarantine) if p is not None]
         self._pool = self._quarantine = None
-        unfinished = (
-            bool(self._in_flight)
-            or not self._scheduler.idle
-            or bool(self._incoming)
-            or bool(self._suspects)
-            or (feeder is not None and not feeder.finished)
-        )
+        unfinished = not self._scheduler.idle or (feeder is not None and not feeder.finished)
+        unfinished = unfinished or bool(self._in_flight or self._incoming or self._suspects)
         self.abandoned = len(self._in_flight) + len(self._suspects)
         self._in_flight.clear()
         self._scheduler.clear()
@@ -381,12 +384,7 @@ class FetchRun(Iterator[FetchResult]):
     def __enter__(self) -> FetchRun:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __del__(self) -> None:

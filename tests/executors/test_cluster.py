@@ -21,16 +21,18 @@ from pathlib import Path
 import pytest
 
 from fetcher import FetchOptions, FetchResult, fetch_all
-from fetcher._core.result import Attempt
-from fetcher._executors.cluster import PARTITIONS, owners, partition_of
-from fetcher._executors.node import Node
 from fetcher._executors.wire import (
     FrameError,
-    decode_attempts,
-    encode_attempts,
+    decode,
+    decode_records,
+    encode,
+    encode_records,
     read_frame,
     send_frame,
 )
+from fetcher._run.cluster import ClusterRun
+from fetcher._run.node import Node
+from fetcher._run.owners import PARTITIONS, owners, partition_of
 from fetcher.cli.run import _credentials_in_clear
 from tests.cli.test_cli import FETCHER, write_list
 from tests.support.local import LocalServer
@@ -67,26 +69,36 @@ def test_each_origin_has_one_owner_and_a_lost_node_moves_only_its_partitions() -
     assert partition_of(url) == partition_of("https://example.com:443/other")
 
 
-def test_a_batch_of_attempts_crosses_the_wire_unchanged() -> None:
+def test_a_batch_of_records_crosses_the_wire_unchanged() -> None:
     records = [
         FetchResult("http://a/\udcff", "http://a/", 200, "T\u00e9", 5, 0.1, None, index=7),
         FetchResult("http://b/", None, None, None, 0, 0.2, "boom", error_kind="refused"),
         FetchResult("http://c/", "http://c/", 200, None, 3, 0.3, None, body=b"\x00\xff!"),
     ]
-    batch = [(n, Attempt(r, n == 2, 1.5 if n == 2 else None)) for n, r in enumerate(records, 1)]
-    assert decode_attempts(encode_attempts(batch)) == batch
+    status = {"retries": 2, "capped": True, "held": False}
+    message = decode(encode_records(records, status))
+    assert decode_records(message) == records
+    assert {key: message[key] for key in status} == status
     with pytest.raises(FrameError):
-        decode_attempts(b'[[1, ["too", "few"], false, null, false, null]]')
+        decode_records(decode(encode({"records": [["too", "few"]]})))
     with pytest.raises(FrameError):
-        decode_attempts(b"\xff not json")
+        decode(b"\xff not json")
+    with pytest.raises(FrameError):
+        decode(b"[1, 2]")  # not a message
+
+
+def test_a_dask_run_is_a_cluster_run() -> None:
+    run = fetch_all([], executor="dask", scheduler="tcp://127.0.0.1:1")
+    assert isinstance(run, ClusterRun)  # its nodes schedule: no pool here
+    run.close()
 
 
 def test_a_node_serves_only_the_client_that_knows_its_secret(server: LocalServer) -> None:
     url = server.html("/node/secret", "<title>s</title>")
-    node = Node(FetchOptions(), b"the-secret", "127.0.0.1", 2)
+    node = Node(FetchOptions(workers=2), b"the-secret", "127.0.0.1")
     with socket.create_connection(("127.0.0.1", node.port), timeout=10) as intruder:
         send_frame(intruder, b"a-guess")
-        send_frame(intruder, json.dumps([[1, url, None]]).encode())
+        send_frame(intruder, encode({"urls": [[1, url]]}))
         try:
             closed = read_frame(intruder) is None
         except ConnectionResetError:  # closed with our second frame unread

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fetcher import EXECUTORS, FetchOptions, fetch_all
+from fetcher import EXECUTORS, ExecutorError, FetchOptions, FetchRun, fetch_all
 from fetcher._executors import make_pool
 from fetcher._executors.processes import CRASH_HOOK_ENV
 from fetcher._run.retry import CRASHED_TWICE
@@ -33,9 +33,19 @@ def executor_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     return options
 
 
-def test_every_executor_is_a_pool_as_declared(executor_options: dict[str, Any]) -> None:
+def test_every_executor_is_a_pool_or_an_engine_as_declared(
+    executor_options: dict[str, Any],
+) -> None:
     spec = EXECUTORS[executor_options["executor"]]
-    pool = make_pool(FetchOptions(**executor_options))
+    options = FetchOptions(**executor_options)
+    with FetchRun([], options) as run:
+        engine = spec.engine.rpartition(":")[2] if spec.engine else "FetchRun"
+        assert type(run).__name__ == engine
+    if spec.engine is not None:
+        with pytest.raises(ExecutorError, match="runs its own engine"):
+            make_pool(options)
+        return
+    pool = make_pool(options)
     try:
         for method in ("submit", "shutdown", "abort", "alone"):
             assert callable(getattr(pool, method))

@@ -8,6 +8,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fetcher import FIELDS, FetchResult
 from fetcher._output import formats as _output
@@ -562,3 +564,23 @@ def test_data_formats_are_utf8_whatever_the_terminal_and_text_follows_it(encodin
     make_writer("text", stream, text_encoding=encoding).write(result)
     line = stream.getvalue().decode(encoding)
     assert "https://" in line and "?" in line  # what the encoding lacks is shown as ?
+
+
+_TEXT = st.one_of(st.none(), st.text(max_size=20))
+
+
+@settings(max_examples=200, derandomize=True)
+@given(
+    st.text(max_size=30), _TEXT, st.one_of(st.none(), st.integers(0, 999)), _TEXT,
+    st.integers(0, 2**63), st.floats(0, 1e9), _TEXT, st.one_of(st.none(), st.integers(1, 10**12)),
+)  # fmt: skip
+def test_a_jsonl_line_is_what_json_dumps_gives(
+    url: str, final: str | None, status: int | None, title: str | None, size: int,
+    elapsed: float, error: str | None, index: int | None,
+) -> None:  # fmt: skip
+    result = FetchResult(url, final, status, title, size, elapsed, error, 2, final, None, title)
+    result = dataclasses.replace(result, index=index)
+    record = {name: getattr(result, name) for name in FIELDS}
+    record["elapsed"] = round(elapsed, 4)
+    expected = json_escape_unprintable(json.dumps(record, ensure_ascii=False)) + "\n"
+    assert write_all("jsonl", [result]) == expected.encode("utf-8", "replace").decode()

@@ -1,0 +1,213 @@
+"""A fetch node: one per Dask worker process, running fetcher's own runner on the URLs
+its client sends.
+
+The client starts a node on every worker with `Client.run(start_node, ...)`, then talks
+to it directly over a TCP connection of its own (`fetcher._executors.wire`): URLs arrive
+in batches with their indexes and records leave in batches, so no message per URL
+passes through the Dask scheduler, and the client does no per-URL scheduling at all.
+The node runs a `FetchRun` on the thread executor with as many workers as its Dask
+worker has threads (`nthreads`), so the per-host cap, retries, `Retry-After` and backoff
+are applied here, exactly, for the hosts this node owns (see `cluster`); `--rate` is
+shared evenly among the nodes of a run. Its `PageFetcher`s are built before the first
+URL (warm imports and clients).
+
+It serves one client. `{"finish": grace}` stops it in order (what is in flight gets
+`grace` seconds and its records, then `{"end": true}`); the connection closing stops it
+at once. The worker process stays, warm, for the next run.
+
+Crash isolation: a node runs threads only. A Dask worker process is a daemon by default
+(`dask worker` as shipped), and a daemon cannot start processes; the nanny restarts a
+worker that dies, and the client moves the dead node's URLs to the other nodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from .._core.limits import allow_many_connections
+from .._core.options import FetchOptions
+from .._core.result import FetchResult
+from .._core.signals import block_signals, signals_blocked
+from .._executors.wire import FrameError, decode, encode, encode_records, read_frame, send_frame
+from .runner import FetchRun
+
+__all__ = ["BATCH", "FLUSH_SECONDS", "start_node"]
+
+#: Records sent at most in one frame, and the longest a finished record waits for others.
+BATCH = 256
+FLUSH_SECONDS = 0.01
+_ACCEPT_SECONDS = 30.0  # the client connects right after starting the node
+
+
+def start_node(
+    options: FetchOptions, secret: bytes, version: str, rate_share: float | None,
+    dask_worker: Any = None,
+) -> dict[str, Any]:  # fmt: skip
+    """On a Dask worker (run by `Client.run`): start a node; where to reach it.
+
+    `rate_share` is this node's part of `--rate`. Returns the node's host and port, its
+    threads, and this worker's fetcher version (a node of another version is not used:
+    the client stops with an error).
+    """
+    from .._version import __version__
+
+    if version != __version__:
+        return {"version": __version__}
+    host = "127.0.0.1"
+    threads = 1
+    if dask_worker is not None:
+        host = str(dask_worker.address).rpartition("://")[2].rpartition(":")[0] or host
+        threads = int(getattr(dask_worker.state, "nthreads", 0) or dask_worker.nthreads)
+    allow_many_connections()  # a node may hold a connection per host it has met
+    host = host.strip("[]")
+    threads = max(1, min(threads, 1024))
+    node_options = replace(
+        options, executor="thread", workers=threads, scheduler=None, rate=rate_share
+    )
+    node = Node(node_options, secret, host)
+    return {"version": __version__, "host": host, "port": node.port, "threads": threads}
+
+
+class Node:
+    """Serves one client: its batches of URLs in, its batches of records out."""
+
+    def __init__(self, options: FetchOptions, secret: bytes, host: str) -> None:
+        self._options = options
+        self._secret = secret
+        self._inbox: deque[tuple[int, str]] = deque()
+        self._outbox: deque[FetchResult] = deque()
+        self._condition = threading.Condition()  # guards both boxes and the flags below
+        self._closed = False  # the client is gone, or the node is done
+        self._ended = False  # the run has ended: the last records are in the outbox
+        self._finish: float | None = None  # the grace period asked for by the client
+        self._run = FetchRun(self._items(), options, numbered=True)
+        self._run.start()  # its pool and HTTP clients, before the first URL
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, 0), family=family)
+        self._listener.settimeout(_ACCEPT_SECONDS)
+        self.port: int = self._listener.getsockname()[1]
+        with signals_blocked():
+            threading.Thread(target=self._serve, name="fetcher-node", daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            with self._listener:
+                conn, _ = self._listener.accept()
+        except OSError:
+            self._stop()
+            return
+        with conn:
+            conn.settimeout(None)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                if hmac.compare_digest(read_frame(conn) or b"", self._secret):
+                    for target in (self._fetch, self._write):
+                        threading.Thread(target=target, args=(conn,), daemon=True).start()
+                    self._read(conn)
+            except (OSError, ValueError):
+                pass  # the client went away (or was never ours): the node ends
+            finally:
+                self._stop()
+
+    def _read(self, conn: socket.socket) -> None:
+        while (frame := read_frame(conn)) is not None:
+            message = decode(frame)
+            if "urls" in message:
+                items = [(int(index), str(url)) for index, url in message["urls"]]
+                with self._condition:
+                    self._inbox.extend(items)
+                    self._condition.notify_all()
+            elif "finish" in message:
+                with self._condition:
+                    self._finish = max(0.0, float(message["finish"]))
+                self._run.interrupt()
+            else:
+                raise FrameError("not a message of this protocol")
+
+    def _items(self) -> Iterator[tuple[int, str]]:
+        """The URLs the client sends, as they come, until the node stops."""
+        while True:
+            with self._condition:
+                while not self._inbox and not self._closed and self._finish is None:
+                    self._condition.wait()
+                if self._closed or self._finish is not None:
+                    return
+                items = list(self._inbox)
+                self._inbox.clear()
+            yield from items
+
+    def _fetch(self, conn: socket.socket) -> None:
+        """Run the URLs; on a finish, let what is in flight end within its grace."""
+        block_signals()
+        run = self._run
+        try:
+            try:
+                for record in run:
+                    self._post(record)
+            except KeyboardInterrupt:  # the client's finish (`interrupt`)
+                with self._condition:
+                    grace = self._finish if self._finish is not None else 0.0
+                for record in run.finish(grace):
+                    self._post(record)
+        except Exception:  # a bug costs the node, whose URLs move to the others
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        finally:
+            run.close()
+            with self._condition:
+                self._ended = True
+                self._condition.notify_all()
+
+    def _post(self, record: FetchResult) -> None:
+        with self._condition:
+            self._outbox.append(record)
+            if len(self._outbox) == 1 or len(self._outbox) >= BATCH:
+                self._condition.notify_all()
+
+    def _status(self) -> dict[str, Any]:
+        run = self._run
+        return {"retries": run.retries, "capped": run.capped, "held": run.held_by_cap}
+
+    def _write(self, conn: socket.socket) -> None:
+        """Send finished records in batches, at most one frame per `FLUSH_SECONDS` unless
+        full: a record finishing on a quiet link (a race's winner, a slow run's every
+        record) leaves at once; in a busy run one waits at most `FLUSH_SECONDS`."""
+        sent_at = -FLUSH_SECONDS
+        while True:
+            with self._condition:
+                while not self._outbox and not self._ended and not self._closed:
+                    self._condition.wait()
+                if self._closed:
+                    return
+                flush_at = sent_at + FLUSH_SECONDS
+                while len(self._outbox) < BATCH and not self._ended and not self._closed:
+                    left = flush_at - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._condition.wait(left)
+                batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
+                last = self._ended and not self._outbox
+                sent_at = time.monotonic()
+            try:
+                if batch:
+                    send_frame(conn, encode_records(batch, self._status()))
+                if last:
+                    send_frame(conn, encode({"end": True}))
+                    return
+            except OSError:
+                return
+
+    def _stop(self) -> None:
+        """The client is gone: drop what is queued and abandon what runs."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        self._run.interrupt()  # the fetch thread then closes the run
