@@ -49,7 +49,9 @@ from .runner import FetchRun
 
 __all__ = ["ClusterRun"]
 
-_GATHER_SECONDS = 0.002  # at most one frame of URLs per link this often, unless full
+#: While a node has a URL waiting for each of its threads, more URLs for it wait up to
+#: this long to leave together (fewer, fuller frames: each costs both ends CPU).
+_GATHER_SECONDS = 0.02
 _CONNECT_SECONDS = 10.0
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
 
@@ -65,6 +67,7 @@ class _Link:
         self.pending: deque[int] = deque()  # indexes to send
         self.outstanding: dict[int, str] = {}  # index -> URL, sent or to send
         self.at_node = 0  # sent and not yet answered
+        self.threads = threads
         self.room = 2 * threads + BATCH  # at most this many at the node at once
         self.wake = threading.Condition(lock)
         self.sending = threading.Lock()  # one frame at a time on the socket
@@ -78,7 +81,9 @@ class ClusterRun(FetchRun):
     and closed like any run.
     """
 
-    def __init__(self, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False):
+    def __init__(
+        self, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False
+    ) -> None:
         super().__init__(urls, options, numbered=numbered)
         self._lock = threading.Lock()
         self._links: dict[str, _Link] = {}
@@ -210,16 +215,19 @@ class ClusterRun(FetchRun):
                     threading.Thread(target=target, args=(link,), daemon=True).start()
 
     def _send(self, link: _Link) -> None:
-        """Send the link's URLs in batches: full, or at most one frame per
-        `_GATHER_SECONDS` (a URL on a quiet link leaves at once); never more than
-        `link.room` at the node at once (twice its threads and a batch)."""
+        """Send the link's URLs in batches: at once while the node has fewer URLs than
+        one and a half times its threads (it could soon idle), else when a batch is full or
+        `_GATHER_SECONDS` after the last frame; never more than `link.room` at the node
+        at once (twice its threads and a batch)."""
         sent_at = -_GATHER_SECONDS
         while True:
             with self._lock:
                 while link.alive and (not link.pending or link.at_node >= link.room):
                     link.wake.wait()
-                left = sent_at + _GATHER_SECONDS - time.monotonic()
-                if link.alive and len(link.pending) < BATCH and left > 0:
+                while link.alive and 2 * link.at_node >= 3 * link.threads:
+                    left = sent_at + _GATHER_SECONDS - time.monotonic()
+                    if len(link.pending) >= BATCH or left <= 0:
+                        break
                     link.wake.wait(left)
                 if not link.alive:
                     return

@@ -43,7 +43,7 @@ __all__ = ["BATCH", "FLUSH_SECONDS", "start_node"]
 
 #: Records sent at most in one frame, and the longest a finished record waits for others.
 BATCH = 256
-FLUSH_SECONDS = 0.01
+FLUSH_SECONDS = 0.02
 _ACCEPT_SECONDS = 30.0  # the client connects right after starting the node
 
 
@@ -101,8 +101,9 @@ class Node:
         try:
             with self._listener:
                 conn, _ = self._listener.accept()
-        except OSError:
+        except OSError:  # no client came: nothing will iterate the run
             self._stop()
+            self._run.close()
             return
         with conn:
             conn.settimeout(None)

@@ -147,6 +147,19 @@ def test_the_per_host_cap_holds_across_nodes(scheduler_address: str) -> None:
     assert 2 <= server.max_active <= 3  # the cap, and it was reached
 
 
+def test_the_rate_holds_across_nodes(origins: list[LocalServer], scheduler_address: str) -> None:
+    urls = [origins[n % 4].html(f"/rate/{n}", "<title>r</title>") for n in range(18)]
+    options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8}
+    results = list(fetch_all(urls, **options, rate=12.0, per_host=0))
+    assert all(r.ok for r in results)
+    starts = sorted(t for s in origins for p, ts in s.arrivals.items() if "/rate/" in p for t in ts)
+    assert len(starts) == 18
+    busiest = max(sum(1 for t in starts if first <= t < first + 1.0) for first in starts)
+    # Each of the two nodes starts at most 6 a second (one more each for network jitter
+    # between a start and its arrival); unsplit, the 18 would all come within a second.
+    assert busiest <= 14
+
+
 def test_ctrl_c_on_a_cluster_finishes_what_is_in_flight(
     server: LocalServer, tmp_path: Path, scheduler_address: str
 ) -> None:

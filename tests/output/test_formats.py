@@ -569,7 +569,7 @@ def test_data_formats_are_utf8_whatever_the_terminal_and_text_follows_it(encodin
 _TEXT = st.one_of(st.none(), st.text(max_size=20))
 
 
-@settings(max_examples=200, derandomize=True)
+@settings(max_examples=100, derandomize=True)
 @given(
     st.text(max_size=30), _TEXT, st.one_of(st.none(), st.integers(0, 999)), _TEXT,
     st.integers(0, 2**63), st.floats(0, 1e9), _TEXT, st.one_of(st.none(), st.integers(1, 10**12)),
