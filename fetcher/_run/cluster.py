@@ -95,6 +95,7 @@ class ClusterRun(FetchRun):
         self._lost_retries = 0  # retries counted by nodes since lost
         self._was_capped = False
         self._dask: DaskPool | None = None
+        self._window = options.window  # and a batch per node, once the nodes are known
 
     # What the session reads -------------------------------------------------------------
 
@@ -132,7 +133,7 @@ class ClusterRun(FetchRun):
                     raise feeder.error
                 raise StopIteration
             waiting = {self._arrived, self._wakeup}
-            if self._outstanding < self.options.window and not feeder.source_ended:
+            if self._outstanding < self._window and not feeder.source_ended:
                 waiting.add(feeder.arrival)
             wait_first(waiting, None)
             if self._closed:
@@ -157,7 +158,7 @@ class ClusterRun(FetchRun):
 
     def _route(self, feeder: Feeder) -> None:
         """Give each new URL to the node owning its origin, while the window has room."""
-        room = self.options.window - self._outstanding - len(self._ready)
+        room = self._window - self._outstanding - len(self._ready)
         if room <= 0:
             return
         items = feeder.take(room)
@@ -208,6 +209,9 @@ class ClusterRun(FetchRun):
             self._links[address] = _Link(address, sock, int(info["threads"]), self._lock)
         if not self._links:
             raise ExecutorError("no Dask worker could start a fetch node")
+        # Records reach this process up to a flush late and URLs reach a node up to a
+        # gather late: a batch per node more keeps the nodes' threads fed meanwhile.
+        self._window = self.options.window + BATCH * len(self._links)
         self._owners = [self._links[name] for name in owners(list(self._links))]
         with signals_blocked():
             for link in self._links.values():
