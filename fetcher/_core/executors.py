@@ -80,10 +80,12 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             module=None,
             pool=None,
             engine="cluster:ClusterRun",
-            summary="fetch nodes on a Dask cluster, local or at --scheduler, fed in batches",
-            workers_are="URLs at the nodes at once across the cluster (each node runs "
-            "its worker's nthreads; local: about a process per core, N threads each)",
-            choose_when="more machines than one: a node per Dask worker, hosts spread over them",
+            summary="fetch nodes on a Dask cluster, local or at --scheduler, each running "
+            "the hosts it owns",
+            workers_are="bounds the URLs out at the nodes (2 x N and a batch per node); each "
+            "node runs its worker's nthreads (local: a process per core, N threads each)",
+            choose_when="many hosts, more than one machine's cores can fetch: a node per Dask "
+            "worker, one client drives dozens of machines (no gain for one host)",
             needs="distributed",
             extra="dask",
             clustered=True,
