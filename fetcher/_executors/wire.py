@@ -1,6 +1,6 @@
 """What a fetch node and its client say to each other: length-prefixed frames of JSON.
 
-A frame is 4 bytes of big-endian length and that many bytes. The client's first frame
+A frame is 8 bytes of big-endian length and that many bytes. The client's first frame
 is the run's secret (a node's port is open to anyone who can reach the machine, so it
 serves only a client that proves it started the node); after that, each frame is a
 JSON object: `{"urls": [[index, url], ...]}` and `{"finish": grace}` from the client;
@@ -26,13 +26,17 @@ __all__ = [
     "decode_records",
     "encode",
     "encode_records",
+    "frame_limit",
+    "keep_alive",
     "read_frame",
     "send_frame",
 ]
 
-#: The largest frame accepted (a batch of records, bodies included with `keep_body`).
+#: The largest frame accepted unless the reader says otherwise (`frame_limit`).
 MAX_FRAME = 256 * 1024 * 1024
-_LENGTH = struct.Struct(">I")
+_LENGTH = struct.Struct(">Q")
+#: A dead peer (a machine gone, a network split) is noticed within about this long.
+_KEEPALIVE = {"TCP_KEEPIDLE": 10, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 3}
 
 
 class FrameError(OSError):
@@ -44,13 +48,29 @@ def send_frame(sock: socket.socket, payload: bytes) -> None:
     sock.sendall(_LENGTH.pack(len(payload)) + payload)
 
 
-def read_frame(sock: socket.socket) -> bytes | None:
-    """The next frame's payload, or None when the peer closed the connection cleanly."""
+def frame_limit(max_bytes: int, keep_body: bool) -> int:
+    """The largest frame of records to accept: room for one body of `max_bytes` (in
+    base64) when records carry bodies, else `MAX_FRAME`."""
+    return max(MAX_FRAME, max_bytes * 4 // 3 + (1 << 20)) if keep_body else MAX_FRAME
+
+
+def keep_alive(sock: socket.socket) -> None:
+    """Probe an idle connection, so that a peer that vanished without a word (its machine
+    off, the network split) ends a blocked read within about 25 s."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _KEEPALIVE.items():
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+def read_frame(sock: socket.socket, limit: int = MAX_FRAME) -> bytes | None:
+    """The next frame's payload, or None when the peer closed the connection cleanly;
+    `FrameError` for a frame longer than `limit`."""
     head = _read_exactly(sock, _LENGTH.size, eof_ok=True)
     if head is None:
         return None
     (length,) = _LENGTH.unpack(head)
-    if length > MAX_FRAME:
+    if length > limit:
         raise FrameError(f"frame of {length} bytes")
     data = _read_exactly(sock, length, eof_ok=False)
     assert data is not None

@@ -30,7 +30,6 @@ import secrets
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
@@ -40,9 +39,17 @@ from .._core.options import FetchOptions
 from .._core.result import FetchResult
 from .._core.signals import signals_blocked, wait_first
 from .._executors.dask import DaskPool
-from .._executors.wire import FrameError, decode, decode_records, encode, read_frame, send_frame
+from .._executors.wire import (
+    decode,
+    decode_records,
+    encode,
+    frame_limit,
+    read_frame,
+    send_frame,
+)
 from . import retry
 from .feeder import Feeder
+from .links import Link, connect
 from .node import BATCH, start_node
 from .owners import owners, partition_of
 from .runner import FetchRun
@@ -52,26 +59,7 @@ __all__ = ["ClusterRun"]
 #: While a node has a URL waiting for each of its threads, more URLs for it wait up to
 #: this long to leave together (fewer, fuller frames: each costs both ends CPU).
 _GATHER_SECONDS = 0.02
-_CONNECT_SECONDS = 10.0
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
-
-
-class _Link:
-    """The connection to one node, and the URLs outstanding on it (its lock: the run's)."""
-
-    def __init__(self, name: str, sock: socket.socket, threads: int, lock: threading.Lock) -> None:
-        self.name = name
-        self.sock = sock
-        self.alive = True
-        self.ended = False  # the node has sent its last records after a finish
-        self.pending: deque[int] = deque()  # indexes to send
-        self.outstanding: dict[int, str] = {}  # index -> URL, sent or to send
-        self.at_node = 0  # sent and not yet answered
-        self.threads = threads
-        self.room = 2 * threads + BATCH  # at most this many at the node at once
-        self.wake = threading.Condition(lock)
-        self.sending = threading.Lock()  # one frame at a time on the socket
-        self.status: dict[str, Any] = {"retries": 0, "capped": False, "held": False}
 
 
 class ClusterRun(FetchRun):
@@ -86,8 +74,8 @@ class ClusterRun(FetchRun):
     ) -> None:
         super().__init__(urls, options, numbered=numbered)
         self._lock = threading.Lock()
-        self._links: dict[str, _Link] = {}
-        self._owners: list[_Link] = []  # partition -> the link of the node owning it
+        self._links: dict[str, Link] = {}
+        self._owners: list[Link] = []  # partition -> the link of the node owning it
         self._arrivals: list[FetchResult] = []  # records from the nodes, not yet taken
         self._arrived: Future[None] = Future()  # completed when `_arrivals` gets some
         self._losses: dict[int, int] = {}  # index -> nodes lost while it was at them
@@ -127,7 +115,7 @@ class ClusterRun(FetchRun):
                 self._route(feeder)
             if self._ready:
                 break
-            if not self._outstanding and feeder.finished:
+            if self._settled() and feeder.finished:
                 self.close()
                 if feeder.error is not None:  # every URL before it has its record
                     raise feeder.error
@@ -139,6 +127,16 @@ class ClusterRun(FetchRun):
             if self._closed:
                 raise StopIteration
         return self._ready.popleft()
+
+    def start(self) -> None:
+        """Start the nodes and the input's reader now rather than at the first `next`."""
+        self._begin()
+
+    def _settled(self) -> bool:
+        """No URL out at a node, and no record waiting to be taken (checked together:
+        a record that arrives between two looks is never left behind)."""
+        with self._lock:
+            return not self._outstanding and not self._arrivals
 
     def _begin(self) -> Feeder:
         if self._feeder is None:
@@ -161,14 +159,14 @@ class ClusterRun(FetchRun):
         room = self._window - self._outstanding - len(self._ready)
         if room <= 0:
             return
+        if not self._owners:  # before taking URLs that could then get no record
+            raise ExecutorError("lost every Dask worker")
         items = feeder.take(room)
         if not items:
             return
         self.read += len(items)
         woken = set()
         with self._lock:
-            if not self._owners:
-                raise ExecutorError("lost every Dask worker")
             owners_of = self._owners
             for index, url in items:
                 if not isinstance(url, str):
@@ -202,11 +200,8 @@ class ClusterRun(FetchRun):
                     f"the Dask worker at {address} runs fetcher {info.get('version')}, "
                     f"this is {__version__}: every worker must run the same version"
                 )
-            sock = socket.create_connection((info["host"], info["port"]), _CONNECT_SECONDS)
-            sock.settimeout(None)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            send_frame(sock, secret)
-            self._links[address] = _Link(address, sock, int(info["threads"]), self._lock)
+            sock = connect(address, info["host"], int(info["port"]), secret)
+            self._links[address] = Link(address, sock, int(info["threads"]), self._lock)
         if not self._links:
             raise ExecutorError("no Dask worker could start a fetch node")
         # Records reach this process up to a flush late and URLs reach a node up to a
@@ -218,7 +213,7 @@ class ClusterRun(FetchRun):
                 for target in (self._send, self._receive):
                     threading.Thread(target=target, args=(link,), daemon=True).start()
 
-    def _send(self, link: _Link) -> None:
+    def _send(self, link: Link) -> None:
         """Send the link's URLs in batches: at once while the node has fewer URLs than
         one and a half times its threads (it could soon idle), else when a batch is full or
         `_GATHER_SECONDS` after the last frame; never more than `link.room` at the node
@@ -243,7 +238,7 @@ class ClusterRun(FetchRun):
             if rows and not self._send_message(link, {"urls": rows}):
                 return
 
-    def _send_message(self, link: _Link, message: dict[str, Any]) -> bool:
+    def _send_message(self, link: Link, message: dict[str, Any]) -> bool:
         try:
             with link.sending:
                 send_frame(link.sock, encode(message))
@@ -252,10 +247,11 @@ class ClusterRun(FetchRun):
             return False
         return True
 
-    def _receive(self, link: _Link) -> None:
+    def _receive(self, link: Link) -> None:
         """Take the records the node sends back, until it ends or is lost."""
+        limit = frame_limit(self.options.max_bytes, self.options.keep_body)
         try:
-            while (frame := read_frame(link.sock)) is not None:
+            while (frame := read_frame(link.sock, limit)) is not None:
                 message = decode(frame)
                 records = decode_records(message) if "records" in message else []
                 with self._lock:
@@ -266,11 +262,11 @@ class ClusterRun(FetchRun):
                     if message.get("end"):
                         link.ended = True
                     _complete(self._arrived)
-        except (OSError, FrameError):
+        except Exception:  # gone, or not speaking the protocol (FrameError): fenced
             pass
         self._lose(link)
 
-    def _accept(self, link: _Link, records: list[FetchResult], message: dict[str, Any]) -> None:
+    def _accept(self, link: Link, records: list[FetchResult], message: dict[str, Any]) -> None:
         """Keep the records of URLs outstanding at `link` (the lock is held)."""
         taken = 0
         for record in records:
@@ -284,7 +280,7 @@ class ClusterRun(FetchRun):
         link.status = {key: message.get(key, False) for key in ("retries", "capped", "held")}
         link.wake.notify()
 
-    def _lose(self, link: _Link) -> None:
+    def _lose(self, link: Link) -> None:
         """Fence a node that is gone and move its URLs to the nodes now owning them."""
         with self._lock:
             if not link.alive:
@@ -357,14 +353,18 @@ class ClusterRun(FetchRun):
                 self._take_arrivals()
                 while self._ready:
                     yield self._ready.popleft()
-                with self._lock:
+                with self._lock:  # nothing waiting, and nothing more to come
                     ended = all(link.ended for link in self._links.values())
+                    if not self._arrivals and (ended or not self._outstanding):
+                        return
                 left = give_up_at - time.monotonic()
-                if ended or not self._outstanding or left <= 0 or self._closed:
-                    return
-                if self._interrupted or self._wakeup.done():  # interrupted again
-                    return
+                if left <= 0 or self._closed or self._interrupted or self._wakeup.done():
+                    break  # the grace is over, or a second interruption ended it
                 wait_first({self._arrived, self._wakeup}, left)
+            self.close()  # fenced: no record is taken after this, the last ones are
+            self._take_arrivals()
+            while self._ready:
+                yield self._ready.popleft()
         finally:
             self.close()
 
@@ -379,7 +379,7 @@ class ClusterRun(FetchRun):
             links = list(self._links.values())
             self._links.clear()
             self._owners = []
-            self.abandoned = self._outstanding
+            self.abandoned = sum(link.at_node for link in links)  # sent, unanswered
             for link in links:
                 link.alive = False
                 link.wake.notify_all()

@@ -36,14 +36,23 @@ from .._core.limits import allow_many_connections
 from .._core.options import FetchOptions
 from .._core.result import FetchResult
 from .._core.signals import block_signals, signals_blocked
-from .._executors.wire import FrameError, decode, encode, encode_records, read_frame, send_frame
+from .._executors.wire import (
+    FrameError,
+    decode,
+    encode,
+    encode_records,
+    keep_alive,
+    read_frame,
+    send_frame,
+)
 from .runner import FetchRun
 
-__all__ = ["BATCH", "FLUSH_SECONDS", "start_node"]
+__all__ = ["BATCH", "BATCH_BODY_BYTES", "FLUSH_SECONDS", "start_node"]
 
 #: Records sent at most in one frame, and the longest a finished record waits for others.
 BATCH = 256
 FLUSH_SECONDS = 0.02
+BATCH_BODY_BYTES = 16 * 1024 * 1024  # bodies in one frame, when records carry them
 _ACCEPT_SECONDS = 30.0  # the client connects right after starting the node
 
 
@@ -105,11 +114,14 @@ class Node:
             self._stop()
             self._run.close()
             return
+        fetching = False
         with conn:
             conn.settimeout(None)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            keep_alive(conn)
             try:
                 if hmac.compare_digest(read_frame(conn) or b"", self._secret):
+                    fetching = True
                     for target in (self._fetch, self._write):
                         threading.Thread(target=target, args=(conn,), daemon=True).start()
                     self._read(conn)
@@ -117,6 +129,8 @@ class Node:
                 pass  # the client went away (or was never ours): the node ends
             finally:
                 self._stop()
+                if not fetching:  # a stranger's connection: nothing iterates the run
+                    self._run.close()
 
     def _read(self, conn: socket.socket) -> None:
         while (frame := read_frame(conn)) is not None:
@@ -194,7 +208,7 @@ class Node:
                     if left <= 0:
                         break
                     self._condition.wait(left)
-                batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
+                batch = self._take_batch()
                 last = self._ended and not self._outbox
                 sent_at = time.monotonic()
             try:
@@ -203,8 +217,23 @@ class Node:
                 if last:
                     send_frame(conn, encode({"end": True}))
                     return
-            except OSError:
+            except Exception:  # the client is gone, or a bug: the client moves the URLs
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
                 return
+
+    def _take_batch(self) -> list[FetchResult]:
+        """Up to `BATCH` records from the outbox, and no more bodies (`keep_body`) than
+        `BATCH_BODY_BYTES` unless one alone is larger (the lock is held)."""
+        batch: list[FetchResult] = []
+        size = 0
+        while self._outbox and len(batch) < BATCH:
+            body = len(self._outbox[0].body or b"")
+            if batch and size + body > BATCH_BODY_BYTES:
+                break
+            size += body
+            batch.append(self._outbox.popleft())
+        return batch
 
     def _stop(self) -> None:
         """The client is gone: drop what is queued and abandon what runs."""

@@ -22,11 +22,13 @@ import pytest
 
 from fetcher import FetchOptions, FetchResult, fetch_all
 from fetcher._executors.wire import (
+    MAX_FRAME,
     FrameError,
     decode,
     decode_records,
     encode,
     encode_records,
+    frame_limit,
     read_frame,
     send_frame,
 )
@@ -87,10 +89,26 @@ def test_a_batch_of_records_crosses_the_wire_unchanged() -> None:
         decode(b"[1, 2]")  # not a message
 
 
-def test_a_dask_run_is_a_cluster_run() -> None:
-    run = fetch_all([], executor="dask", scheduler="tcp://127.0.0.1:1")
-    assert isinstance(run, ClusterRun)  # its nodes schedule: no pool here
-    run.close()
+def test_a_dask_run_is_a_cluster_run_that_starts_early_and_carries_bodies(
+    server: LocalServer, scheduler_address: str
+) -> None:
+    url = server.html("/node/body", "<title>b</title>")
+    options = {"executor": "dask", "scheduler": scheduler_address, "keep_body": True}
+    with fetch_all([url], **options) as run:
+        assert isinstance(run, ClusterRun)  # its nodes schedule: no pool here
+        run.start()  # the nodes, before the first record is asked for
+        (record,) = list(run)
+    assert record.body == b"<title>b</title>" and record.index == 1
+
+
+def test_a_frame_longer_than_the_reader_allows_is_refused() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        send_frame(left, b"x" * 100)
+        with pytest.raises(FrameError):
+            read_frame(right, limit=99)
+    assert frame_limit(10**9, keep_body=True) > 10**9 * 4 // 3  # one body always fits
+    assert frame_limit(10**9, keep_body=False) == MAX_FRAME
 
 
 def test_a_node_serves_only_the_client_that_knows_its_secret(server: LocalServer) -> None:
