@@ -27,28 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from cluster_scale import DASK, FETCHER, free_port
+from cluster_scale import FETCHER
+from cluster_scale import start_cluster as start_scale_cluster
 
 STANDIN = Path(__file__).with_name("standin_node.py")
 
 
 def start_cluster(args: argparse.Namespace) -> tuple[str, list[subprocess.Popen[bytes]]]:
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen(
-        [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
-    )
-    worker = subprocess.Popen(
-        [DASK, "worker", address, "--nworkers", str(args.nodes), "--nthreads", str(args.threads),
-         "--host", "127.0.0.1", "--no-dashboard", "--preload", str(STANDIN)],
-        start_new_session=True, **quiet,
-    )  # fmt: skip
-    import distributed
-
-    with distributed.Client(address, timeout=60) as client:
-        client.wait_for_workers(args.nodes, timeout=60)
-    return address, [scheduler, worker]
+    """`cluster_scale.start_cluster` with stand-in nodes."""
+    return start_scale_cluster(args, preload=(str(STANDIN),))
 
 
 def write_list(path: Path, count: int, hosts: int) -> None:

@@ -62,7 +62,11 @@ def start_server(args: argparse.Namespace, folder: Path) -> tuple[subprocess.Pop
     return server, urls
 
 
-def start_cluster(args: argparse.Namespace) -> tuple[str, list[subprocess.Popen[bytes]]]:
+def start_cluster(
+    args: argparse.Namespace, preload: tuple[str, ...] = ()
+) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A `dask scheduler` and `dask worker --nworkers N --nthreads T` (each worker running
+    the `preload` modules); its address, once every worker has joined."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -71,7 +75,7 @@ def start_cluster(args: argparse.Namespace) -> tuple[str, list[subprocess.Popen[
     )
     worker = subprocess.Popen(
         [DASK, "worker", address, "--nworkers", str(args.nodes), "--nthreads", str(args.threads),
-         "--host", "127.0.0.1", "--no-dashboard"],
+         "--host", "127.0.0.1", "--no-dashboard", *(f"--preload={p}" for p in preload)],
         start_new_session=True, **quiet,
     )  # fmt: skip
     import distributed

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from typing import Any
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "signals_blocked",
     "unblock_in_worker_process",
     "wait_first",
+    "wake",
 ]
 
 #: The signals that stop a run in order: Ctrl-C, and a polite request to terminate.
@@ -35,6 +36,12 @@ HANDLED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 #: blocks (or on another thread) would otherwise wait for the next result, which may
 #: never come: `(echo URL; sleep 60) | fetcher -` ignored Ctrl-C in about one run of 40.
 SIGNAL_CHECK_SECONDS = 0.2
+
+
+def wake(future: Future[None]) -> None:
+    """Complete a wake-up future for `wait_first`, unless another thread just did."""
+    with contextlib.suppress(InvalidStateError):
+        future.set_result(None)
 
 
 def wait_first(futures: Iterable[Future[Any]], timeout: float | None) -> None:

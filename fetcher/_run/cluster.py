@@ -31,13 +31,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from typing import Any
 
 from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import FetchResult
-from .._core.signals import signals_blocked, wait_first
+from .._core.signals import signals_blocked, wait_first, wake
 from .._executors.dask import DaskPool
 from .._executors.wire import (
     decode,
@@ -101,50 +101,29 @@ class ClusterRun(FetchRun):
 
     # Iterating --------------------------------------------------------------------------
 
-    def __next__(self) -> FetchResult:
-        while not self._ready:
-            if self._interrupted:
-                self._interrupted = False
-                self._wakeup = Future()
-                raise KeyboardInterrupt
-            if self._closed:
-                raise StopIteration
-            feeder = self._begin()
-            self._take_arrivals()
-            if not self._ready:
-                self._route(feeder)
-            if self._ready:
-                break
-            if self._settled() and feeder.finished:
-                self.close()
-                if feeder.error is not None:  # every URL before it has its record
-                    raise feeder.error
-                raise StopIteration
-            waiting = {self._arrived, self._wakeup}
-            if self._outstanding < self._window and not feeder.source_ended:
-                waiting.add(feeder.arrival)
-            wait_first(waiting, None)
-            if self._closed:
-                raise StopIteration
-        return self._ready.popleft()
+    # The runner's loop (`FetchRun.__next__`) runs these steps: records come from the
+    # nodes (`_collect`), new URLs go to them (`_fill`), and nothing is scheduled here.
 
-    def start(self) -> None:
-        """Start the nodes and the input's reader now rather than at the first `next`."""
-        self._begin()
-
-    def _settled(self) -> bool:
-        """No URL out at a node, and no record waiting to be taken (checked together:
-        a record that arrives between two looks is never left behind)."""
-        with self._lock:
-            return not self._outstanding and not self._arrivals
-
-    def _begin(self) -> Feeder:
+    def _start(self) -> Feeder:
         if self._feeder is None:
             self._feeder = Feeder(self._urls, self.options.window)
             self._start_nodes()
         return self._feeder
 
-    def _take_arrivals(self) -> None:
+    def _finished(self, feeder: Feeder) -> bool:
+        """No URL out at a node, no record waiting to be taken (both under the lock: a
+        record that arrives between two looks is never left behind), no input left."""
+        with self._lock:
+            settled = not self._outstanding and not self._arrivals
+        return settled and feeder.finished
+
+    def _wait(self, feeder: Feeder) -> None:
+        waiting = {self._arrived, self._wakeup}
+        if self._outstanding < self._window and not feeder.source_ended:
+            waiting.add(feeder.arrival)
+        wait_first(waiting, None)
+
+    def _collect(self) -> None:
         with self._lock:
             arrivals, self._arrivals = self._arrivals, []
             if self._arrived.done():
@@ -154,7 +133,7 @@ class ClusterRun(FetchRun):
         self.retries = self._lost_retries + sum(link.status["retries"] for link in links)
         self._was_capped = self._was_capped or any(link.status["capped"] for link in links)
 
-    def _route(self, feeder: Feeder) -> None:
+    def _fill(self, feeder: Feeder) -> None:
         """Give each new URL to the node owning its origin, while the window has room."""
         room = self._window - self._outstanding - len(self._ready)
         if room <= 0:
@@ -261,7 +240,7 @@ class ClusterRun(FetchRun):
                         self._accept(link, records, message)
                     if message.get("end"):
                         link.ended = True
-                    _complete(self._arrived)
+                    wake(self._arrived)
         except Exception:  # gone, or not speaking the protocol (FrameError): fenced
             pass
         self._lose(link)
@@ -296,7 +275,7 @@ class ClusterRun(FetchRun):
             link.pending.clear()
             if not self._stopping:
                 self._move(orphans, unsent)
-            _complete(self._arrived)
+            wake(self._arrived)
         with contextlib.suppress(OSError):
             link.sock.close()
 
@@ -350,7 +329,7 @@ class ClusterRun(FetchRun):
     def _drain(self, give_up_at: float) -> Iterator[FetchResult]:
         try:
             while True:
-                self._take_arrivals()
+                self._collect()
                 while self._ready:
                     yield self._ready.popleft()
                 with self._lock:  # nothing waiting, and nothing more to come
@@ -362,7 +341,7 @@ class ClusterRun(FetchRun):
                     break  # the grace is over, or a second interruption ended it
                 wait_first({self._arrived, self._wakeup}, left)
             self.close()  # fenced: no record is taken after this, the last ones are
-            self._take_arrivals()
+            self._collect()
             while self._ready:
                 yield self._ready.popleft()
         finally:
@@ -390,8 +369,3 @@ class ClusterRun(FetchRun):
                 link.sock.close()
         if self._dask is not None:
             self._dask.shutdown()
-
-
-def _complete(future: Future[None]) -> None:
-    with contextlib.suppress(InvalidStateError):
-        future.set_result(None)

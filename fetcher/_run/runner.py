@@ -26,13 +26,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import BrokenExecutor, CancelledError, Future, InvalidStateError
+from concurrent.futures import BrokenExecutor, CancelledError, Future
 from typing import Any
 
 from .._core.executors import EXECUTORS
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
-from .._core.signals import signals_blocked, wait_first
+from .._core.signals import signals_blocked, wait_first, wake
 from .._core.urls import origin_of
 from .._executors import Pool, make_pool
 from . import retry, schedule
@@ -128,7 +128,7 @@ class FetchRun(Iterator[FetchResult]):
         # thread, possibly inside wait() after it looked for done futures and before it
         # installed its waiter, and a completion then would go unnoticed.
         with signals_blocked():
-            threading.Thread(target=_complete, args=(self._wakeup,), daemon=True).start()
+            threading.Thread(target=wake, args=(self._wakeup,), daemon=True).start()
 
     def __next__(self) -> FetchResult:
         while not self._ready:
@@ -390,8 +390,3 @@ class FetchRun(Iterator[FetchResult]):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
-
-
-def _complete(future: Future[None]) -> None:
-    with contextlib.suppress(InvalidStateError):
-        future.set_result(None)

@@ -141,16 +141,12 @@ class Console:
 
     def write(self, result: FetchResult) -> None:
         """Write one record; `WriteFailed` if it cannot be, `BrokenPipeError` as it comes."""
-        if self._bar is None or not self._to_terminal:  # the common case, without the
-            try:  # two context managers (a tenth of a cluster client's time per URL)
+        with _write_errors():
+            if self._bar is None or not self._to_terminal:  # no bar to clear and redraw
                 self._writer.write(result)
-            except BrokenPipeError:
-                raise
-            except OSError as exc:
-                raise WriteFailed(exc.strerror or str(exc)) from None
-            return
-        with _write_errors(), self._bar_cleared(True):
-            self._writer.write(result)
+                return
+            with self._bar_cleared(True):
+                self._writer.write(result)
 
     def close_writer(self) -> None:
         with _write_errors():

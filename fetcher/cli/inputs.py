@@ -98,6 +98,10 @@ class Input:
         except OSError:
             return None
 
+    def reread(self) -> Iterator[str]:
+        """The URLs of a regular file read again apart, as `count` reads them."""
+        return iter_urls(_PositionalReader(self.fd, self.start))
+
     def close(self) -> None:
         """Close the descriptor (only once no read is under way on it)."""
         if self.owned:
@@ -140,12 +144,16 @@ class Inputs:
 
     def urls(self) -> Iterator[str]:
         """Every URL, input after input; a list that fails to read raises `InputError`."""
+        return self._each(Input.urls)
+
+    def _each(self, read: Callable[[Input], Iterator[str]]) -> Iterator[str]:
+        """Every URL, input after input, each list read by `read`."""
         files = iter(self._inputs)
         for position in range(len(self._inputs) + len(self._urls)):
             if position in self._urls:
                 yield self._urls[position]
             else:
-                yield from next(files).urls()
+                yield from read(next(files))
 
     def reread(self) -> Callable[[], Iterator[tuple[int, str]]] | None:
         """A way to read every URL again as (index, URL), apart from the run's own reading
@@ -153,21 +161,7 @@ class Inputs:
         prove that the inputs still have the recorded URLs at the recorded indexes."""
         if not all(source.regular for source in self._inputs):
             return None
-
-        def lines() -> Iterator[tuple[int, str]]:
-            files = iter(self._inputs)
-            index = 0
-            for position in range(len(self._inputs) + len(self._urls)):
-                if position in self._urls:
-                    urls: Iterator[str] = iter([self._urls[position]])
-                else:
-                    source = next(files)
-                    urls = iter_urls(_PositionalReader(source.fd, source.start))
-                for url in urls:
-                    index += 1
-                    yield index, url
-
-        return lines
+        return lambda: enumerate(self._each(Input.reread), 1)
 
     def count(self) -> int | None:
         """How many URLs in all, when every list is a regular file (else None)."""
