@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,33 @@ def h2_server(tls_cert: tuple[str, str]) -> Iterator[H2Server]:
     srv = H2Server(*tls_cert)
     yield srv
     srv.stop()
+
+
+@dataclass(frozen=True)
+class ScanSite:
+    """TLS hosts as a scan meets them: `urls[i]` on a host whose behaviour is `kinds[i]`
+    ("ok", "hang", "refuse" or "slow"), certified by the CA whose PEM is `ca_pem`."""
+
+    urls: list[str]
+    kinds: list[str]
+    ca_pem: bytes
+    slow_seconds: float
+
+
+@pytest.fixture(scope="session")
+def scan_site() -> Iterator[ScanSite]:
+    """`fetcher serve --tls --hosts 8` with one host of each failing kind (needs trustme)."""
+    pytest.importorskip("trustme")
+    from fetcher.tools.hosts import Hosts
+    from fetcher.tools.serve import SiteOptions, build_site
+    from tests.support.site import RunningSite
+
+    hosts = Hosts(count=8, tls=True, hang_rate=1 / 8, refuse_rate=1 / 8, slow_rate=1 / 8,
+                  slow_ms=300, seed=3)  # fmt: skip
+    site = RunningSite(build_site(SiteOptions(pages=8, size_kb=2)), hosts)
+    assert site.authority is not None
+    yield ScanSite(site.urls(), hosts.kinds(), site.authority.ca_pem, hosts.slow_ms / 1000)
+    site.close()
 
 
 DASK = Path(sys.executable).with_name("dask")

@@ -7,6 +7,7 @@ values and hands them to `FetchOptions`, whose errors it reports against the fla
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ __all__ = [
     "check_number",
     "check_proxy",
     "check_scheduler",
+    "load_cacert",
     "parse_header",
     "parse_size",
 ]
@@ -174,3 +176,35 @@ def check_scheduler(address: Any) -> None:
         raise problem from None
     if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
         raise problem
+
+
+#: Largest CA file read for `cacert` (a full public bundle is about 0.2 MiB).
+MAX_CACERT_BYTES = 16 * 1024 * 1024
+
+
+def load_cacert(cacert: Any) -> bytes:
+    """The PEM bytes of `cacert`: a file's path (str or os.PathLike), read now, or the PEM
+    itself as bytes; checked to hold at least one certificate OpenSSL accepts."""
+    if isinstance(cacert, bytes):
+        pem = cacert
+    elif isinstance(cacert, str | os.PathLike):
+        name = os.fspath(cacert)
+        try:
+            with open(name, "rb") as stream:
+                pem = stream.read(MAX_CACERT_BYTES + 1)
+        except OSError as exc:
+            raise OptionError("cacert", f"cannot read {name!r}: {exc.strerror or exc}") from None
+        if len(pem) > MAX_CACERT_BYTES:
+            raise OptionError("cacert", f"{name!r} is larger than 16 MiB")
+    else:
+        raise OptionError("cacert", f"must be a file name or PEM bytes, not {cacert!r}")
+    import ssl
+
+    try:
+        text = pem.decode("ascii")
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            raise ValueError
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
+    except (ValueError, ssl.SSLError):
+        raise OptionError("cacert", "holds no PEM CA certificate") from None
+    return pem

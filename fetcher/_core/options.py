@@ -8,6 +8,7 @@ so adding an option is one field, one check and one `CliOption` (docs/design.md)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, TypedDict
@@ -20,6 +21,7 @@ from .checks import (
     check_proxy,
     check_scheduler,
     check_text,
+    load_cacert,
     parse_header,
     parse_size,
 )
@@ -118,7 +120,10 @@ class FetchOptions:
     `rate=None` mean no cap. `follow=False` reports each URL's first response (a 3xx
     is then a success, its target in `location`); `fallback=False` never retries a line
     without a scheme as http://. `keep_body=True` puts each decoded body on its
-    record's `body`. `scheduler` is the address of a running Dask scheduler (executor
+    record's `body`. `cacert` replaces the system's trusted CA certificates with those of
+    a PEM file: given as a path (str or os.PathLike), read at construction and kept as
+    its bytes, so that processes and cluster nodes need no copy of the file; bytes are
+    taken as the PEM itself. `scheduler` is the address of a running Dask scheduler (executor
     "dask" only; None starts a local cluster).
     """
 
@@ -189,6 +194,10 @@ class FetchOptions:
         True, "--insecure", "-k", section=REQUEST, kind="inverted",
         help="Do not check TLS certificates (warns on stderr).",
     )  # fmt: skip
+    cacert: bytes | None = cli_option(
+        None, "--cacert", metavar="FILE", section=REQUEST, default_text="the system's",
+        help="Trust only the CA certificates in FILE (PEM), as curl's --cacert.",
+    )  # fmt: skip
     save_dir: str | None = cli_option(
         None, "--save", metavar="DIR", section=OUTPUT, default_text="none",
         help="Save each successful body in DIR (created), named from its URL.",
@@ -230,6 +239,10 @@ class FetchOptions:
         object.__setattr__(self, "user_agent", check_text("user_agent", self.user_agent))
         if self.proxy is not None:
             check_proxy(self.proxy)
+        if self.cacert is not None:
+            object.__setattr__(self, "cacert", load_cacert(self.cacert))
+            if not self.verify:
+                raise OptionError("cacert", "cannot be combined with --insecure (verify=False)")
         if self.save_dir is not None and (not isinstance(self.save_dir, str) or not self.save_dir):
             raise OptionError("save_dir", f"must be a folder name, not {self.save_dir!r}")
         if self.scheduler is not None:
@@ -279,6 +292,7 @@ class OptionChanges(TypedDict, total=False):
     http2: bool
     proxy: str | None
     verify: bool
+    cacert: bytes | str | os.PathLike[str] | None
     save_dir: str | None
     scheduler: str | None
     follow: bool

@@ -28,7 +28,7 @@ from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .attempt import AttemptBuilder, attempt_budget
 from .classify import is_stale_connection_error, wants_http_fallback
-from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable
+from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable, tls_context
 from .request import Hops, base_headers, request_headers, request_target
 
 __all__ = ["INLINE_TITLE_BYTES", "AsyncFetcher", "Slot"]
@@ -73,7 +73,7 @@ class AsyncFetcher:
     def __init__(self, options: FetchOptions) -> None:
         self.options = options
         self._headers = base_headers(options)
-        self._ssl_context = httpx.create_ssl_context(verify=options.verify)
+        self._ssl_context = tls_context(options)
 
     def slot(self) -> Slot:
         """A new request slot (each is used by one request at a time)."""

@@ -26,7 +26,7 @@ from .._core.result import Attempt
 from .attempt import AttemptBuilder, attempt_budget
 from .classify import is_stale_connection_error, wants_http_fallback
 from .network import Deadline, DeadlineBackend, LiveSockets
-from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable
+from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable, tls_context
 from .request import Hops, base_headers, request_headers, request_target
 
 __all__ = ["PageFetcher"]
@@ -180,7 +180,7 @@ class PageFetcher:
         options = self.options
         with self._lock:
             if self._ssl_context is None:
-                self._ssl_context = httpx.create_ssl_context(verify=options.verify)
+                self._ssl_context = tls_context(options)
             ssl_context = self._ssl_context
         backend = DeadlineBackend(Deadline(), self._live)
         pool = connection_pool(ssl_context, backend, options, keepalive=KEEPALIVE_PER_WORKER)

@@ -21,7 +21,7 @@ from .._compat import connection_of, left_unread
 from .._core.options import FetchOptions
 from .attempt import closes_connection
 
-__all__ = ["KEEPALIVE_PER_WORKER", "connection_pool", "reusable"]
+__all__ = ["KEEPALIVE_PER_WORKER", "connection_pool", "reusable", "tls_context"]
 
 #: Idle connections one worker keeps for reuse: a worker makes one request at a time, so
 #: a few cover hosts that recur, without thousands of idle sockets across many workers.
@@ -35,6 +35,17 @@ def reusable(response: httpx.Response) -> tuple[Any, bool]:
     if connection is None:
         return None, True
     return connection, not (closes_connection(response) or left_unread(connection))
+
+
+def tls_context(options: FetchOptions) -> ssl.SSLContext:
+    """The `SSLContext` for https connections, built once per process (or event loop):
+    the system's trust (certifi's bundle, as httpx), or only `options.cacert`'s
+    certificates, or no checks with `verify=False`."""
+    if options.cacert is None:
+        return httpx.create_ssl_context(verify=options.verify)
+    context = ssl.create_default_context(cadata=options.cacert.decode("ascii"))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # as httpx's own context
+    return context
 
 
 def connection_pool(

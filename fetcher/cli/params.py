@@ -30,6 +30,7 @@ _TYPES: dict[str, Any] = {
     "bool": bool,
     "float | None": float | None,
     "str | None": str | None,
+    "bytes | None": str | None,  # a file's name (--cacert): FetchOptions reads the file
     "tuple[tuple[str, str], ...]": list[str] | None,
 }
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
-from typing import Annotated
+import tempfile
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .._compat import click_exceptions
 from .._core.limits import allow_many_connections
 from .exit import ExitCode
+
+if TYPE_CHECKING:
+    from ..tools.certs import Authority
+    from ..tools.hosts import Hosts
 
 __all__ = ["MAX_HOSTS", "serve_command"]
 
@@ -25,8 +32,14 @@ def serve_command(
         int, typer.Option(min=0, max=65535, metavar="N", help="Port; 0 picks a free one.")
     ] = 0,
     pages: Annotated[
-        int, typer.Option(min=1, metavar="N", help="Pages, each with a distinct title.")
-    ] = 1000,
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Pages, each with a distinct title.",
+            show_default="1000; with --hosts, one per host",
+        ),
+    ] = None,
     latency_ms: Annotated[
         float, typer.Option(min=0, metavar="MS", help="Delay before each answer.")
     ] = 0.0,
@@ -58,29 +71,75 @@ def serve_command(
             "the URL list spreads the pages over them.",
         ),
     ] = 1,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Serve https with certificates from a throwaway CA made at start "
+            "(needs fetcher[tls]).",
+        ),
+    ] = False,
+    write_ca: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="With --tls: write the CA certificate (PEM) to FILE, for --cacert.",
+            show_default="a temporary file, named on stderr",
+        ),
+    ] = None,
+    hang_rate: Annotated[
+        float,
+        typer.Option(min=0, max=1, metavar="FRACTION", help="Share of hosts that never answer."),
+    ] = 0.0,
+    refuse_rate: Annotated[
+        float,
+        typer.Option(
+            min=0, max=1, metavar="FRACTION", help="Share of hosts that refuse connections."
+        ),
+    ] = 0.0,
+    slow_rate: Annotated[
+        float,
+        typer.Option(
+            min=0, max=1, metavar="FRACTION", help="Share of hosts that answer after --slow-ms."
+        ),
+    ] = 0.0,
+    slow_ms: Annotated[
+        float, typer.Option(min=0, metavar="MS", help="How long slow hosts take to answer.")
+    ] = 5000.0,
 ) -> int:
     """Serve a local test site on 127.0.0.1 until Ctrl-C: for benchmarks and demos.
 
     Prints the base URL on stdout; pages are at /page/0 ... /page/N-1 (with --dir, at
-    /NAME for each file). The server's own CPU time is at /_fetcher/stats.
+    /NAME for each file). The server's own CPU time is at /_fetcher/stats (on the first
+    host, which never fails).
 
     \b
-    Example:
+    Examples:
       fetcher serve --pages 500 --latency-ms 50 --write-urls local.txt &
       fetcher local.txt -w 16 --per-host 0   # one origin: lift the cap
+      fetcher serve --tls --hosts 2000 --latency-ms 50 --write-ca ca.pem --write-urls scan.txt &
+      fetcher scan.txt --cacert ca.pem -w 64   # 2,000 TLS hosts, certificates checked
     """
-    import asyncio
 
     from .env import closed_at_start
 
     if closed_at_start(1) or sys.stdout is None:  # the base URL is the command's output
         raise click_exceptions().UsageError("standard output is closed")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the server
-    from ..tools.serve import SiteOptions, build_site, describe, serve, write_urls_file
+    from ..tools.serve import Hosts, SiteOptions, build_site, describe, serve, write_urls_file
 
     try:
+        host_options = Hosts(
+            count=hosts,
+            tls=tls,
+            hang_rate=hang_rate,
+            refuse_rate=refuse_rate,
+            slow_rate=slow_rate,
+            slow_ms=slow_ms,
+            seed=seed,
+        )
         options = SiteOptions(
-            pages=pages,
+            pages=pages if pages is not None else (hosts if hosts > 1 else 1000),
             latency_ms=latency_ms,
             jitter_ms=jitter_ms,
             size_kb=size_kb,
@@ -92,21 +151,65 @@ def serve_command(
         site = build_site(options)
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
-
-    if write_urls is not None and not os.path.isdir(os.path.dirname(write_urls) or "."):
-        raise typer.BadParameter(f"no folder for {write_urls!r}", param_hint="--write-urls")
+    for flag, path in (("--write-urls", write_urls), ("--write-ca", write_ca)):
+        if path is not None and not os.path.isdir(os.path.dirname(path) or "."):
+            raise typer.BadParameter(f"no folder for {path!r}", param_hint=flag)
+    if write_ca is not None and not tls:
+        raise typer.BadParameter("applies with --tls only", param_hint="--write-ca")
+    authority = _authority(host_options) if tls else None
     allow_many_connections()
 
-    def ready(base: str) -> None:
-        if write_urls is not None:
-            write_urls_file(site, base, write_urls, hosts)
-        sys.stdout.write(base + "\n")
-        sys.stdout.flush()
-        on = f" on {hosts} hosts from {base.split('/')[2]}" if hosts > 1 else ""
-        sys.stderr.write(f"fetcher serve: {describe(site)}{on}; Ctrl-C stops\n")
+    with contextlib.ExitStack() as cleanup:
+        ca_file = write_ca
+        if authority is not None and ca_file is None:
+            folder_name = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="fetcher-"))
+            ca_file = os.path.join(folder_name, "ca.pem")
+        if authority is not None and ca_file is not None:
+            _write_file(ca_file, authority.ca_pem)
+
+        def ready(base: str) -> None:
+            if write_urls is not None:
+                write_urls_file(site, base, write_urls, hosts)
+            sys.stdout.write(base + "\n")
+            sys.stdout.flush()
+            first = base.split("/")[2]
+            what = ", ".join(filter(None, [describe(site), host_options.describe(first)]))
+            ca = f"; CA certificate in {ca_file}" if ca_file else ""
+            sys.stderr.write(f"fetcher serve: {what}{ca}; Ctrl-C stops\n")
+
+        return _run(serve(site, port, ready, hosts=host_options, authority=authority), port)
+
+
+def _authority(hosts: Hosts) -> Authority:
+    """The throwaway CA, or exit 2 naming the extra to install."""
+    from ..tools.certs import MissingTLSExtra, make_authority
 
     try:
-        asyncio.run(serve(site, port, ready, hosts=hosts))
+        return make_authority(hosts.addresses())
+    except MissingTLSExtra as exc:
+        raise click_exceptions().UsageError(str(exc)) from None
+
+
+def _write_file(path: str, content: bytes) -> None:
+    """Write `content` to `path` atomically (a reader never sees half a CA file)."""
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(temporary, "wb") as stream:
+            stream.write(content)
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        message = f"cannot write {path!r}: {exc.strerror or exc}"
+        raise click_exceptions().UsageError(message) from None
+
+
+def _run(server: Coroutine[Any, Any, None], port: int) -> int:
+    """Run the server until Ctrl-C or SIGTERM."""
+    import asyncio
+
+    try:
+        asyncio.run(server)
     except KeyboardInterrupt:
         return ExitCode.OK
     except OSError as exc:

@@ -7,8 +7,9 @@ transports in one event loop, so the server stays cheap next to the client it me
 It reports its own CPU time at `/_fetcher/stats`, so a benchmark can show it apart, and
 the most requests it held at once, so that a test of a per-host cap can see it.
 
-With `hosts` above 1 it listens on that many loopback addresses (127.0.1.1, 127.0.1.2,
-...; all of 127.0.0.0/8 is the loopback interface on Linux) on one port, and the URL
+With `Hosts` it listens on many loopback addresses (127.0.1.1, 127.0.1.2, ...; all of
+127.0.0.0/8 is the loopback interface on Linux) on one port, with TLS if asked
+(certificates from a throwaway CA, `certs`), some hosts failing (`hosts`), and the URL
 list spreads the pages over them: many origins, as a real scan or a cluster sees them.
 """
 
@@ -26,11 +27,16 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+from .certs import Authority, make_authority
+from .hosts import MAX_HOSTS, Hosts, host_addresses
 
 __all__ = [
     "MAX_HOSTS",
     "STATS_PATH",
+    "Hosts",
     "Site",
     "SiteOptions",
     "build_site",
@@ -43,9 +49,6 @@ __all__ = [
 #: Answers `{"cpu": seconds, "requests": n, "max_active": n}`: the server's own cost,
 #: and the most requests it held at once (answered or not yet), for benchmarks and tests.
 STATS_PATH = "/_fetcher/stats"
-
-#: The most loopback addresses `--hosts` takes (127.0.1.1 to 127.0.250.250).
-MAX_HOSTS = 250 * 250
 
 _MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers before answering 431
 _WORDS = (  # noqa: SIM905 - a word list reads best as text
@@ -92,21 +95,14 @@ class Site:
         self.not_found = _response(404, b"<title>Not found</title>", "text/html")
 
     def urls(self, base: str, hosts: int = 1) -> list[str]:
-        """The pages' URLs; with `hosts`, page i on host i mod `hosts` (`base`'s port)."""
+        """The pages' URLs; with `hosts`, page i on host i mod `hosts` (`base`'s scheme
+        and port)."""
         if hosts <= 1:
             return [base.rstrip("/") + path for path in self.paths]
-        port = base.rstrip("/").rpartition(":")[2]
-        bases = [f"http://{address}:{port}" for address in host_addresses(hosts)]
+        scheme, _, rest = base.rstrip("/").partition("://")
+        port = rest.rpartition(":")[2]
+        bases = [f"{scheme}://{address}:{port}" for address in host_addresses(hosts)]
         return [bases[i % hosts] + path for i, path in enumerate(self.paths)]
-
-
-def host_addresses(hosts: int) -> list[str]:
-    """The loopback addresses `serve` listens on for `hosts` origins (1: 127.0.0.1)."""
-    if hosts <= 1:
-        return ["127.0.0.1"]
-    if hosts > MAX_HOSTS:
-        raise ValueError(f"hosts must be from 1 to {MAX_HOSTS}, not {hosts}")
-    return [f"127.0.{1 + i // 250}.{1 + i % 250}" for i in range(hosts)]
 
 
 def build_site(options: SiteOptions) -> Site:
@@ -192,9 +188,12 @@ def _response(
 class _Connection(asyncio.Protocol):
     """One client connection: answers requests in order, each after its page's delay."""
 
-    def __init__(self, site: Site, counter: list[int], open_: set[_Connection]) -> None:
+    def __init__(
+        self, site: Site, counter: list[int], open_: set[_Connection], slow: float = 0.0
+    ) -> None:
         # counter: [requests answered or held, requests held now, most held at once]
         self._site = site
+        self._slow = slow  # seconds every answer waits at least (a slow host)
         self._counter = counter
         self._open = open_
         self._buffer = b""
@@ -247,6 +246,7 @@ class _Connection(asyncio.Protocol):
             self._send(_response(200, json.dumps(stats).encode(), "application/json"), close)
             return
         response, delay = self._site.responses.get(path, (self._site.not_found, 0.0))
+        delay = max(delay, self._slow)
         if delay <= 0:
             counter[2] = max(counter[2], counter[1] + 1)
             self._send(response, close)
@@ -272,43 +272,77 @@ class _Connection(asyncio.Protocol):
             self._next()
 
 
+class _Silent(asyncio.Protocol):
+    """A host that hangs: takes the connection, reads what comes, never says a byte."""
+
+    def __init__(self, open_: set[asyncio.BaseTransport]) -> None:
+        self._open = open_
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._open.add(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._open.discard(self._transport)
+
+
 async def serve(
     site: Site,
     port: int,
     ready: Callable[[str], None],
     stop: asyncio.Event | None = None,
-    hosts: int = 1,
+    hosts: int | Hosts = 1,
+    authority: Authority | None = None,
 ) -> None:
     """Serve `site` on 127.0.0.1:`port` (0 picks a free port) until `stop` is set; with
-    `hosts`, on that many loopback addresses (`host_addresses`), all on one port.
+    `hosts`, on that many loopback addresses (`host_addresses`), all on one port, with
+    TLS and failing hosts as `Hosts` says (`authority`: the CA to use; a new one if None).
 
     `ready` receives the base URL of the first address once every socket listens.
     """
+    hosts = hosts if isinstance(hosts, Hosts) else Hosts(count=hosts)
+    if hosts.tls and authority is None:
+        authority = make_authority(hosts.addresses())
     counter = [0, 0, 0]
     connections: set[_Connection] = set()
+    silent: set[asyncio.BaseTransport] = set()
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
         loop.add_signal_handler(signal.SIGTERM, stop.set)
     servers: list[asyncio.Server] = []
+    slow = hosts.slow_ms / 1000
     try:
-        for address in host_addresses(hosts):
+        for address, kind in zip(hosts.addresses(), hosts.kinds(), strict=True):
+            if kind == "refuse":
+                continue  # nothing listens: connections are refused
+            factory: Callable[[], asyncio.Protocol] = (
+                partial(_Silent, silent)
+                if kind == "hang"
+                else partial(_Connection, site, counter, connections, slow * (kind == "slow"))
+            )
+            tls = authority.context_for(address) if authority and kind != "hang" else None
             server = await loop.create_server(
-                lambda: _Connection(site, counter, connections),
+                factory,
                 address,
                 port,
-                backlog=4096 if hosts == 1 else 256,
+                backlog=4096 if hosts.count == 1 else 256,
                 reuse_address=True,
+                ssl=tls,
             )
             servers.append(server)
             port = server.sockets[0].getsockname()[1]  # the others share the first's
-        ready(f"http://{host_addresses(hosts)[0]}:{port}/")
+        ready(f"{hosts.scheme}://{hosts.addresses()[0]}:{port}/")
         await stop.wait()
     finally:
         for server in servers:
             server.close()
         for connection in list(connections):  # keep-alive clients: end them too
             connection.close()
+        for transport in list(silent):
+            transport.close()
         await asyncio.sleep(0)  # let the transports finish closing
 
 

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import certifi
 import pytest
 from typer.testing import CliRunner
 
@@ -21,6 +22,7 @@ from tests.cli.test_cli import FETCHER, write_list
 from tests.support.local import LocalServer
 
 runner = CliRunner()
+CA_PEM = Path(certifi.where()).read_bytes()  # a real CA bundle (httpx's dependency)
 
 
 def descendants(pid: int) -> set[int]:
@@ -196,12 +198,18 @@ def test_an_interrupted_run_resumes_with_exactly_one_record_per_line(
         (["--retries", "-1"], "Invalid value for '--retries'"),
         (["--rate", "0"], "Invalid value for '--rate'"),
         (["--per-host", "-2"], "Invalid value for '--per-host'"),
+        (["--cacert", "missing.pem"], "'--cacert': cannot read 'missing.pem'"),
+        (["--cacert", "."], "'--cacert': cannot read '.': Is a directory"),
+        (["--cacert", "list.txt"], "'--cacert': holds no PEM CA certificate"),
+        (["--cacert", "ca.pem", "-k"], "'--cacert': cannot be combined with --insecure"),
     ],
 )
 def test_meaningless_flags_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "list.txt").write_text("not a certificate\n")
+    (tmp_path / "ca.pem").write_bytes(CA_PEM)
     result = runner.invoke(app, [write_list(tmp_path, "http://127.0.0.1:9/"), *args])
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith("fetcher: error: ") and message in result.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from fetcher import EXECUTORS, ExecutorError, FetchOptions, FetchRun, fetch_all
 from fetcher._executors import make_pool
 from fetcher._executors.processes import CRASH_HOOK_ENV
 from fetcher._run.retry import CRASHED_TWICE
+from tests.conftest import ScanSite
 from tests.support.executors import AVAILABLE, ISOLATING
 from tests.support.local import LocalServer
 
@@ -117,3 +119,17 @@ def test_afetch_all_gives_the_same_records_on_every_executor(
         return [r.title async for r in afetch_all(urls, **executor_options, per_host=0)]
 
     assert sorted(asyncio.run(collect()), key=str) == [str(n) for n in range(6)]
+
+
+def test_cacert_is_trusted_on_every_executor(
+    executor_options: dict[str, Any], scan_site: ScanSite, tmp_path: Path
+) -> None:
+    answering = [u for u, kind in zip(scan_site.urls, scan_site.kinds, strict=True) if kind == "ok"]
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(scan_site.ca_pem)
+    run = fetch_all(answering, **executor_options, cacert=ca, retries=0, timeout=20)
+    ca.unlink()  # read when the options were made: workers and nodes get its bytes
+    with run:
+        results = list(run)
+    assert len(results) == len(answering)
+    assert all(r.ok and r.status == 200 for r in results), [r.error for r in results]

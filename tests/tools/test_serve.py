@@ -2,55 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from fetcher import fetch_all
-from fetcher.tools.serve import STATS_PATH, Site, SiteOptions, build_site, serve
-
-
-class RunningSite:
-    def __init__(self, site: Site, hosts: int = 1) -> None:
-        self.site = site
-        self.hosts = hosts
-        self.base = ""
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            await serve(self.site, 0, self._on_ready, self._stop, hosts=self.hosts)
-
-        self._loop.run_until_complete(main())
-        self._loop.close()
-
-    def _on_ready(self, base: str) -> None:
-        self.base = base
-        self._ready.set()
-
-    def urls(self) -> list[str]:
-        return self.site.urls(self.base, self.hosts)
-
-    def close(self) -> None:
-        assert self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+from fetcher.tools.hosts import Hosts
+from fetcher.tools.serve import STATS_PATH, SiteOptions, build_site
+from tests.conftest import ScanSite
+from tests.support.site import RunningSite
 
 
 @pytest.fixture
@@ -197,3 +163,73 @@ def server_stats(host: str, port: int) -> dict[str, float]:
             data += chunk
     stats: dict[str, float] = json.loads(data.split(b"\r\n\r\n", 1)[1])
     return stats
+
+
+def test_tls_hosts_are_verified_by_their_ca_and_fail_as_seeded(scan_site: ScanSite) -> None:
+    kinds = dict(zip(scan_site.urls, scan_site.kinds, strict=True))
+    assert sorted(scan_site.kinds) == ["hang", "ok", "ok", "ok", "ok", "ok", "refuse", "slow"]
+    assert scan_site.kinds[0] == "ok"  # the first host answers: the stats are there
+    assert all(url.startswith("https://127.0.1.") for url in scan_site.urls)
+    results = list(
+        fetch_all(scan_site.urls, cacert=scan_site.ca_pem, workers=8, timeout=1.5, retries=0)
+    )
+    outcome = {r.url: r for r in results}
+    for url, kind in kinds.items():
+        record = outcome[url]
+        if kind in ("ok", "slow"):
+            assert record.ok and record.status == 200 and record.title, record
+        else:
+            assert record.error_kind == {"hang": "timeout", "refuse": "refused"}[kind], record
+        if kind == "slow":
+            assert record.elapsed >= scan_site.slow_seconds
+    # the system's trust store does not know the throwaway CA: every answering host fails
+    untrusted = [url for url, kind in kinds.items() if kind == "ok"]
+    plain = list(fetch_all(untrusted, workers=8, timeout=5, retries=0))
+    assert {r.error_kind for r in plain} == {"tls"}
+    assert all("CERTIFICATE_VERIFY_FAILED" in (r.error or "") for r in plain)
+
+
+def test_hosts_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="add up to more than 1"):
+        Hosts(count=10, hang_rate=0.6, refuse_rate=0.6)
+    with pytest.raises(ValueError, match="need --hosts 2"):
+        Hosts(count=1, slow_rate=0.5)
+    assert Hosts(count=5, seed=1, refuse_rate=1).kinds() == ["ok"] + ["refuse"] * 4
+
+
+def test_the_serve_command_writes_a_ca_that_fetcher_trusts(tmp_path: Path) -> None:
+    pytest.importorskip("trustme")
+    urls, ca = tmp_path / "scan.txt", tmp_path / "ca.pem"
+    command = [sys.executable, "-m", "fetcher", "serve", "--tls", "--hosts", "5"]
+    command += ["--write-urls", str(urls), "--write-ca", str(ca), "--refuse-rate", "0.2"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().decode().strip()
+        try:
+            assert base.startswith("https://127.0.1.1:")
+            assert len(urls.read_text().splitlines()) == 5  # one page per host by default
+            fetched = subprocess.run(
+                [sys.executable, "-m", "fetcher", str(urls), "--cacert", str(ca), "-q",
+                 "--retries", "0", "-o", "-", "-f", "jsonl"],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+    records = [json.loads(line) for line in fetched.stdout.splitlines()]
+    assert sorted(str(r["error_kind"]) for r in records) == ["None"] * 4 + ["refused"]
+    assert fetched.returncode == 1  # one URL failed
+    assert b"TLS" in err and b"1 refuse" in err
+
+
+def test_serve_tls_without_trustme_names_the_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['trustme'] = None\n"  # as if not installed
+        "from fetcher.cli import main; sys.argv = ['fetcher', 'serve', '--tls']; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 2
+    assert "pip install 'fetcher[tls]'" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
