@@ -20,7 +20,8 @@ import argparse
 import shutil
 import sys
 
-from fetcher.tools.bench import BenchSettings, ConfigResult, format_report, run_bench
+from fetcher.tools.bench import BenchSettings, ConfigResult, run_bench
+from fetcher.tools.benchreport import format_report
 
 EXECUTORS = ("thread", "process", "hybrid", "httpx")
 

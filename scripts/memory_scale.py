@@ -27,11 +27,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args()
     rows = []
-    with local_server(pages=1000, size_kb=1) as base, tempfile.TemporaryDirectory() as folder:
+    with local_server(pages=1000, size_kb=1) as served, tempfile.TemporaryDirectory() as folder:
         for count in (args.small, args.large):
             path = Path(folder, f"urls-{count}.txt")
             with path.open("w") as stream:
-                stream.writelines(f"{base}page/{i % 1000}\n" for i in range(count))
+                stream.writelines(f"{served.base}page/{i % 1000}\n" for i in range(count))
             child = [sys.executable, "-m", "fetcher.tools.benchrun", str(path), "thread"]
             child += [str(args.workers), "30"]
             done = subprocess.run(child, capture_output=True, text=True, check=True)

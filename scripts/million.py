@@ -89,10 +89,10 @@ def main() -> int:
     fetcher = shutil.which("fetcher") or str(Path(sys.executable).with_name("fetcher"))
     tenth = args.urls // 10
     ok = True
-    with local_server(pages=PAGES, size_kb=1) as base, tempfile.TemporaryDirectory() as tmp:
+    with local_server(pages=PAGES, size_kb=1) as served, tempfile.TemporaryDirectory() as tmp:
         urls = Path(tmp, "urls.txt")
         with urls.open("w") as stream:
-            stream.writelines(f"{base}page/{i % PAGES}\n" for i in range(args.urls))
+            stream.writelines(f"{served.base}page/{i % PAGES}\n" for i in range(args.urls))
         out = Path(tmp, "out.jsonl")
         command = [fetcher, str(urls), "-w", str(args.workers), "--per-host", "0"]
         command += ["-f", "jsonl", "-o", str(out), "-q"]
@@ -118,6 +118,7 @@ def main() -> int:
             f"second run {wall2:.0f} s, peak RSS {peak2:.1f} MiB"
         )
         counts = Counter(json.loads(line)["url"] for line in out.open())
+        base = served.base
         exact = sum(counts.values()) == args.urls and all(
             counts[f"{base}page/{i}"] == len(range(i, args.urls, PAGES)) for i in range(PAGES)
         )

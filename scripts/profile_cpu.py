@@ -55,11 +55,11 @@ def main() -> int:
         return 2
     counts: collections.Counter[str] = collections.Counter()
     with (
-        local_server(pages=args.pages, latency_ms=50, size_kb=20) as base,
+        local_server(pages=args.pages, latency_ms=50, size_kb=20) as served,
         tempfile.TemporaryDirectory() as folder,
     ):
         urls = Path(folder, "urls.txt")
-        urls.write_text("".join(f"{base}page/{i}\n" for i in range(args.pages)))
+        urls.write_text("".join(f"{served.base}page/{i}\n" for i in range(args.pages)))
         raw = Path(folder, "samples.txt")
         command = [spy, "record", "--gil", "--subprocesses", "-r", "500", "--format", "raw"]
         command += ["-o", str(raw), "--", sys.executable, "-m", "fetcher.tools.benchrun", str(urls)]

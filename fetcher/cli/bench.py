@@ -33,6 +33,7 @@ _DEFAULT_EXECUTORS = ",".join(name for name, spec in EXECUTORS.items() if spec.b
 class Preset(StrEnum):
     latency = "latency"
     cpu = "cpu"
+    scan = "scan"
 
 
 class ReportFormat(StrEnum):
@@ -77,7 +78,10 @@ def bench_command(
         Preset | None,
         typer.Option(
             metavar="PRESET",
-            help="latency: 50 ms, 20 KiB pages. cpu: no latency, 200 KiB gzip pages.",
+            help="latency: 50 ms, 20 KiB pages. cpu: no latency, 200 KiB gzip pages. "
+            "scan: each URL a new TLS host (certificates checked), 50 ms, 20 KiB; "
+            "-w 64,256 on 2,000 and 8,000 hosts; baselines httpx and curl (needs "
+            "fetcher[tls]).",
             show_default="latency",
         ),
     ] = None,
@@ -100,11 +104,27 @@ def bench_command(
         bool | None, typer.Option("--gzip/--no-gzip", help="Local pages gzip-compressed.")
     ] = None,
     executors: Annotated[
-        str, typer.Option(metavar="LIST", help=_EXECUTORS_HELP)
-    ] = _DEFAULT_EXECUTORS,
-    workers: Annotated[str, typer.Option(metavar="LIST", help="Comma-separated worker counts.")] = (
-        "1,2,4,8,16,32,64"
-    ),
+        str | None,
+        typer.Option(metavar="LIST", help=_EXECUTORS_HELP, show_default=_DEFAULT_EXECUTORS),
+    ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIST",
+            help="Comma-separated worker counts.",
+            show_default="1,2,4,8,16,32,64; scan: 64,256",
+        ),
+    ] = None,
+    failures: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            metavar="FRACTION",
+            help="With --preset scan: this share of hosts fail (a third each hang, refuse, "
+            "answer after 1 s).",
+        ),
+    ] = 0.0,
     repeat: Annotated[
         int, typer.Option(min=1, max=100, metavar="N", help="Runs per configuration (1-100).")
     ] = 3,
@@ -140,16 +160,11 @@ def bench_command(
       fetcher bench --local
       fetcher bench --local --preset cpu --executors thread,process,httpx
       fetcher bench --local --workers 8 --pages 1000 --plot bench.png
+      fetcher bench --local --preset scan --timeout 10
       fetcher bench mirrors.txt --workers 4,16 --repeat 5
     """
-    from ..tools.bench import (
-        PRESETS,
-        BenchError,
-        BenchSettings,
-        format_report,
-        plot_report,
-        run_bench,
-    )
+    from ..tools.bench import PRESETS, BenchError, BenchSettings, run_bench
+    from ..tools.benchreport import format_report, plot_report
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop children as for Ctrl-C
@@ -157,6 +172,9 @@ def bench_command(
 
     if (urls is None) == (not local):
         raise click_exceptions().UsageError("give a URL list or --local (one of them)")
+    scenario = PRESETS[(preset or Preset.latency).value]
+    if executors is None:
+        executors = ",".join([_DEFAULT_EXECUTORS, *scenario.get("extra_executors", ())])
     chosen = tuple(dict.fromkeys(e.strip() for e in executors.split(",") if e.strip()))
     unknown = [e for e in chosen if e not in (*EXECUTORS, *BASELINES)]
     if not chosen or unknown:
@@ -166,10 +184,19 @@ def bench_command(
         raise typer.BadParameter(
             f"unknown executor in {executors!r}{hint}", param_hint="'--executors'"
         )
-    scenario = PRESETS[(preset or Preset.latency).value]
+    if workers is None:
+        workers = ",".join(str(w) for w in scenario.get("workers", (1, 2, 4, 8, 16, 32, 64)))
+    if failures and not scenario.get("scan"):
+        raise typer.BadParameter("applies with --preset scan only", param_hint="'--failures'")
+    if scenario.get("scan") and importlib.util.find_spec("trustme") is None:
+        raise click_exceptions().UsageError(
+            "--preset scan serves TLS hosts: pip install 'fetcher[tls]'"
+        )
     settings = BenchSettings(
         executors=chosen,
         workers=_int_list(workers),
+        scan=bool(scenario.get("scan")),
+        failures=failures,
         repeat=repeat,
         pages=pages,
         latency_ms=scenario["latency_ms"] if latency_ms is None else latency_ms,

@@ -9,33 +9,30 @@ client's GIL), whose own CPU time is read before and after each run and reported
 
 from __future__ import annotations
 
-import csv
 import http.client
-import io
 import json
 import os
-import platform
 import random
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from fetcher import EXECUTORS
 
 __all__ = [
     "PRESETS",
+    "SCAN_HOSTS_PER_WORKER",
     "BenchError",
     "BenchSettings",
     "ConfigResult",
-    "conditions",
-    "format_report",
+    "LocalServer",
     "local_server",
-    "plot_report",
     "run_bench",
     "server_cpu",
 ]
@@ -46,7 +43,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     "latency": {"latency_ms": 50.0, "size_kb": 20.0, "gzip": False},
     # No latency, large compressed pages: the client's CPU (HTTP, gunzip, titles) is the limit.
     "cpu": {"latency_ms": 0.0, "size_kb": 200.0, "gzip": True},
+    # The real job: every URL a new TLS host (TCP connect, handshake, certificate check),
+    # 50 ms latency; 64 and 256 concurrent requests on 2,000 and 8,000 hosts.
+    "scan": {
+        "latency_ms": 50.0,
+        "size_kb": 20.0,
+        "gzip": False,
+        "scan": True,
+        "workers": (64, 256),
+        "extra_executors": ("httpx", "curl"),
+    },
 }
+#: With the scan preset, hosts (= URLs) per run for each concurrent request, and the
+#: fewest: 2,000 at 64 workers, 8,000 at 256, so that start-up does not dominate.
+SCAN_HOSTS_PER_WORKER = 2000 / 64
+_SCAN_MIN_HOSTS = 2000
+#: Executors not run at a scan's higher counts: 256 processes would measure start-up.
+_SCAN_SKIP_ABOVE_64 = ("process",)
 #: Seconds of ideal time each configuration aims at when the page count is automatic.
 _SECONDS_PER_CONFIGURATION = 1.0
 _MIN_PAGES = 20
@@ -72,10 +85,14 @@ class BenchSettings:
     timeout: float = 30.0
     url_file: str | None = None  # real sites instead of the local server
     seed: int = 0
+    scan: bool = False  # every URL on a host of its own, over TLS (certificates checked)
+    failures: float = 0.0  # with scan: the share of hosts that hang, refuse or are slow
 
     def pages_for(self, workers: int) -> int:
         if self.pages is not None:
             return self.pages
+        if self.scan:
+            return max(_SCAN_MIN_HOSTS, round(SCAN_HOSTS_PER_WORKER * workers))
         if self.latency_ms <= 0:
             return self.max_pages
         ideal_rate = workers / (self.latency_ms / 1000)
@@ -97,6 +114,7 @@ class ConfigResult:
     efficiency: float | None  # ideal time / median time, when the latency is known
     first_median: float
     cpu_median: float
+    cpu_per_url_ms: float  # the client's CPU (its processes, from /proc) per URL
     peak_rss_mib: float
     failures: int
     server_cpu_median: float | None
@@ -107,12 +125,17 @@ def run_bench(
     settings: BenchSettings, progress: Callable[[str], None] = lambda line: None
 ) -> list[ConfigResult]:
     """Run every configuration `settings.repeat` times; return one result per configuration."""
-    configurations = [(e, w) for e in settings.executors for w in settings.workers]
+    configurations = [
+        (e, w)
+        for e in settings.executors
+        for w in settings.workers
+        if not (settings.scan and w > 64 and e in _SCAN_SKIP_ABOVE_64)
+    ]
     samples: dict[tuple[str, int], list[dict[str, Any]]] = {c: [] for c in configurations}
     rng = random.Random(settings.seed)
     with (
         tempfile.TemporaryDirectory(prefix="fetcher-bench-") as folder,
-        _site(settings, folder) as (lists, server),
+        _site(settings, folder) as (lists, server, cacert),
     ):
         total = len(configurations) * settings.repeat
         done = 0
@@ -122,7 +145,7 @@ def run_bench(
             for executor, workers in order:
                 pages = settings.pages_for(workers)
                 server_before = server() if server else None
-                sample = _run_child(lists(pages), executor, workers, settings.timeout)
+                sample = _run_child(lists(pages), executor, workers, settings.timeout, cacert)
                 if server_before is not None and server is not None:
                     sample["server_cpu"] = server() - server_before
                 samples[(executor, workers)].append(sample)
@@ -134,34 +157,76 @@ def run_bench(
     return [_summarise(settings, key, runs) for key, runs in samples.items()]
 
 
+@dataclass(frozen=True, slots=True)
+class LocalServer:
+    """A running `fetcher serve`: its base URL, URL list and CA file (with TLS)."""
+
+    base: str
+    url_file: str
+    cacert: str | None
+
+
 @contextmanager
 def local_server(
-    pages: int, latency_ms: float = 0.0, size_kb: float = 20.0, gzip: bool = False, seed: int = 0
-) -> Iterator[str]:
-    """Run `fetcher serve` in a child process (never sharing our GIL); yield its base URL."""
+    pages: int,
+    latency_ms: float = 0.0,
+    size_kb: float = 20.0,
+    gzip: bool = False,
+    seed: int = 0,
+    *,
+    scan: bool = False,
+    failures: float = 0.0,
+    folder: str | None = None,
+) -> Iterator[LocalServer]:
+    """Run `fetcher serve` in a child process (never sharing our GIL), its URL list and
+    CA file in `folder`; with `scan`, one TLS host per page, `failures` of them failing
+    (a third each hang, refuse and answer after 1 s). Without `folder`, a temporary one."""
+    if folder is None:
+        with (
+            tempfile.TemporaryDirectory(prefix="fetcher-serve-") as temporary,
+            local_server(
+                pages, latency_ms, size_kb, gzip, seed, scan=scan, failures=failures,
+                folder=temporary,
+            ) as served,
+        ):  # fmt: skip
+            yield served
+        return
     command = [sys.executable, "-m", "fetcher", "serve", "--port", "0", "--pages", str(pages)]
     command += ["--latency-ms", str(latency_ms), "--size-kb", str(size_kb), "--seed", str(seed)]
     command += ["--gzip"] if gzip else []
+    url_file = os.path.join(folder, "served.txt")
+    command += ["--write-urls", url_file]
+    cacert = os.path.join(folder, "ca.pem") if scan else None
+    if cacert is not None:
+        command += ["--tls", "--hosts", str(pages), "--write-ca", cacert, "--slow-ms", "1000"]
+        for kind in ("--hang-rate", "--refuse-rate", "--slow-rate"):
+            command += [kind, str(failures / 3)]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as server:
         try:
             assert server.stdout is not None and server.stderr is not None
             base = server.stdout.readline().strip()
-            if not base.startswith("http://127.0.0.1:"):
+            if not base.startswith(("http://127.", "https://127.")):
                 server.wait(10)
                 reason = (server.stderr.read().strip().splitlines() or ["no message"])[-1]
                 raise BenchError(f"the local server did not start: {reason}")
-            yield base
+            yield LocalServer(base, url_file, cacert)
         finally:
             server.terminate()
             server.wait(10)
 
 
-def server_cpu(base: str) -> float:
-    """The CPU seconds the local server at `base` has used so far."""
-    port = int(base.rsplit(":", 1)[1].strip("/"))
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def server_cpu(base: str, cacert: str | None = None) -> float:
+    """The CPU seconds the local server at `base` has used so far (`cacert`: its CA,
+    for https)."""
+    host, _, port = base.split("/")[2].rpartition(":")
+    connection: http.client.HTTPConnection
+    if base.startswith("https:"):
+        context = ssl.create_default_context(cafile=cacert)
+        connection = http.client.HTTPSConnection(host, int(port), timeout=10, context=context)
+    else:
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
         connection.request("GET", "/_fetcher/stats")
         return float(json.loads(connection.getresponse().read())["cpu"])
@@ -172,31 +237,37 @@ def server_cpu(base: str) -> float:
 @contextmanager
 def _site(
     settings: BenchSettings, folder: str
-) -> Iterator[tuple[Callable[[int], str], Callable[[], float] | None]]:
-    """URL lists by page count, and a reader of the local server's CPU (None for real sites)."""
+) -> Iterator[tuple[Callable[[int], str], Callable[[], float] | None, str | None]]:
+    """URL lists by page count, a reader of the local server's CPU (None for real sites),
+    and the CA file to trust (scan)."""
     if settings.url_file is not None:
-        yield (lambda pages: settings.url_file or ""), None
+        yield (lambda pages: settings.url_file or ""), None, None
         return
     most = max([settings.pages_for(w) for w in settings.workers])
     with local_server(
-        most, settings.latency_ms, settings.size_kb, settings.gzip, settings.seed
-    ) as base:
+        most, settings.latency_ms, settings.size_kb, settings.gzip, settings.seed,
+        scan=settings.scan, failures=settings.failures, folder=folder,
+    ) as served:  # fmt: skip
+        with open(served.url_file, encoding="utf-8") as stream:
+            urls = stream.read().splitlines()
         files: dict[int, str] = {}
 
         def url_list(pages: int) -> str:
             if pages not in files:
                 path = os.path.join(folder, f"urls-{pages}.txt")
                 with open(path, "w") as stream:
-                    stream.writelines(f"{base}page/{i}\n" for i in range(pages))
+                    stream.writelines(url + "\n" for url in urls[:pages])
                 files[pages] = path
             return files[pages]
 
-        yield url_list, lambda: server_cpu(base)
+        yield url_list, lambda: server_cpu(served.base, served.cacert), served.cacert
 
 
-def _run_child(url_file: str, executor: str, workers: int, timeout: float) -> dict[str, Any]:
+def _run_child(
+    url_file: str, executor: str, workers: int, timeout: float, cacert: str | None
+) -> dict[str, Any]:
     command = [sys.executable, "-m", "fetcher.tools.benchrun", url_file, executor, str(workers)]
-    command.append(str(timeout))
+    command += [str(timeout), *([cacert] if cacert else [])]
     try:
         finished = subprocess.run(
             command, capture_output=True, text=True, timeout=_CHILD_TIMEOUT, check=False
@@ -233,147 +304,9 @@ def _summarise(
         efficiency=efficiency,
         first_median=statistics.median(run["first"] for run in runs),
         cpu_median=statistics.median(run["cpu"] for run in runs),
+        cpu_per_url_ms=statistics.median(run["cpu"] for run in runs) / pages * 1000,
         peak_rss_mib=max(run["rss"] for run in runs) / 2**20,
         failures=sum(run["failures"] for run in runs),
         server_cpu_median=statistics.median(server) if server else None,
         walls=walls,
     )
-
-
-_COLUMNS = [
-    ("executor", "executor", "{}"),
-    ("workers", "workers", "{}"),
-    ("pages", "pages", "{}"),
-    ("wall_median", "median s", "{:.2f}"),
-    ("spread", "min-max s", "{}"),
-    ("pages_per_second", "pages/s", "{:.0f}"),
-    ("efficiency", "of ideal", "{:.0%}"),
-    ("first_median", "first s", "{:.3f}"),
-    ("cpu_median", "cpu s", "{:.2f}"),
-    ("peak_rss_mib", "peak MiB", "{:.0f}"),
-    ("failures", "failed", "{}"),
-    ("server_cpu_median", "server cpu s", "{:.2f}"),
-]
-
-
-def format_report(
-    results: list[ConfigResult], fmt: str, settings: BenchSettings | None = None
-) -> str:
-    """The results, in the order asked (executor, then workers), as a text table for
-    people (with the conditions above it and the best configuration below, when
-    `settings` are given), or as JSON or CSV rows for machines."""
-    if fmt == "json":
-        return json.dumps([asdict(r) for r in results], indent=2) + "\n"
-    if fmt == "csv":
-        out = io.StringIO()
-        names = [name for name in asdict(results[0]) if name != "walls"] if results else []
-        writer = csv.DictWriter(out, fieldnames=names, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in results)
-        return out.getvalue()
-    lines = [f"conditions: {conditions(settings)}", ""] if settings is not None else []
-    lines += _table(results)
-    if settings is not None and results:
-        lines += ["", *_best(results)]
-    return "\n".join(lines) + "\n"
-
-
-def _table(results: list[ConfigResult]) -> list[str]:
-    rows = [[title for _, title, _ in _COLUMNS]]
-    for result in results:
-        values = asdict(result) | {"spread": f"{result.wall_min:.2f}-{result.wall_max:.2f}"}
-        rows.append(
-            [
-                "-" if values[key] is None else style.format(values[key])
-                for key, _, style in _COLUMNS
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-    return [
-        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
-    ]
-
-
-def conditions(settings: BenchSettings | None) -> str:
-    """What the numbers were measured under: the pages, the machine and the Python."""
-    machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
-    machine += f" ({platform.python_implementation()})"
-    if settings is None:
-        return machine
-    if settings.url_file is not None:
-        return f"the URLs of {settings.url_file}; {machine}"
-    pages = (
-        f"{settings.pages} pages a run"
-        if settings.pages is not None
-        else f"about 1 s of ideal time a run (at most {settings.max_pages} pages)"
-    )
-    return (
-        f"local server, {settings.latency_ms:g} ms latency, {settings.size_kb:g} KiB pages"
-        + (" (gzip)" if settings.gzip else "")
-        + f", {pages}, {settings.repeat} runs each; {machine}"
-    )
-
-
-def _best(results: list[ConfigResult]) -> list[str]:
-    """The fastest fetcher configuration (and baseline), by median pages/s."""
-    lines = []
-    for label, rows in (
-        ("best", [r for r in results if r.executor in EXECUTORS]),
-        ("best baseline", [r for r in results if r.executor not in EXECUTORS]),
-    ):
-        if rows:
-            top = max(rows, key=lambda r: r.pages_per_second)
-            ideal = f", {top.efficiency:.0%} of ideal" if top.efficiency is not None else ""
-            lines.append(
-                f"{label}: {top.executor} with {top.workers} workers, "
-                f"{top.pages_per_second:.0f} pages/s{ideal}"
-            )
-    return lines
-
-
-def plot_report(results: list[ConfigResult], settings: BenchSettings, path: str) -> None:
-    """Three panels against workers, a line per executor: pages/s (the ideal dashed),
-    peak memory, and time to the first result."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import FuncFormatter
-    except ImportError:
-        raise BenchError("--plot needs matplotlib: pip install 'fetcher[plot]'") from None
-    figure, panels = plt.subplots(1, 3, figsize=(15, 4.5), dpi=110)
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    workers = list(dict.fromkeys(sorted(settings.workers)))
-    for axes, field_name, label in (
-        (panels[0], "pages_per_second", "pages per second"),
-        (panels[1], "peak_rss_mib", "peak memory (MiB)"),
-        (panels[2], "first_median", "time to first result (s)"),
-    ):
-        for executor in dict.fromkeys(r.executor for r in results):
-            points = sorted(
-                (r.workers, getattr(r, field_name)) for r in results if r.executor == executor
-            )
-            axes.plot(*zip(*points, strict=True), marker="o", label=executor)
-        axes.set_xscale("log", base=2)
-        axes.set_xticks(workers, [str(w) for w in workers])
-        axes.set_xlabel("workers")
-        axes.set_ylabel(label)
-        axes.yaxis.set_major_formatter(plain)
-        axes.grid(True, which="both", alpha=0.3)
-    if settings.url_file is None and settings.latency_ms > 0:
-        panels[0].plot(
-            workers,
-            [w / (settings.latency_ms / 1000) for w in workers],
-            linestyle="--",
-            color="grey",
-            label=f"ideal (workers / {settings.latency_ms:g} ms)",
-        )
-    panels[0].set_yscale("log")
-    panels[0].yaxis.set_major_formatter(plain)
-    panels[0].legend()
-    figure.suptitle(f"fetcher bench: {conditions(settings)}", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)

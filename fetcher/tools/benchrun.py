@@ -1,6 +1,6 @@
 """One benchmark configuration, run in a child process of its own.
 
-`python -m fetcher.tools.benchrun URLS EXECUTOR WORKERS TIMEOUT` fetches every URL of the
+`python -m fetcher.tools.benchrun URLS EXECUTOR WORKERS TIMEOUT [CACERT]` fetches every URL of the
 file and prints one JSON object: wall time, time to the first result, failures, and the
 CPU time and peak RSS of this process and its descendants (the pool's workers) measured
 when the last result is in. A fresh process per configuration makes the peak its own
@@ -9,7 +9,8 @@ and keeps one configuration's warm caches out of the next.
 Executors: `thread` and `process` are fetcher's real pipeline (`fetch_all`: pool
 start-up, HTTP, title extraction, results). Two baselines run the same list without
 fetcher: `httpx`, a plain thread pool of per-thread httpx clients that reads each body
-and parses nothing, and `curl`, `curl --parallel`.
+and parses nothing, and `curl`, `curl --parallel`. With CACERT, all three trust only that
+CA file's certificates (and check them).
 """
 
 from __future__ import annotations
@@ -33,16 +34,18 @@ __all__ = ["BASELINES", "run_configuration"]
 BASELINES = ("httpx", "curl")
 
 
-def run_configuration(url_file: str, executor: str, workers: int, timeout: float) -> dict[str, Any]:
+def run_configuration(
+    url_file: str, executor: str, workers: int, timeout: float, cacert: str | None = None
+) -> dict[str, Any]:
     """Fetch the list once with `executor` and measure it."""
     urls = list(read_urls(url_file))
     started = time.perf_counter()
     if executor == "httpx":
-        first, failures, usage = _plain_httpx(urls, workers, timeout, started)
+        first, failures, usage = _plain_httpx(urls, workers, timeout, started, cacert)
     elif executor == "curl":
-        first, failures, usage = _curl(urls, workers, timeout, started)
+        first, failures, usage = _curl(urls, workers, timeout, started, cacert)
     else:
-        first, failures, usage = _fetcher(urls, executor, workers, timeout, started)
+        first, failures, usage = _fetcher(urls, executor, workers, timeout, started, cacert)
     wall = time.perf_counter() - started
     return {
         "executor": executor,
@@ -57,7 +60,7 @@ def run_configuration(url_file: str, executor: str, workers: int, timeout: float
 
 
 def _fetcher(
-    urls: list[str], executor: str, workers: int, timeout: float, started: float
+    urls: list[str], executor: str, workers: int, timeout: float, started: float, cacert: str | None
 ) -> tuple[float, int, Any]:
     first = 0.0
     failures = 0
@@ -65,8 +68,9 @@ def _fetcher(
     # Pools are measured, not politeness: no per-origin cap (all pages share one origin)
     # and no retries, so every configuration makes exactly one request per page.
     run = fetch_all(
-        urls, workers=workers, executor=executor, timeout=timeout, per_host=0, retries=0
-    )
+        urls, workers=workers, executor=executor, timeout=timeout, per_host=0, retries=0,
+        cacert=cacert,
+    )  # fmt: skip
     for count, result in enumerate(run, 1):
         if count == 1:
             first = time.perf_counter() - started
@@ -79,16 +83,21 @@ def _fetcher(
 
 
 def _plain_httpx(
-    urls: list[str], workers: int, timeout: float, started: float
+    urls: list[str], workers: int, timeout: float, started: float, cacert: str | None
 ) -> tuple[float, int, Any]:
+    import ssl
+
     import httpx
 
     local = threading.local()
+    verify: ssl.SSLContext | bool = True
+    if cacert is not None:
+        verify = ssl.create_default_context(cafile=cacert)  # one for all threads
 
     def get(url: str) -> bool:
         client = getattr(local, "client", None)
         if client is None:
-            client = local.client = httpx.Client(timeout=timeout, trust_env=False)
+            client = local.client = httpx.Client(timeout=timeout, trust_env=False, verify=verify)
         try:
             response = client.get(url, follow_redirects=True)
             return bool(response.content is not None and response.status_code < 400)
@@ -107,7 +116,9 @@ def _plain_httpx(
     return first, failures, usage
 
 
-def _curl(urls: list[str], workers: int, timeout: float, started: float) -> tuple[float, int, Any]:
+def _curl(
+    urls: list[str], workers: int, timeout: float, started: float, cacert: str | None
+) -> tuple[float, int, Any]:
     import resource
 
     curl = shutil.which("curl")
@@ -119,6 +130,7 @@ def _curl(urls: list[str], workers: int, timeout: float, started: float) -> tupl
         command = [curl, "--parallel", "--parallel-immediate", "--parallel-max", str(workers)]
         command += ["--silent", "--max-time", str(timeout), "--compressed", "--noproxy", "*"]
         command += ["--write-out", "%{http_code}\n", "--config", config.name]
+        command += ["--cacert", cacert] if cacert else []
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert process.stdout is not None
         first = 0.0
@@ -135,7 +147,8 @@ def _curl(urls: list[str], workers: int, timeout: float, started: float) -> tupl
 
 def main() -> None:
     url_file, executor, workers, timeout = sys.argv[1:5]
-    result = run_configuration(url_file, executor, int(workers), float(timeout))
+    cacert = sys.argv[5] if len(sys.argv) > 5 else None
+    result = run_configuration(url_file, executor, int(workers), float(timeout), cacert)
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -187,7 +187,7 @@ def test_a_redirect_not_followed_shows_its_target_in_text(server: LocalServer) -
 def test_fetcher_serve_lets_a_line_without_a_scheme_fall_back(tmp_path: Path) -> None:
     from fetcher.tools.bench import local_server
 
-    with local_server(pages=2) as base:
-        result = one(bare(base) + "page/1", timeout=5)
-    assert (result.status, result.final_url) == (200, base + "page/1")
+    with local_server(pages=2) as served:
+        result = one(bare(served.base) + "page/1", timeout=5)
+    assert (result.status, result.final_url) == (200, served.base + "page/1")
     assert result.elapsed < 2  # answered at once, not after a timeout

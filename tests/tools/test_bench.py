@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fetcher.cli.app import app
-from fetcher.tools.bench import BenchError, BenchSettings, ConfigResult, plot_report
+from fetcher.tools.bench import BenchError, BenchSettings, ConfigResult
+from fetcher.tools.benchreport import plot_report
 from tests.support.local import LocalServer
 
 runner = CliRunner()
@@ -23,7 +24,7 @@ runner = CliRunner()
 FIELDS = {
     "executor", "workers", "pages", "runs", "wall_median", "wall_min", "wall_max",
     "pages_per_second", "efficiency", "first_median", "cpu_median", "peak_rss_mib",
-    "failures", "server_cpu_median", "walls",
+    "failures", "server_cpu_median", "walls", "cpu_per_url_ms",
 }  # fmt: skip
 
 
@@ -76,13 +77,16 @@ def test_a_url_list_is_measured_without_an_ideal(server: LocalServer, tmp_path: 
 
 
 def test_the_text_table_has_a_row_per_configuration() -> None:
-    from fetcher.tools.bench import format_report
+    from fetcher.tools.benchreport import format_report
 
-    row = ConfigResult("thread", 8, 100, 3, 1.0, 0.9, 1.2, 100.0, 0.95, 0.1, 0.5, 40.0, 0, 0.01)
+    row = ConfigResult(
+        "thread", 8, 100, 3, 1.0, 0.9, 1.2, 100.0, 0.95, 0.1, 0.5, 5.0, 40.0, 0, 0.01
+    )  # fmt: skip
     table = format_report([row], "text").splitlines()
     assert table[0].split()[:4] == ["executor", "workers", "pages", "median"]
     assert table[1].split() == [
-        "thread", "8", "100", "1.00", "0.90-1.20", "100", "95%", "0.100", "0.50", "40", "0", "0.01"
+        "thread", "8", "100", "1.00", "0.90-1.20", "100", "95%", "0.100", "0.50", "5.00", "40",
+        "0", "0.01",
     ]  # fmt: skip
 
 
@@ -137,19 +141,19 @@ def test_bench_and_serve_reject_bad_values_before_starting(args: list[str], mess
 
 
 def test_the_text_report_gives_the_conditions_and_the_best_configuration() -> None:
-    from fetcher.tools.bench import format_report
+    from fetcher.tools.benchreport import format_report
 
     rows = [
-        ConfigResult("thread", 8, 100, 3, 1.0, 0.9, 1.2, 100.0, 0.95, 0.1, 0.5, 40.0, 0, 0.01),
-        ConfigResult("process", 8, 100, 3, 2.0, 1.9, 2.2, 50.0, 0.5, 0.1, 0.5, 90.0, 0, 0.01),
-        ConfigResult("curl", 8, 100, 3, 0.5, 0.4, 0.6, 200.0, 0.99, 0.1, 0.1, 9.0, 0, 0.01),
+        ConfigResult("thread", 8, 100, 3, 1.0, 0.9, 1.2, 100.0, 0.95, 0.1, 0.5, 5, 40.0, 0, 0.01),
+        ConfigResult("process", 8, 100, 3, 2.0, 1.9, 2.2, 50.0, 0.5, 0.1, 0.5, 5, 90.0, 0, 0.01),
+        ConfigResult("curl", 8, 100, 3, 0.5, 0.4, 0.6, 200.0, 0.99, 0.1, 0.1, 1, 9.0, 0, 0.01),
     ]
     settings = BenchSettings(executors=("thread", "process", "curl"), workers=(8,), repeat=3)
     lines = format_report(rows, "text", settings).splitlines()
     assert lines[0].startswith("conditions: local server, 50 ms latency, 20 KiB pages, ")
     assert f"{os.cpu_count()} cores, Python {platform.python_version()}" in lines[0]
     assert [line.split()[0] for line in lines[3:6]] == ["thread", "process", "curl"]
-    assert lines[-2] == "best: thread with 8 workers, 100 pages/s, 95% of ideal"
+    assert lines[-2] == "best: thread with 8 workers, 100 pages/s, 95% of ideal, 0.50 x curl's"
     assert lines[-1] == "best baseline: curl with 8 workers, 200 pages/s, 99% of ideal"
 
 
@@ -174,7 +178,7 @@ def test_the_plot_has_three_panels_with_readable_labels(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [
-        ConfigResult("thread", w, 100, 1, 1.0, 1.0, 1.0, 100.0 * w, 0.9, 0.1, 0.5, 40.0 + w, 0, 0)
+        ConfigResult("thread", w, 100, 1, 1.0, 1.0, 1.0, 100.0 * w, 0.9, 0.1, 0.5, 5, 40.0 + w, 0, 0)
         for w in (1, 8, 64)
     ]
     saved: list[object] = []
