@@ -28,7 +28,13 @@ from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .attempt import AttemptBuilder, attempt_budget
 from .classify import is_stale_connection_error, wants_http_fallback
-from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable, tls_context
+from .pool import (
+    KEEPALIVE_PER_WORKER,
+    RecentOrigins,
+    connection_pool,
+    reusable,
+    tls_context,
+)
 from .request import Hops, base_headers, request_headers, request_target
 
 __all__ = ["INLINE_TITLE_BYTES", "AsyncFetcher", "Slot"]
@@ -50,6 +56,7 @@ class Slot:
             ssl_context, self.backend, options, keepalive=KEEPALIVE_PER_WORKER, asynchronous=True
         )
         self.transport = transport_over(pool, asynchronous=True)
+        self.recent = RecentOrigins()
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send `request`; once more on a fresh connection if a reused one proved stale."""
@@ -129,7 +136,7 @@ class AsyncFetcher:
             finally:
                 await response.aclose()
                 if complete:
-                    await _release(response)
+                    await _release(response, url, slot.recent)
             assert location is not None
             headers = request_headers(hops.headers(headers, url, location), location)
             url = hops.next(url, location)
@@ -149,10 +156,10 @@ class AsyncFetcher:
         return body.content()
 
 
-async def _release(response: httpx.Response) -> None:
-    """After a body read to its end: close the connection if anything is left behind it."""
-    connection, clean = reusable(response)
-    if not clean:
+async def _release(response: httpx.Response, url: httpx.URL, recent: RecentOrigins) -> None:
+    """After a body read to its end: close the connection unless it is `reusable`."""
+    connection, keep = reusable(response, url, recent)
+    if not keep:
         await connection.aclose()
 
 

@@ -26,7 +26,13 @@ from .._core.result import Attempt
 from .attempt import AttemptBuilder, attempt_budget
 from .classify import is_stale_connection_error, wants_http_fallback
 from .network import Deadline, DeadlineBackend, LiveSockets
-from .pool import KEEPALIVE_PER_WORKER, connection_pool, reusable, tls_context
+from .pool import (
+    KEEPALIVE_PER_WORKER,
+    RecentOrigins,
+    connection_pool,
+    reusable,
+    tls_context,
+)
 from .request import Hops, base_headers, request_headers, request_target
 
 __all__ = ["PageFetcher"]
@@ -40,6 +46,7 @@ class _Worker:
         self.backend = backend
         self.deadline = backend.deadline
         self.busy = False
+        self.recent = RecentOrigins()
 
 
 class PageFetcher:
@@ -140,7 +147,7 @@ class PageFetcher:
             finally:
                 response.close()
                 if complete:
-                    _release(response)
+                    _release(response, url, worker.recent)
             assert location is not None
             headers = request_headers(hops.headers(headers, url, location), location)
             url = hops.next(url, location)
@@ -190,8 +197,8 @@ class PageFetcher:
         return worker
 
 
-def _release(response: httpx.Response) -> None:
-    """After a body read to its end: close the connection if anything is left behind it."""
-    connection, clean = reusable(response)
-    if not clean:
+def _release(response: httpx.Response, url: httpx.URL, recent: RecentOrigins) -> None:
+    """After a body read to its end: close the connection unless it is `reusable`."""
+    connection, keep = reusable(response, url, recent)
+    if not keep:
         connection.close()

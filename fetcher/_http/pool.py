@@ -4,6 +4,11 @@ Every worker thread (and every async slot) has its own pool: one request at a ti
 at most one connection per origin, and no sharing of a pool between threads (see
 encode/httpcore#1110).
 
+A connection is kept idle after its response only for an origin its worker met before
+(`RecentOrigins`): a scan meets a new host at nearly every URL, and thousands of idle
+connections it will never reuse would hold files, memory and the servers' slots; a list
+whose hosts recur pays one extra connection per worker and host.
+
 A kept-alive connection is reused only when it is proven clean: a response that left
 any byte unread behind it (a body longer than its Content-Length, a body on a 204 or
 304, a stray CRLF, a whole extra response), or was framed two ways, closes its
@@ -13,6 +18,7 @@ connection, so those bytes can never be read as the next URL's answer.
 from __future__ import annotations
 
 import ssl
+from collections import OrderedDict
 from typing import Any
 
 import httpx
@@ -21,20 +27,55 @@ from .._compat import connection_of, left_unread
 from .._core.options import FetchOptions
 from .attempt import closes_connection
 
-__all__ = ["KEEPALIVE_PER_WORKER", "connection_pool", "reusable", "tls_context"]
+__all__ = [
+    "KEEPALIVE_PER_WORKER",
+    "RECENT_ORIGINS",
+    "RecentOrigins",
+    "connection_pool",
+    "reusable",
+    "tls_context",
+]
 
 #: Idle connections one worker keeps for reuse: a worker makes one request at a time, so
 #: a few cover hosts that recur, without thousands of idle sockets across many workers.
 KEEPALIVE_PER_WORKER = 4
 
 
-def reusable(response: httpx.Response) -> tuple[Any, bool]:
-    """After a body read to its end: its connection, and whether it may carry another
-    request (the caller closes it otherwise, as `close()` or `aclose()`)."""
+#: Distinct origins each worker remembers having met, most recent first.
+RECENT_ORIGINS = 64
+
+
+class RecentOrigins:
+    """The last `RECENT_ORIGINS` origins one worker (or async slot) fetched from."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[tuple[bytes, bytes, int | None], None] = OrderedDict()
+
+    def met_before(self, url: httpx.URL) -> bool:
+        """Whether `url`'s origin was met before; it is remembered from now on."""
+        key = (url.raw_scheme, url.raw_host, url.port)
+        seen = self._seen
+        if key in seen:
+            seen.move_to_end(key)
+            return True
+        seen[key] = None
+        if len(seen) > RECENT_ORIGINS:
+            seen.popitem(last=False)
+        return False
+
+
+def reusable(response: httpx.Response, url: httpx.URL, recent: RecentOrigins) -> tuple[Any, bool]:
+    """After the body of `url`'s response was read to its end: its connection, and
+    whether to keep it for another request (the caller closes it otherwise, as `close()`
+    or `aclose()`): it is clean, and its origin was met before (`RecentOrigins`)."""
     connection = connection_of(response)
     if connection is None:
         return None, True
-    return connection, not (closes_connection(response) or left_unread(connection))
+    if closes_connection(response) or left_unread(connection):
+        return connection, False
+    return connection, recent.met_before(url)
 
 
 def tls_context(options: FetchOptions) -> ssl.SSLContext:

@@ -46,8 +46,9 @@ __all__ = [
     "write_urls_file",
 ]
 
-#: Answers `{"cpu": seconds, "requests": n, "max_active": n}`: the server's own cost,
-#: and the most requests it held at once (answered or not yet), for benchmarks and tests.
+#: Answers `{"cpu": seconds, "requests": n, "max_active": n, "open": n}`: the server's
+#: own cost, the most requests it held at once (answered or not yet), and the connections
+#: open now (idle keep-alive ones included), for benchmarks and tests.
 STATS_PATH = "/_fetcher/stats"
 
 _MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers before answering 431
@@ -242,7 +243,12 @@ class _Connection(asyncio.Protocol):
         counter = self._counter
         counter[0] += 1
         if path == STATS_PATH:
-            stats = {"cpu": time.process_time(), "requests": counter[0], "max_active": counter[2]}
+            stats = {
+                "cpu": time.process_time(),
+                "requests": counter[0],
+                "max_active": counter[2],
+                "open": len(self._open),  # connections open now, this one included
+            }
             self._send(_response(200, json.dumps(stats).encode(), "application/json"), close)
             return
         response, delay = self._site.responses.get(path, (self._site.not_found, 0.0))

@@ -178,7 +178,9 @@ def test_the_plot_has_three_panels_with_readable_labels(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [
-        ConfigResult("thread", w, 100, 1, 1.0, 1.0, 1.0, 100.0 * w, 0.9, 0.1, 0.5, 5, 40.0 + w, 0, 0)
+        ConfigResult(
+            "thread", w, 100, 1, 1.0, 1.0, 1.0, 100.0 * w, 0.9, 0.1, 0.5, 5, 40.0 + w, 0, 0
+        )
         for w in (1, 8, 64)
     ]
     saved: list[object] = []

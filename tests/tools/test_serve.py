@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fetcher import fetch_all
+from fetcher import FetchOptions, fetch_all
 from fetcher.tools.hosts import Hosts
 from fetcher.tools.serve import STATS_PATH, SiteOptions, build_site
 from tests.conftest import ScanSite
@@ -233,3 +234,37 @@ def test_serve_tls_without_trustme_names_the_extra(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "pip install 'fetcher[tls]'" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_scan_leaves_no_idle_connections_and_recurring_hosts_keep_theirs(
+    running: Callable[..., RunningSite],
+) -> None:
+    from fetcher._http.aclient import AsyncFetcher
+    from fetcher._http.client import PageFetcher
+
+    site = running(hosts=6, pages=12, size_kb=1)
+    host, port = site.base.split("/")[2].split(":")
+    urls = site.urls()  # page i on host i mod 6: each host twice, six apart
+    options = FetchOptions()
+
+    def open_after(count: int) -> tuple[int, int]:
+        """Connections open at the server after one worker of each client fetched the
+        first `count` URLs, one at a time (the stats request's own not counted)."""
+        fetcher = PageFetcher(options)
+        assert all(fetcher.attempt(url).result.ok for url in urls[:count])
+        sync_open = server_stats(host, int(port))["open"] - 1
+        fetcher.close()
+
+        async def fetch() -> int:
+            afetcher = AsyncFetcher(options)
+            slot = afetcher.slot()
+            for url in urls[:count]:
+                assert (await afetcher.attempt(url, None, slot)).result.ok
+            async_open = server_stats(host, int(port))["open"] - 1
+            await slot.aclose()
+            return int(async_open)
+
+        return int(sync_open), asyncio.run(fetch())
+
+    assert open_after(6) == (0, 0)  # six new hosts: nothing kept idle
+    assert open_after(12) == (4, 4)  # met again: kept, up to 4 idle a worker
