@@ -27,9 +27,25 @@ __all__ = [
     "pool_processes",
     "protocol_problem",
     "quiet_cancelled_future_race",
+    "skip_httpx_command_line",
     "tls_buffered",
     "transport_over",
 ]
+
+
+def skip_httpx_command_line() -> None:
+    """Let `import httpx` skip its own command-line client.
+
+    httpx's `__init__` imports `httpx._main` (click, rich, pygments) in a
+    `try: ... except ImportError` and defines a stub `main` when that fails (httpx 0.28.1).
+    The command-line client is never used inside fetcher, and importing it is about a
+    third of `import httpx`: 25-65 ms of every run's start and of every worker process's.
+    A `None` in `sys.modules` makes that import fail at once. Done only while httpx is not
+    imported yet (a program that imported it first keeps it whole); `httpx.main` is then
+    httpx's stub, which says the command line is not available in this process.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def transport_over(pool: Any, *, asynchronous: bool = False) -> Any:

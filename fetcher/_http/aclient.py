@@ -30,10 +30,10 @@ from .attempt import AttemptBuilder, attempt_budget
 from .classify import is_stale_connection_error, wants_http_fallback
 from .pool import (
     KEEPALIVE_PER_WORKER,
+    LazyTLS,
     RecentOrigins,
     connection_pool,
     reusable,
-    tls_context,
 )
 from .request import Hops, base_headers, request_headers, request_target
 
@@ -50,11 +50,12 @@ class Slot:
     """One request slot: its own transport (one request at a time), and the count of
     connections it has opened, which tells a fresh connection from a reused one."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, options: FetchOptions) -> None:
-        self.backend = _ClosingBackend()
+    def __init__(self, tls: LazyTLS, options: FetchOptions) -> None:
+        self.backend = _ClosingBackend(tls)
         pool = connection_pool(
-            ssl_context, self.backend, options, keepalive=KEEPALIVE_PER_WORKER, asynchronous=True
-        )
+            tls.placeholder, self.backend, options, keepalive=KEEPALIVE_PER_WORKER,
+            asynchronous=True,
+        )  # fmt: skip
         self.transport = transport_over(pool, asynchronous=True)
         self.recent = RecentOrigins()
 
@@ -80,11 +81,11 @@ class AsyncFetcher:
     def __init__(self, options: FetchOptions) -> None:
         self.options = options
         self._headers = base_headers(options)
-        self._ssl_context = tls_context(options)
+        self._tls = LazyTLS(options)
 
     def slot(self) -> Slot:
         """A new request slot (each is used by one request at a time)."""
-        return Slot(self._ssl_context, self.options)
+        return Slot(self._tls, self.options)
 
     async def attempt(self, url: str, deadline: float | None, slot: Slot) -> Attempt:
         """Fetch `url` once in `slot`; never raises (but for cancellation). A line
@@ -167,8 +168,9 @@ class _ClosingBackend(httpcore.AsyncNetworkBackend):
     """httpcore's asyncio backend, except that a connection whose TLS handshake is cancelled
     (by the attempt's timeout) is closed, not left for the garbage collector."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: LazyTLS) -> None:
         self._backend = httpcore.AnyIOBackend()
+        self._tls = tls
         self.connects = 0  # connections opened: tells a fresh connection from a reused one
 
     async def connect_tcp(
@@ -181,7 +183,7 @@ class _ClosingBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         self.connects += 1
         stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _ClosingStream(stream)
+        return _ClosingStream(stream, self._tls)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -196,8 +198,9 @@ class _ClosingStream(httpcore.AsyncNetworkStream):
     """httpcore's anyio stream, closed when its TLS handshake is cancelled, and able to
     say whether bytes are buffered in it (TLS reads whole records ahead)."""
 
-    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+    def __init__(self, stream: httpcore.AsyncNetworkStream, tls: LazyTLS) -> None:
         self._stream = stream
+        self._tls = tls  # the context to use, whatever httpcore passes to start_tls
 
     def buffered(self) -> bool:
         """True if bytes have arrived that nothing has read yet (TLS buffers)."""
@@ -219,12 +222,12 @@ class _ClosingStream(httpcore.AsyncNetworkStream):
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            tls = await self._stream.start_tls(ssl_context, server_hostname, timeout)
+            tls = await self._stream.start_tls(self._tls.context(), server_hostname, timeout)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._stream.aclose()
             raise
-        return _ClosingStream(tls)
+        return _ClosingStream(tls, self._tls)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable" and self.buffered():  # an idle connection with data is dead

@@ -12,7 +12,6 @@ response to it arrived, is sent once more on a fresh connection within the same 
 
 from __future__ import annotations
 
-import ssl
 import threading
 import time
 from typing import Any
@@ -28,10 +27,10 @@ from .classify import is_stale_connection_error, wants_http_fallback
 from .network import Deadline, DeadlineBackend, LiveSockets
 from .pool import (
     KEEPALIVE_PER_WORKER,
+    LazyTLS,
     RecentOrigins,
     connection_pool,
     reusable,
-    tls_context,
 )
 from .request import Hops, base_headers, request_headers, request_target
 
@@ -59,7 +58,7 @@ class PageFetcher:
         self._live = LiveSockets()
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
-        self._ssl_context: ssl.SSLContext | None = None
+        self._tls = LazyTLS(options)
 
     def attempt(self, url: str, deadline: float | None = None) -> Attempt:
         """Fetch `url` (an input line) once; never raises.
@@ -184,13 +183,10 @@ class PageFetcher:
         return worker
 
     def _new_worker(self) -> _Worker:
-        options = self.options
-        with self._lock:
-            if self._ssl_context is None:
-                self._ssl_context = tls_context(options)
-            ssl_context = self._ssl_context
-        backend = DeadlineBackend(Deadline(), self._live)
-        pool = connection_pool(ssl_context, backend, options, keepalive=KEEPALIVE_PER_WORKER)
+        backend = DeadlineBackend(Deadline(), self._live, self._tls)
+        pool = connection_pool(
+            self._tls.placeholder, backend, self.options, keepalive=KEEPALIVE_PER_WORKER
+        )
         worker = _Worker(transport_over(pool), backend)
         with self._lock:
             self._workers.append(worker)

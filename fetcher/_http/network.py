@@ -22,6 +22,8 @@ from typing import Any
 
 import httpcore
 
+from .pool import LazyTLS
+
 __all__ = ["Deadline", "DeadlineBackend", "LiveSockets", "SocketStream"]
 
 _RESOLVER_POLL = 0.05  # seconds between checks for an abort while a name resolves
@@ -102,10 +104,13 @@ class SocketStream(httpcore.NetworkStream):
     closed (the TLS handshake included), so an abort can wake any step.
     """
 
-    def __init__(self, sock: socket.socket, deadline: Deadline, live: LiveSockets) -> None:
+    def __init__(
+        self, sock: socket.socket, deadline: Deadline, live: LiveSockets, tls: LazyTLS | None
+    ) -> None:
         self._sock = sock
         self._deadline = deadline
         self._live = live
+        self._tls = tls  # the context to use, whatever httpcore passes to start_tls
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         # The hot path: plain try/except rather than a context manager.
@@ -142,6 +147,8 @@ class SocketStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
+        if self._tls is not None:
+            ssl_context = self._tls.context()
         with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
             tls = ssl_context.wrap_socket(
                 self._sock, server_hostname=server_hostname, do_handshake_on_connect=False
@@ -154,7 +161,7 @@ class SocketStream(httpcore.NetworkStream):
                 self._live.discard(tls)
                 tls.close()
                 raise
-        return SocketStream(tls, self._deadline, self._live)
+        return SocketStream(tls, self._deadline, self._live, self._tls)
 
     def buffered(self) -> bool:
         """True if TLS holds decrypted bytes nothing has read yet."""
@@ -201,9 +208,10 @@ class DeadlineBackend(httpcore.NetworkBackend):
     registered before it connects, so an abort also wakes a connect that hangs.
     """
 
-    def __init__(self, deadline: Deadline, live: LiveSockets) -> None:
+    def __init__(self, deadline: Deadline, live: LiveSockets, tls: LazyTLS | None = None) -> None:
         self._deadline = deadline
         self._live = live
+        self._tls = tls  # TLS contexts come from here (None: as httpcore passes them)
         self.connects = 0  # connections opened: tells a fresh connection from a reused one
 
     @property
@@ -245,7 +253,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
                     failure = exc
                     continue
                 raise
-            return SocketStream(sock, self._deadline, self._live)
+            return SocketStream(sock, self._deadline, self._live, self._tls)
         try:
             raise failure or OSError(f"no address for {host}")
         except OSError as exc:  # raised here so the cause survives httpcore's re-raise

@@ -18,6 +18,7 @@ connection, so those bytes can never be read as the next URL's answer.
 from __future__ import annotations
 
 import ssl
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -30,6 +31,7 @@ from .attempt import closes_connection
 __all__ = [
     "KEEPALIVE_PER_WORKER",
     "RECENT_ORIGINS",
+    "LazyTLS",
     "RecentOrigins",
     "connection_pool",
     "reusable",
@@ -76,6 +78,37 @@ def reusable(response: httpx.Response, url: httpx.URL, recent: RecentOrigins) ->
     if closes_connection(response) or left_unread(connection):
         return connection, False
     return connection, recent.met_before(url)
+
+
+class LazyTLS:
+    """One fetcher's TLS context, built at its first https connection, not before.
+
+    Loading the trust store (certifi's bundle, as httpx) takes 30-50 ms: a list of
+    http:// URLs never pays it, and a run's first result does not wait for it. httpcore
+    wants a context when a pool is made, and sets ALPN on it at each https connection:
+    it gets `placeholder` (no trusted certificates: a handshake made with it by mistake
+    fails, never passes), and the network layer's `start_tls` uses `context()`.
+    """
+
+    def __init__(self, options: FetchOptions) -> None:
+        self._options = options
+        self._context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+        self.placeholder = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+    def context(self) -> ssl.SSLContext:
+        """The real context (built once, by the first caller), ALPN set as asked."""
+        context = self._context
+        if context is None:
+            with self._lock:
+                if self._context is None:
+                    built = tls_context(self._options)
+                    built.set_alpn_protocols(
+                        ["http/1.1", "h2"] if self._options.http2 else ["http/1.1"]
+                    )
+                    self._context = built
+                context = self._context
+        return context
 
 
 def tls_context(options: FetchOptions) -> ssl.SSLContext:

@@ -131,3 +131,19 @@ def test_bytes_buffered_by_anyio_tls_are_seen(
     first, before, after = asyncio.run(check())
     assert first == b"first record"
     assert (before, after) == (False, True)  # the second record waits in anyio's buffer
+
+
+def test_httpx_is_imported_without_its_command_line_unless_already_whole() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; {first}import fetcher._http.client, httpx; "
+        "print(sys.modules.get('httpx._main') is None, callable(httpx.main))"
+    )
+    for first, expected in (("", "True True"), ("import httpx; ", "False True")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe.format(first=first)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert done.stdout.split() == expected.split()
