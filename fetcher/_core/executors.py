@@ -64,7 +64,8 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             pool="HybridPool",
             summary="a process per core, with threads inside",
             workers_are="N threads in all, spread over about a process per core",
-            choose_when="high concurrency and heavy pages: every core parses",
+            choose_when="high concurrency, heavy pages, or a scan of many TLS hosts: every core "
+            "parses and handshakes",
             isolates_crashes=True,
         ),
         ExecutorSpec(

@@ -19,7 +19,7 @@ from .._core.errors import Failure, FailureKind
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
 from .body import CappedBody
-from .classify import classify
+from .classify import HEADER_BYTES_CAP, classify
 from .request import REDIRECT_STATUSES, Hops
 from .retry_after import RETRY_STATUSES, parse_retry_after
 from .title import extract_title
@@ -78,8 +78,13 @@ class AttemptBuilder:
         self.final_url = str(url)
         self.status = response.status_code
         self.location = None
-        if len(response.headers.raw) > MAX_RESPONSE_HEADERS:
+        raw = response.headers.raw
+        if len(raw) > MAX_RESPONSE_HEADERS:
             raise Failure("too_large", f"more than {MAX_RESPONSE_HEADERS} response headers")
+        # h11 refuses a head only while it is incomplete and over the cap, so a head that
+        # arrives in a few large reads can pass up to a read's size over it: cut it here
+        if sum(len(name) + len(value) + 4 for name, value in raw) > HEADER_BYTES_CAP:
+            raise Failure("too_large", f"response headers larger than {HEADER_BYTES_CAP} bytes")
         if response.status_code in REDIRECT_STATUSES:
             locations = response.headers.get_list("location")
             if locations and not follow:

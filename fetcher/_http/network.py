@@ -23,6 +23,7 @@ from typing import Any
 import httpcore
 
 from .pool import LazyTLS
+from .resolver import RESOLVERS
 
 __all__ = ["Deadline", "DeadlineBackend", "LiveSockets", "SocketStream"]
 
@@ -203,9 +204,10 @@ def _readable_now(sock: socket.socket) -> bool:
 class DeadlineBackend(httpcore.NetworkBackend):
     """Sockets for httpcore with every step bounded by one worker's deadline.
 
-    Name resolution (`getaddrinfo`) has no timeout of its own, so it runs in a daemon
-    thread that the worker stops waiting for at the deadline or on abort. Each socket is
-    registered before it connects, so an abort also wakes a connect that hangs.
+    Name resolution (`getaddrinfo`) has no timeout of its own, so it runs on a resolver
+    thread (`resolver`) that the worker stops waiting for at the deadline or on abort.
+    Each socket is registered before it connects, so an abort also wakes a connect that
+    hangs.
     """
 
     def __init__(self, deadline: Deadline, live: LiveSockets, tls: LazyTLS | None = None) -> None:
@@ -275,7 +277,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
             finally:
                 done.set()
 
-        threading.Thread(target=resolve, name="fetcher-resolve", daemon=True).start()
+        RESOLVERS.submit(resolve)
         while not done.is_set():
             self._live.check()
             wait = self._deadline.left(None, httpcore.ConnectTimeout)

@@ -30,6 +30,7 @@ from concurrent.futures import BrokenExecutor, CancelledError, Future
 from typing import Any
 
 from .._core.executors import EXECUTORS
+from .._core.limits import ensure_open_files
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
 from .._core.signals import signals_blocked, wait_first, wake
@@ -237,6 +238,7 @@ class FetchRun(Iterator[FetchResult]):
 
     def _start(self) -> Feeder:
         if self._feeder is None:
+            ensure_open_files(self.options.workers)  # before the pool: its processes inherit
             self._feeder = Feeder(self._urls, self.options.window)
             self._pool = make_pool(self.options)
         return self._feeder

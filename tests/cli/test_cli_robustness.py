@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import certifi
@@ -284,3 +285,31 @@ def test_an_unwritable_output_is_an_error_not_a_lost_result(
     result = runner.invoke(app, [write_list(tmp_path, ok), "-o", "/dev/full"])
     assert result.exit_code == 74
     assert "fetcher: error: cannot write records: No space left on device" in result.stderr
+
+
+def test_too_few_open_files_for_the_workers_is_a_clear_error(tmp_path: Path) -> None:
+    import resource
+    import sys
+
+    urls = write_list(tmp_path, "http://127.0.0.1:9/")
+
+    def limit(files: int) -> Callable[[], None]:
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "fetcher", urls, "-w", "64", "--retries", "0"],
+        capture_output=True, text=True, timeout=60, preexec_fn=limit(200), check=False,
+    )  # fmt: skip
+    assert refused.returncode == 69, refused.stderr
+    assert refused.stderr.splitlines() == [
+        "fetcher: error: 64 workers may hold about 384 connections and files, but this "
+        "process may open only 200 (ulimit -n): raise the limit or use fewer workers"
+    ]
+    code = "import resource, fetcher; fetcher.fetch_all([], workers=64).start(); " + (
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    raised = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, 1000)),
+    )  # fmt: skip
+    assert raised.stdout.strip() == "1000"  # the soft limit was raised to the hard one

@@ -301,9 +301,14 @@ def test_environment_proxies_are_not_used(
 
 
 def live_worker_threads(within: float = 2.0) -> list[threading.Thread]:
-    """Worker threads still alive after waiting up to `within` seconds for them to end."""
+    """Worker threads still alive after waiting up to `within` seconds for them to end
+    (not the resolver's: the process keeps those for its next lookups)."""
     deadline = time.monotonic() + within
-    live = [t for t in threading.enumerate() if t.name.startswith("fetcher") and t.is_alive()]
+    live = [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("fetcher") and t.name != "fetcher-resolve" and t.is_alive()
+    ]
     for thread in live:
         thread.join(max(0.0, deadline - time.monotonic()))
     return [t for t in live if t.is_alive()]

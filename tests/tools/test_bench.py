@@ -59,6 +59,30 @@ def test_a_tiny_local_run_reports_every_configuration(tmp_path: Path) -> None:
     assert "[8/8]" in result.stderr  # progress lines
 
 
+def test_the_scan_preset_checks_certificates_on_hosts_of_their_own() -> None:
+    pytest.importorskip("trustme")
+    result = runner.invoke(
+        app,
+        ["bench", "--local", "--preset", "scan", "--pages", "12", "--workers", "4,300",
+         "--repeat", "1", "--executors", "thread,process,async,httpx,curl"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "each on a TLS host of its own, certificates checked" in lines[0]
+    rows = [line.split() for line in lines[3:12]]
+    assert [(row[0], row[1]) for row in rows] == [  # no process pool at more than 64
+        ("thread", "4"), ("thread", "300"), ("process", "4"), ("async", "4"),
+        ("async", "300"), ("httpx", "4"), ("httpx", "300"), ("curl", "4"), ("curl", "300"),
+    ]  # fmt: skip
+    assert all(row[2] == "12" and row[-2] == "0" for row in rows)  # 12 pages, none failed
+    assert "x curl's" in lines[-2]
+
+
+def test_failing_hosts_are_for_the_scan_preset_only() -> None:
+    result = runner.invoke(app, ["bench", "--local", "--failures", "0.1"])
+    assert result.exit_code == 2 and "applies with --preset scan only" in result.stderr
+
+
 def test_a_url_list_is_measured_without_an_ideal(server: LocalServer, tmp_path: Path) -> None:
     url = server.html("/bench/page", "<title>bench</title>")
     urls = tmp_path / "urls.txt"
