@@ -137,9 +137,12 @@ def test_httpx_is_imported_without_its_command_line_unless_already_whole() -> No
     import subprocess
     import sys
 
+    # the marker: None in sys.modules (httpx imported first leaves its own import, or its
+    # absence where the command line's dependencies are not installed)
     probe = (
         "import sys; {first}import fetcher._http.client, httpx; "
-        "print(sys.modules.get('httpx._main') is None, callable(httpx.main))"
+        "print('httpx._main' in sys.modules and sys.modules['httpx._main'] is None, "
+        "callable(httpx.main))"
     )
     for first, expected in (("", "True True"), ("import httpx; ", "False True")):
         done = subprocess.run(
