@@ -191,15 +191,12 @@ def _authority(hosts: Hosts) -> Authority:
 
 
 def _write_file(path: str, content: bytes) -> None:
-    """Write `content` to `path` atomically (a reader never sees half a CA file)."""
-    temporary = f"{path}.tmp{os.getpid()}"
+    """`write_atomically`, or exit 2 naming the file that cannot be written."""
+    from ..tools.serve import write_atomically
+
     try:
-        with open(temporary, "wb") as stream:
-            stream.write(content)
-        os.replace(temporary, path)
+        write_atomically(path, content)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
         message = f"cannot write {path!r}: {exc.strerror or exc}"
         raise click_exceptions().UsageError(message) from None
 

@@ -81,18 +81,15 @@ def conditions(settings: BenchSettings | None) -> str:
         return machine
     if settings.url_file is not None:
         return f"the URLs of {settings.url_file}; {machine}"
-    pages = (
-        f"{settings.pages} pages a run"
-        if settings.pages is not None
-        else f"about 1 s of ideal time a run (at most {settings.max_pages} pages)"
-    )
+    if settings.pages is not None:
+        pages = f"{settings.pages} pages a run"
+    elif settings.scan:
+        pages = f"{SCAN_HOSTS_PER_WORKER:g} pages a worker (at least 2000)"
+    else:
+        pages = f"about 1 s of ideal time a run (at most {settings.max_pages} pages)"
     if settings.scan:
         failing = f", {settings.failures:.0%} of hosts failing" if settings.failures else ""
-        pages = (
-            f"{settings.pages} pages a run"
-            if settings.pages is not None
-            else f"{SCAN_HOSTS_PER_WORKER:g} pages a worker (at least 2000)"
-        ) + f", each on a TLS host of its own, certificates checked{failing}"
+        pages += f", each on a TLS host of its own, certificates checked{failing}"
     return (
         f"local server, {settings.latency_ms:g} ms latency, {settings.size_kb:g} KiB pages"
         + (" (gzip)" if settings.gzip else "")

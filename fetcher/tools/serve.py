@@ -43,6 +43,7 @@ __all__ = [
     "describe",
     "host_addresses",
     "serve",
+    "write_atomically",
     "write_urls_file",
 ]
 
@@ -309,8 +310,9 @@ async def serve(
     `ready` receives the base URL of the first address once every socket listens.
     """
     hosts = hosts if isinstance(hosts, Hosts) else Hosts(count=hosts)
+    addresses = hosts.addresses()
     if hosts.tls and authority is None:
-        authority = make_authority(hosts.addresses())
+        authority = make_authority(addresses)
     counter = [0, 0, 0]
     connections: set[_Connection] = set()
     silent: set[asyncio.BaseTransport] = set()
@@ -321,7 +323,7 @@ async def serve(
     servers: list[asyncio.Server] = []
     slow = hosts.slow_ms / 1000
     try:
-        for address, kind in zip(hosts.addresses(), hosts.kinds(), strict=True):
+        for address, kind in zip(addresses, hosts.kinds(), strict=True):
             if kind == "refuse":
                 continue  # nothing listens: connections are refused
             factory: Callable[[], asyncio.Protocol] = (
@@ -340,7 +342,7 @@ async def serve(
             )
             servers.append(server)
             port = server.sockets[0].getsockname()[1]  # the others share the first's
-        ready(f"{hosts.scheme}://{hosts.addresses()[0]}:{port}/")
+        ready(f"{hosts.scheme}://{addresses[0]}:{port}/")
         await stop.wait()
     finally:
         for server in servers:
@@ -370,7 +372,18 @@ def describe(site: Site) -> str:
 
 def write_urls_file(site: Site, base: str, path: str, hosts: int = 1) -> None:
     """Write the site's URL list, one a line, atomically (spread over `hosts`)."""
+    write_atomically(path, "".join(url + "\n" for url in site.urls(base, hosts)).encode())
+
+
+def write_atomically(path: str, content: bytes) -> None:
+    """Write `content` to `path` through a temporary file renamed over it, so that a
+    reader (a client waiting for the URL list or the CA file) never sees half of it."""
     temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as stream:
-        stream.writelines(url + "\n" for url in site.urls(base, hosts))
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as stream:
+            stream.write(content)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
