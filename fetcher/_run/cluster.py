@@ -11,9 +11,10 @@ bottleneck, at some 1.5 ms of its CPU a URL; scheduling each URL here, with a fu
 per attempt, cost this process about 60 µs a URL.)
 
 Hosts have owners (`owners`): an origin (`scheme://host:port`) hashes to one of 1,024
-partitions, and each partition belongs to one live node (rendezvous hashing), so every
-URL of an origin goes to one node, which applies `--per-host` exactly and keeps its
-connections alive. `--rate` is split evenly among the nodes the run starts with.
+partitions, and each partition belongs to one live node (the least loaded for its
+threads when the run first meets the partition), so every URL of an origin goes to one
+node, which applies `--per-host` exactly and keeps its connections alive. `--rate` is
+split evenly among the nodes the run starts with.
 
 Exactly once: every index is outstanding at one node at a time. A lost node (its
 worker killed, its machine gone) is fenced by closing its connection, so nothing it
@@ -51,7 +52,7 @@ from . import retry
 from .feeder import Feeder
 from .links import Link, connect
 from .node import BATCH, start_node
-from .owners import owners, partition_of
+from .owners import Owners, partition_of
 from .runner import FetchRun
 
 __all__ = ["ClusterRun"]
@@ -75,7 +76,7 @@ class ClusterRun(FetchRun):
         super().__init__(urls, options, numbered=numbered)
         self._lock = threading.Lock()
         self._links: dict[str, Link] = {}
-        self._owners: list[Link] = []  # partition -> the link of the node owning it
+        self._owners: Owners[Link] = Owners({})  # partition -> the node owning it
         self._arrivals: list[FetchResult] = []  # records from the nodes, not yet taken
         self._arrived: Future[None] = Future()  # completed when `_arrivals` gets some
         self._losses: dict[int, int] = {}  # index -> nodes lost while it was at them
@@ -146,12 +147,15 @@ class ClusterRun(FetchRun):
         self.read += len(items)
         woken = set()
         with self._lock:
-            owners_of = self._owners
+            owners = self._owners
             for index, url in items:
                 if not isinstance(url, str):
                     self._ready.append(retry.not_a_string_record(url, index))
                     continue
-                link = owners_of[partition_of(url)]
+                if not owners:  # the last node was lost since the look above
+                    self._ready.append(_executor_record(url, index, "lost every Dask worker"))
+                    continue
+                link = owners.owner(partition_of(url))
                 link.outstanding[index] = url
                 link.pending.append(index)
                 woken.add(link)
@@ -186,7 +190,7 @@ class ClusterRun(FetchRun):
         # Records reach this process up to a flush late and URLs reach a node up to a
         # gather late: a batch per node more keeps the nodes' threads fed meanwhile.
         self._window = self.options.window + BATCH * len(self._links)
-        self._owners = [self._links[name] for name in owners(list(self._links))]
+        self._owners = Owners({link: link.threads for link in self._links.values()})
         with signals_blocked():
             for link in self._links.values():
                 for target in (self._send, self._receive):
@@ -268,7 +272,7 @@ class ClusterRun(FetchRun):
             link.wake.notify_all()
             self._links.pop(link.name, None)
             self._lost_retries += int(link.status["retries"] or 0)
-            self._owners = [self._links[name] for name in owners(list(self._links))]
+            self._owners.remove(link)
             unsent = set(link.pending)
             orphans = sorted(link.outstanding.items())
             link.outstanding.clear()
@@ -292,15 +296,11 @@ class ClusterRun(FetchRun):
             if why is not None:
                 self._outstanding -= 1
                 self._losses.pop(index, None)
-                self._arrivals.append(
-                    FetchResult(
-                        url, None, None, None, 0, 0.0, why, error_kind="executor", index=index
-                    )
-                )
+                self._arrivals.append(_executor_record(url, index, why))
                 continue
             self._losses[index] = losses
             self.resubmitted += index not in unsent
-            owner = self._owners[partition_of(url)]
+            owner = self._owners.owner(partition_of(url))
             owner.outstanding[index] = url
             owner.pending.append(index)
             woken.add(owner)
@@ -357,7 +357,7 @@ class ClusterRun(FetchRun):
         with self._lock:
             links = list(self._links.values())
             self._links.clear()
-            self._owners = []
+            self._owners = Owners({})
             self.abandoned = sum(link.at_node for link in links)  # sent, unanswered
             for link in links:
                 link.alive = False
@@ -369,3 +369,8 @@ class ClusterRun(FetchRun):
                 link.sock.close()
         if self._dask is not None:
             self._dask.shutdown()
+
+
+def _executor_record(url: str, index: int, why: str) -> FetchResult:
+    """The record of a URL the cluster could not fetch (its nodes lost)."""
+    return FetchResult(url, None, None, None, 0, 0.0, why, error_kind="executor", index=index)

@@ -34,7 +34,7 @@ from fetcher._executors.wire import (
 )
 from fetcher._run.cluster import ClusterRun
 from fetcher._run.node import Node
-from fetcher._run.owners import PARTITIONS, owners, partition_of
+from fetcher._run.owners import Owners, partition_of
 from fetcher.cli.run import _credentials_in_clear
 from tests.cli.test_cli import FETCHER, write_list
 from tests.support.local import LocalServer
@@ -59,16 +59,33 @@ def worker_pids(address: str) -> dict[str, int]:
 
 
 def test_each_origin_has_one_owner_and_a_lost_node_moves_only_its_partitions() -> None:
-    nodes = ["tcp://10.0.0.1:1", "tcp://10.0.0.2:1", "tcp://10.0.0.3:1"]
-    table = owners(nodes)
-    assert len(table) == PARTITIONS and set(table) == set(nodes)
-    assert max(Counter(table).values()) < PARTITIONS / 2  # spread, not piled on one
-    without = owners(nodes[:2])
-    moved = [p for p in range(PARTITIONS) if table[p] != without[p]]
-    assert moved == [p for p in range(PARTITIONS) if table[p] == nodes[2]]
-    assert owners([]) == []
-    url = "https://Example.com/a?b"
-    assert partition_of(url) == partition_of("https://example.com:443/other")
+    owners = Owners({"a": 4, "b": 4, "c": 4})
+    urls = [f"http://10.0.{i // 256}.{i % 256}:80/" for i in range(300)]
+    table = {url: owners.owner(partition_of(url)) for url in urls}
+    assert all(owners.owner(partition_of(url)) == table[url] for url in urls)  # kept
+    assert owners.owner(partition_of("https://Example.com/a?b")) == owners.owner(
+        partition_of("https://example.com:443/other")
+    )
+    owners.remove("c")
+    moved = {url for url in urls if owners.owner(partition_of(url)) != table[url]}
+    assert moved == {url for url in urls if table[url] == "c"}
+    for node in ("a", "b"):
+        owners.remove(node)
+    assert not owners
+    with pytest.raises(LookupError):
+        owners.owner(0)
+
+
+def test_partitions_go_to_the_least_loaded_node_for_its_threads() -> None:
+    """Few hosts split evenly (a fixed hash split 64 hosts 36/28), weighted by threads."""
+    owners = Owners({"big": 32, "small": 16})
+    urls = [f"http://127.0.1.{i % 48 + 1}:8000/page/{i}" for i in range(4800)]
+    given = Counter(owners.owner(partition_of(url)) for url in urls)
+    assert abs(given["big"] - 2 * given["small"]) <= 2 * 100 * 2  # within two hosts
+    lumpy = Owners({"a": 1, "b": 1})  # a list sorted by host: whole hosts in turn
+    hosts = [f"http://h{n}.test/" for n in range(8) for _ in range(100 * (n + 1))]
+    given = Counter(lumpy.owner(partition_of(url)) for url in hosts)
+    assert abs(given["a"] - given["b"]) <= 800  # at most the last host's URLs apart
 
 
 def test_a_batch_of_records_crosses_the_wire_unchanged() -> None:
