@@ -25,9 +25,13 @@ import httpcore
 from .pool import LazyTLS
 from .resolver import RESOLVERS
 
-__all__ = ["Deadline", "DeadlineBackend", "LiveSockets", "SocketStream"]
+__all__ = ["Deadline", "DeadlineBackend", "LiveSockets", "Readiness", "SocketStream"]
 
 _RESOLVER_POLL = 0.05  # seconds between checks for an abort while a name resolves
+#: How long one look at a worker's sockets answers "is this idle connection readable?"
+#: (httpcore asks for every idle connection, twice a request, one after the other).
+_READINESS_SECONDS = 0.001
+_WANT_READ = (BlockingIOError, ssl.SSLWantReadError)
 
 
 class Deadline:
@@ -98,27 +102,81 @@ def _shutdown(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+class Readiness:
+    """Which of one worker's open sockets are readable: one `poll` for all of them.
+
+    httpcore asks whether each idle connection is readable (closed by its server, or
+    holding stray bytes: either way not to be reused) at every request and every
+    response's end. A `poll` per connection was a system call each, and each one lets
+    another thread take the GIL: at 16 busy threads, two of every three of a worker's
+    system calls. One look serves every question asked within `_READINESS_SECONDS`.
+    """
+
+    __slots__ = ("_open", "_readable", "_until")
+
+    def __init__(self) -> None:
+        self._open: set[socket.socket] = set()
+        self._readable: set[int] = set()
+        self._until = -math.inf
+
+    def add(self, sock: socket.socket) -> None:
+        self._open.add(sock)
+        self._until = -math.inf
+
+    def discard(self, sock: socket.socket) -> None:
+        self._open.discard(sock)
+
+    def readable(self, sock: socket.socket) -> bool:
+        now = time.monotonic()
+        if now > self._until:
+            poller = select.poll()
+            for each in tuple(self._open):  # closed by another thread at shutdown
+                poller.register(each, select.POLLIN)
+            self._readable = {fd for fd, _ in poller.poll(0)}
+            self._until = now + _READINESS_SECONDS
+        return sock.fileno() in self._readable
+
+
 class SocketStream(httpcore.NetworkStream):
     """A TCP or TLS socket whose every operation ends by its worker's deadline.
 
     The socket stays registered with `LiveSockets` from before it connects until it is
     closed (the TLS handshake included), so an abort can wake any step.
+
+    After the connection (and its handshake) it is non-blocking: a read or write is tried
+    at once, and only when it would block does the worker wait (`poll`, until the
+    deadline). A socket with a timeout costs three system calls an operation (setting
+    the timeout, a poll, the call), each letting another thread take the GIL; this is one
+    when the bytes are there, as they mostly are.
     """
 
     def __init__(
-        self, sock: socket.socket, deadline: Deadline, live: LiveSockets, tls: LazyTLS | None
-    ) -> None:
+        self, sock: socket.socket, deadline: Deadline, live: LiveSockets, tls: LazyTLS | None,
+        readiness: Readiness,
+    ) -> None:  # fmt: skip
         self._sock = sock
         self._deadline = deadline
         self._live = live
         self._tls = tls  # the context to use, whatever httpcore passes to start_tls
+        self._readiness = readiness
+        readiness.add(sock)
+        self._blocking = True  # as left by connect (and the handshake): with a timeout
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         # The hot path: plain try/except rather than a context manager.
         self._live.check()
-        self._sock.settimeout(self._deadline.left(timeout, httpcore.ReadTimeout))
+        sock = self._sock
         try:
-            return self._sock.recv(max_bytes)
+            if self._blocking:
+                sock.settimeout(0.0)
+                self._blocking = False
+            while True:
+                try:
+                    return sock.recv(max_bytes)
+                except _WANT_READ:
+                    _wait(sock, select.POLLIN, self._deadline.left(timeout, httpcore.ReadTimeout))
+                except ssl.SSLWantWriteError:
+                    _wait(sock, select.POLLOUT, self._deadline.left(timeout, httpcore.ReadTimeout))
         except TimeoutError as exc:
             raise httpcore.ReadTimeout(exc) from exc
         except OSError as exc:
@@ -128,11 +186,20 @@ class SocketStream(httpcore.NetworkStream):
         if not buffer:  # httpcore ends every request with an empty body write
             return
         self._live.check()
+        sock = self._sock
         try:
+            if self._blocking:
+                sock.settimeout(0.0)
+                self._blocking = False
             while buffer:
-                self._sock.settimeout(self._deadline.left(timeout, httpcore.WriteTimeout))
-                sent = self._sock.send(buffer)
-                buffer = buffer[sent:]
+                try:
+                    buffer = buffer[sock.send(buffer) :]
+                except (BlockingIOError, ssl.SSLWantWriteError):
+                    left = self._deadline.left(timeout, httpcore.WriteTimeout)
+                    _wait(sock, select.POLLOUT, left)
+                except ssl.SSLWantReadError:
+                    left = self._deadline.left(timeout, httpcore.WriteTimeout)
+                    _wait(sock, select.POLLIN, left)
         except TimeoutError as exc:
             raise httpcore.WriteTimeout(exc) from exc
         except OSError as exc:
@@ -140,6 +207,7 @@ class SocketStream(httpcore.NetworkStream):
 
     def close(self) -> None:
         self._live.discard(self._sock)
+        self._readiness.discard(self._sock)
         self._sock.close()
 
     def start_tls(
@@ -155,6 +223,7 @@ class SocketStream(httpcore.NetworkStream):
                 self._sock, server_hostname=server_hostname, do_handshake_on_connect=False
             )
             self._live.replace(self._sock, tls)  # the descriptor now belongs to `tls`
+            self._readiness.discard(self._sock)
             try:
                 tls.settimeout(self._deadline.left(timeout, httpcore.ConnectTimeout))
                 tls.do_handshake()
@@ -162,7 +231,7 @@ class SocketStream(httpcore.NetworkStream):
                 self._live.discard(tls)
                 tls.close()
                 raise
-        return SocketStream(tls, self._deadline, self._live, self._tls)
+        return SocketStream(tls, self._deadline, self._live, self._tls, self._readiness)
 
     def buffered(self) -> bool:
         """True if TLS holds decrypted bytes nothing has read yet."""
@@ -178,7 +247,7 @@ class SocketStream(httpcore.NetworkStream):
         if info == "socket":
             return self._sock
         if info == "is_readable":  # an idle keep-alive connection that is readable is dead
-            return self.buffered() or _readable_now(self._sock)
+            return self.buffered() or self._readiness.readable(self._sock)
         return None
 
 
@@ -195,10 +264,12 @@ def _mapped(timeout_error: type[Exception], other_error: type[Exception]) -> Ite
         raise other_error(exc) from exc
 
 
-def _readable_now(sock: socket.socket) -> bool:
+def _wait(sock: socket.socket, event: int, left: float | None) -> None:
+    """Until `sock` is ready for `event` (or fails), at most `left` seconds."""
     poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+    poller.register(sock, event)
+    if not poller.poll(None if left is None else math.ceil(left * 1000)):
+        raise TimeoutError("timed out")
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
@@ -215,6 +286,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._live = live
         self._tls = tls  # TLS contexts come from here (None: as httpcore passes them)
         self.connects = 0  # connections opened: tells a fresh connection from a reused one
+        self._readiness = Readiness()  # this worker's sockets (a backend is one worker's)
 
     @property
     def deadline(self) -> Deadline:
@@ -255,7 +327,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
                     failure = exc
                     continue
                 raise
-            return SocketStream(sock, self._deadline, self._live, self._tls)
+            return SocketStream(sock, self._deadline, self._live, self._tls, self._readiness)
         try:
             raise failure or OSError(f"no address for {host}")
         except OSError as exc:  # raised here so the cause survives httpcore's re-raise
