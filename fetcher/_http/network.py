@@ -31,7 +31,9 @@ _RESOLVER_POLL = 0.05  # seconds between checks for an abort while a name resolv
 #: How long one look at a worker's sockets answers "is this idle connection readable?"
 #: (httpcore asks for every idle connection, twice a request, one after the other).
 _READINESS_SECONDS = 0.001
-_WANT_READ = (BlockingIOError, ssl.SSLWantReadError)
+#: What a non-blocking socket raises when an operation would block (TLS may need to
+#: read to write, or write to read).
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class Deadline:
@@ -160,23 +162,19 @@ class SocketStream(httpcore.NetworkStream):
         self._tls = tls  # the context to use, whatever httpcore passes to start_tls
         self._readiness = readiness
         readiness.add(sock)
-        self._blocking = True  # as left by connect (and the handshake): with a timeout
+        sock.settimeout(0.0)  # connected (and shaken hands): non-blocking from here on
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         # The hot path: plain try/except rather than a context manager.
         self._live.check()
         sock = self._sock
         try:
-            if self._blocking:
-                sock.settimeout(0.0)
-                self._blocking = False
             while True:
                 try:
                     return sock.recv(max_bytes)
-                except _WANT_READ:
-                    _wait(sock, select.POLLIN, self._deadline.left(timeout, httpcore.ReadTimeout))
-                except ssl.SSLWantWriteError:
-                    _wait(sock, select.POLLOUT, self._deadline.left(timeout, httpcore.ReadTimeout))
+                except _WOULD_BLOCK as blocked:
+                    left = self._deadline.left(timeout, httpcore.ReadTimeout)
+                    _wait(sock, blocked, select.POLLIN, left)
         except TimeoutError as exc:
             raise httpcore.ReadTimeout(exc) from exc
         except OSError as exc:
@@ -188,18 +186,12 @@ class SocketStream(httpcore.NetworkStream):
         self._live.check()
         sock = self._sock
         try:
-            if self._blocking:
-                sock.settimeout(0.0)
-                self._blocking = False
             while buffer:
                 try:
                     buffer = buffer[sock.send(buffer) :]
-                except (BlockingIOError, ssl.SSLWantWriteError):
+                except _WOULD_BLOCK as blocked:
                     left = self._deadline.left(timeout, httpcore.WriteTimeout)
-                    _wait(sock, select.POLLOUT, left)
-                except ssl.SSLWantReadError:
-                    left = self._deadline.left(timeout, httpcore.WriteTimeout)
-                    _wait(sock, select.POLLIN, left)
+                    _wait(sock, blocked, select.POLLOUT, left)
         except TimeoutError as exc:
             raise httpcore.WriteTimeout(exc) from exc
         except OSError as exc:
@@ -264,8 +256,13 @@ def _mapped(timeout_error: type[Exception], other_error: type[Exception]) -> Ite
         raise other_error(exc) from exc
 
 
-def _wait(sock: socket.socket, event: int, left: float | None) -> None:
-    """Until `sock` is ready for `event` (or fails), at most `left` seconds."""
+def _wait(sock: socket.socket, blocked: OSError, event: int, left: float | None) -> None:
+    """Until `sock` is ready for what `blocked` waited for (TLS says which; otherwise
+    `event`), or fails, at most `left` seconds."""
+    if isinstance(blocked, ssl.SSLWantReadError):
+        event = select.POLLIN
+    elif isinstance(blocked, ssl.SSLWantWriteError):
+        event = select.POLLOUT
     poller = select.poll()
     poller.register(sock, event)
     if not poller.poll(None if left is None else math.ceil(left * 1000)):

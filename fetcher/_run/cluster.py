@@ -153,7 +153,7 @@ class ClusterRun(FetchRun):
                     self._ready.append(retry.not_a_string_record(url, index))
                     continue
                 if not owners:  # the last node was lost since the look above
-                    self._ready.append(_executor_record(url, index, "lost every Dask worker"))
+                    self._ready.append(retry.executor_record(url, index, "lost every Dask worker"))
                     continue
                 link = owners.owner(partition_of(url))
                 link.outstanding[index] = url
@@ -296,7 +296,7 @@ class ClusterRun(FetchRun):
             if why is not None:
                 self._outstanding -= 1
                 self._losses.pop(index, None)
-                self._arrivals.append(_executor_record(url, index, why))
+                self._arrivals.append(retry.executor_record(url, index, why))
                 continue
             self._losses[index] = losses
             self.resubmitted += index not in unsent
@@ -369,8 +369,3 @@ class ClusterRun(FetchRun):
                 link.sock.close()
         if self._dask is not None:
             self._dask.shutdown()
-
-
-def _executor_record(url: str, index: int, why: str) -> FetchResult:
-    """The record of a URL the cluster could not fetch (its nodes lost)."""
-    return FetchResult(url, None, None, None, 0, 0.0, why, error_kind="executor", index=index)

@@ -25,6 +25,7 @@ __all__ = [
     "after_attempt",
     "backoff_delay",
     "describe_pool_error",
+    "executor_record",
     "failed_record",
     "gave_up_record",
     "not_a_string_record",
@@ -111,6 +112,11 @@ def failed_record(state: URLState, error: str, kind: FailureKind) -> FetchResult
         error_kind=kind,
         index=state.index,
     )
+
+
+def executor_record(url: str, index: int, error: str) -> FetchResult:
+    """The record of a URL no worker could be given (a cluster's nodes lost)."""
+    return FetchResult(url, None, None, None, 0, 0.0, error, error_kind="executor", index=index)
 
 
 def describe_pool_error(exc: BaseException) -> str:

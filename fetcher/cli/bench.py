@@ -188,10 +188,8 @@ def bench_command(
         workers = ",".join(str(w) for w in scenario.get("workers", (1, 2, 4, 8, 16, 32, 64)))
     if failures and not scenario.get("scan"):
         raise typer.BadParameter("applies with --preset scan only", param_hint="'--failures'")
-    if scenario.get("scan") and importlib.util.find_spec("trustme") is None:
-        raise click_exceptions().UsageError(
-            "--preset scan serves TLS hosts: pip install 'fetcher[tls]'"
-        )
+    if scenario.get("scan"):
+        _require_tls_extra()
     settings = BenchSettings(
         executors=chosen,
         workers=_int_list(workers),
@@ -243,3 +241,13 @@ def bench_command(
         sys.stderr.write(f"fetcher: error: {exc}\n")
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+def _require_tls_extra() -> None:
+    """The scan preset serves TLS hosts: exit 2 naming the extra if trustme is missing."""
+    from ..tools.certs import MissingTLSExtra, require_tls_extra
+
+    try:
+        require_tls_extra("--preset scan (TLS hosts)")
+    except MissingTLSExtra as exc:
+        raise click_exceptions().UsageError(str(exc)) from None

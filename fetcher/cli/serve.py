@@ -14,17 +14,13 @@ import typer
 
 from .._compat import click_exceptions
 from .._core.limits import allow_many_connections
+from ..tools.hosts import MAX_HOSTS, Hosts  # light: not the server, not asyncio
 from .exit import ExitCode
 
 if TYPE_CHECKING:
     from ..tools.certs import Authority
-    from ..tools.hosts import Hosts
 
-__all__ = ["MAX_HOSTS", "serve_command"]
-
-#: `--hosts` at most: 127.0.1.1 to 127.0.250.250 (`fetcher.tools.serve.MAX_HOSTS`, not
-#: imported: `fetcher --help` does not load the server).
-MAX_HOSTS = 250 * 250
+__all__ = ["serve_command"]
 
 
 def serve_command(
@@ -126,7 +122,7 @@ def serve_command(
     if closed_at_start(1) or sys.stdout is None:  # the base URL is the command's output
         raise click_exceptions().UsageError("standard output is closed")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the server
-    from ..tools.serve import Hosts, SiteOptions, build_site, describe, serve, write_urls_file
+    from ..tools.serve import SiteOptions, build_site, describe, serve, write_urls_file
 
     try:
         host_options = Hosts(

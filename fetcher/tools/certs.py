@@ -17,17 +17,25 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterable
 
-__all__ = ["TLS_EXTRA_HINT", "Authority", "MissingTLSExtra", "make_authority"]
+__all__ = ["TLS_EXTRA_HINT", "Authority", "MissingTLSExtra", "make_authority", "require_tls_extra"]
 
 #: What to install for `serve --tls`.
 TLS_EXTRA_HINT = "pip install 'fetcher[tls]'"
 
 
 class MissingTLSExtra(RuntimeError):
-    """`trustme` is not installed."""
+    """`trustme` is not installed (`needs`: what needed it, for the message)."""
 
-    def __init__(self) -> None:
-        super().__init__(f"serve --tls needs trustme: {TLS_EXTRA_HINT}")
+    def __init__(self, needs: str = "serve --tls") -> None:
+        super().__init__(f"{needs} needs trustme: {TLS_EXTRA_HINT}")
+
+
+def require_tls_extra(needs: str) -> None:
+    """Raise `MissingTLSExtra` now, before any work, if `trustme` is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("trustme") is None:
+        raise MissingTLSExtra(needs)
 
 
 class Authority:

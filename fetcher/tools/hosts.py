@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 __all__ = ["FAILURE_KINDS", "MAX_HOSTS", "Hosts", "host_addresses"]
@@ -97,8 +98,8 @@ class Hosts:
             parts.append(f"on {self.count} hosts" + (f" from {first}" if first else ""))
         if self.tls:
             parts.append("TLS")
-        counts = {kind: self.kinds().count(kind) for kind in FAILURE_KINDS}
-        failing = [f"{number} {kind}" for kind, number in counts.items() if number]
+        counts = Counter(self.kinds())
+        failing = [f"{counts[kind]} {kind}" for kind in FAILURE_KINDS if counts[kind]]
         if failing:
             parts.append("failing: " + ", ".join(failing) + f" (slow: {self.slow_ms:g} ms)")
         return ", ".join(parts)

@@ -227,3 +227,17 @@ def test_the_plot_has_three_panels_with_readable_labels(tmp_path: Path) -> None:
     labels = [t.get_text() for t in axes[0].get_yticklabels() if t.get_text()]
     assert labels and not any("$" in label or "10^" in label for label in labels)
     assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_scan_preset_without_trustme_names_the_extra_before_any_run() -> None:
+    code = (
+        "import sys; sys.modules['trustme'] = None\n"  # as if not installed
+        "from fetcher.cli import main\n"
+        "sys.argv = ['fetcher', 'bench', '--local', '--preset', 'scan']; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 2
+    assert "pip install 'fetcher[tls]'" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
