@@ -2,7 +2,8 @@
 
 Every writer routes page-derived text through `sanitize` before it reaches a stream.
 
-Writers write bytes to a binary stream and flush after every record, so that
+Writers write bytes to a binary stream and flush after every record (or, when the
+caller knows more follow at once, after the last of a burst), so that
 `fetcher ... | jq` or `| head` see results live; they let `BrokenPipeError` propagate:
 handling a closed pipe is the caller's business. JSONL and CSV are data: always UTF-8,
 whatever the terminal's or locale's encoding, so a record's `url` always matches its
@@ -132,9 +133,13 @@ def _csv_cell(value: Any) -> Any:
 class RecordWriter(ABC):
     """Writes `FetchResult` records to a binary stream in one output format.
 
-    `write` emits one record and flushes at once so downstream pipes see records live.
-    `close` only flushes (and completes the format, e.g. a CSV header for an empty run):
-    the stream belongs to the caller and stays open. `BrokenPipeError` propagates.
+    `write` emits one record and flushes at once so downstream pipes see records live;
+    a caller that knows more records follow at once says `flush=False`, and the record
+    waits in memory, as whole lines, for the next `write` or `flush()`: a burst of
+    records then costs one system call (one hand-off of the GIL to another thread)
+    instead of one a record, and the stream never holds part of a line. `close` only
+    flushes (and completes the format, e.g. a CSV header for an empty run): the stream
+    belongs to the caller and stays open. `BrokenPipeError` propagates.
     """
 
     #: The encoding of the format's bytes (text: the one it is given).
@@ -143,19 +148,30 @@ class RecordWriter(ABC):
     def __init__(self, stream: BinaryIO) -> None:
         """Bind the writer to `stream`, which the caller owns and closes."""
         self._stream = stream
+        self._held: list[bytes] = []  # whole lines not yet written to the stream
 
     @abstractmethod
-    def write(self, result: FetchResult) -> None:
-        """Write one record and flush the stream."""
+    def line(self, result: FetchResult) -> str:
+        """`result` in this format: whole lines, each ending in a newline."""
+
+    def write(self, result: FetchResult, *, flush: bool = True) -> None:
+        """Write one record, and flush unless `flush` is false (more follow at once)."""
+        self._held.append(self.line(result).encode(self.encoding, "replace"))
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the records held so far in one piece and flush the stream."""
+        held = self._held
+        if held:
+            data = held[0] if len(held) == 1 else b"".join(held)
+            held.clear()  # a failed write is not retried: the run ends on it
+            self._stream.write(data)
+        self._stream.flush()
 
     def close(self) -> None:
         """Flush the stream without closing it; safe to call more than once."""
-        self._stream.flush()
-
-    def _emit(self, line: str) -> None:
-        """Write one complete line (including its newline) and flush."""
-        self._stream.write(line.encode(self.encoding, "replace"))
-        self._stream.flush()
+        self.flush()
 
 
 class TextWriter(RecordWriter):
@@ -167,9 +183,9 @@ class TextWriter(RecordWriter):
         self.encoding = encoding
         self._color = color
 
-    def write(self, result: FetchResult) -> None:
-        """Write `result` as one terminal-safe line and flush."""
-        self._emit(format_text_line(result, self._color) + "\n")
+    def line(self, result: FetchResult) -> str:
+        """`result` as one terminal-safe line."""
+        return format_text_line(result, self._color) + "\n"
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder, not one a record
@@ -183,11 +199,11 @@ class JsonlWriter(RecordWriter):
     titles round-trip exactly through a JSON parser while the raw line stays safe to view.
     """
 
-    def write(self, result: FetchResult) -> None:
-        """Write `result` as one JSON object line and flush."""
-        line, values = _jsonl_template(FIELDS)
-        text = line % tuple(map(_json_value, values(result)))
-        self._emit(json_escape_unprintable(text) + "\n")
+    def line(self, result: FetchResult) -> str:
+        """`result` as one JSON object line."""
+        template, values = _jsonl_template(FIELDS)
+        text = template % tuple(map(_json_value, values(result)))
+        return json_escape_unprintable(text) + "\n"
 
 
 @functools.lru_cache(maxsize=4)
@@ -229,27 +245,27 @@ class CsvWriter(RecordWriter):
         self._csv = csv.writer(self._row, lineterminator="\n")
         self._header_written = False
 
-    def _write_row(self, cells: list[Any]) -> None:
+    def _row_text(self, cells: list[Any]) -> str:
         self._row.seek(0)
         self._row.truncate()
         self._csv.writerow(cells)
-        self._stream.write(self._row.getvalue().encode(self.encoding, "replace"))
+        return self._row.getvalue()
 
-    def _write_header(self) -> None:
-        """Write the header row once."""
-        if not self._header_written:
-            self._header_written = True
-            self._write_row(list(FIELDS))
+    def _header(self) -> str:
+        """The header row, the first time only."""
+        if self._header_written:
+            return ""
+        self._header_written = True
+        return self._row_text(list(FIELDS))
 
-    def write(self, result: FetchResult) -> None:
-        """Write the header if still due, then `result` as one row, and flush."""
-        self._write_header()
-        self._write_row([_csv_cell(getattr(result, name)) for name in FIELDS])
-        self._stream.flush()
+    def line(self, result: FetchResult) -> str:
+        """The header if still due, then `result` as one row."""
+        return self._header() + self._row_text([_csv_cell(getattr(result, n)) for n in FIELDS])
 
     def close(self) -> None:
         """Write the header if no record came (a valid empty CSV), then flush."""
-        self._write_header()
+        if header := self._header():
+            self._held.append(header.encode(self.encoding))
         super().close()
 
 

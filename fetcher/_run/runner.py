@@ -99,6 +99,11 @@ class FetchRun(Iterator[FetchResult]):
         return len(self._in_flight)
 
     @property
+    def has_ready(self) -> bool:
+        """True when a finished record is waiting: the next `next()` returns at once."""
+        return bool(self._ready)
+
+    @property
     def closed(self) -> bool:  # True once the run is over: finished, closed or stopped
         return self._closed
 

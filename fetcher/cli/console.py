@@ -1,8 +1,10 @@
 """What a person sees of a run: records on stdout (or a file), a progress bar and the
 summary on stderr, drawn over the command's `Environment`.
 
-Records are written the moment they complete and flushed one by one, so an output file
-holds every finished record as a whole line whatever stops the run. A progress bar, when
+Records are written the moment they complete and flushed as soon as no other finished
+record is ready to follow at once (a burst costs one system call), so an output file
+holds every finished record as a whole line whatever stops the run, short of a kill in
+the microseconds between a record and the end of its burst. A progress bar, when
 shown on the terminal the records go to, is cleared around each record so neither tears
 the other. stderr is best-effort (`env.Stderr`): losing it changes nothing else.
 """
@@ -139,14 +141,20 @@ class Console:
             self._set_counts(bar)
         bar.update(1)
 
-    def write(self, result: FetchResult) -> None:
-        """Write one record; `WriteFailed` if it cannot be, `BrokenPipeError` as it comes."""
+    def write(self, result: FetchResult, *, flush: bool = True) -> None:
+        """Write one record (held for the next `flush` if `flush` is false and no bar is
+        drawn around it); `WriteFailed` if it cannot be, `BrokenPipeError` as it comes."""
         with _write_errors():
             if self._bar is None or not self._to_terminal:  # no bar to clear and redraw
-                self._writer.write(result)
+                self._writer.write(result, flush=flush)
                 return
             with self._bar_cleared(True):
                 self._writer.write(result)
+
+    def flush(self) -> None:
+        """Write the records held back (`write(..., flush=False)`)."""
+        with _write_errors():
+            self._writer.flush()
 
     def close_writer(self) -> None:
         with _write_errors():

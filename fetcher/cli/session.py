@@ -67,6 +67,7 @@ class Session:
         self._signals: list[int] = []  # the stopping signals received, in order
         self._outcome = Outcome()
         self.tally = Tally()
+        self._unwritten: list[FetchResult] = []  # written to the console, not yet flushed
         self.run: FetchRun | None = None
         self.elapsed = 0.0
 
@@ -203,9 +204,27 @@ class Session:
         return None
 
     def _emit_all(self, results: Iterable[FetchResult]) -> None:
-        for result in results:
-            if self._passes(result):
-                self._console.write(result)  # counted once written: a failed write is not
+        """Write the records that pass, a burst at a time: a record is held while another
+        is ready to follow at once (the run's `has_ready`), never while the run waits."""
+        run = self.run
+        try:
+            for result in results:
+                if self._passes(result):
+                    more = run is not None and run.has_ready
+                    self._console.write(result, flush=not more)
+                    self._unwritten.append(result)
+                    if not more:
+                        self._written()
+        finally:
+            self._written()
+
+    def _written(self) -> None:
+        """Count the records held by the console once they are written: a failed write's
+        records are not counted."""
+        if self._unwritten:
+            self._console.flush()
+            unwritten, self._unwritten = self._unwritten, []
+            for result in unwritten:
                 self._counted(result, written=True)
 
     def _announce_stop(self) -> None:

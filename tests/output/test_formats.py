@@ -495,6 +495,40 @@ def test_each_record_is_flushed_immediately(fmt: str) -> None:
     assert not stream.closed
 
 
+class WriteCountingStream(io.BytesIO):
+    """A BytesIO that keeps each `write` call's bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[bytes] = []
+
+    def write(self, data: object) -> int:
+        self.calls.append(bytes(data))  # type: ignore[call-overload]
+        return super().write(data)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_burst_is_held_whole_then_written_in_one_call(fmt: str) -> None:
+    records = [OK, NOT_FOUND, NO_RESPONSE, CUT_AT_CAP]
+    one_by_one = write_all(fmt, records).encode()
+    stream = WriteCountingStream()
+    writer = make_writer(fmt, stream)
+    for result in records:
+        writer.write(result, flush=False)
+    assert stream.calls == []  # nothing reaches the stream, not even part of a line
+    writer.flush()
+    assert stream.calls == [one_by_one]
+    writer.write(OK)  # a record written alone goes at once, as before
+    assert len(stream.calls) == 2 and stream.calls[1].endswith(b"\n")
+
+
+def test_an_empty_csv_held_header_is_written_on_close() -> None:
+    stream = WriteCountingStream()
+    writer = make_writer("csv", stream)
+    writer.close()
+    assert parse_csv(stream.getvalue().decode()) == [list(FIELDS)]
+
+
 @pytest.mark.parametrize("stream_type", [BrokenPipeOnWrite, BrokenPipeOnFlush])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_broken_pipe_propagates(fmt: str, stream_type: type[io.BytesIO]) -> None:
