@@ -78,7 +78,8 @@ def test_a_folder_is_served_file_by_file(
     results = {r.url.rsplit("/", 1)[1]: r for r in fetch_all(site.urls())}
     assert results["a.html"].title == "From a folder"
     assert results["data.json"].title is None and results["data.json"].ok
-    missing = next(iter(fetch_all([site.base + "../.hidden", site.base + "nope"])))
+    with fetch_all([site.base + "../.hidden", site.base + "nope"]) as run:  # closed after
+        missing = next(run)
     assert missing.status == 404
 
 
