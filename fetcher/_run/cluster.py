@@ -145,7 +145,6 @@ class ClusterRun(FetchRun):
         if not items:
             return
         self.read += len(items)
-        woken = set()
         with self._lock:
             owners = self._owners
             for index, url in items:
@@ -155,13 +154,8 @@ class ClusterRun(FetchRun):
                 if not owners:  # the last node was lost since the look above
                     self._ready.append(retry.executor_record(url, index, "lost every Dask worker"))
                     continue
-                link = owners.owner(partition_of(url))
-                link.outstanding[index] = url
-                link.pending.append(index)
-                woken.add(link)
+                owners.owner(partition_of(url)).queue(index, url)
                 self._outstanding += 1
-            for link in woken:
-                link.wake.notify()
         self.max_in_flight = max(self.max_in_flight, self._outstanding)
 
     # Nodes ------------------------------------------------------------------------------
@@ -206,7 +200,7 @@ class ClusterRun(FetchRun):
             with self._lock:
                 while link.alive and (not link.pending or link.at_node >= link.room):
                     link.wake.wait()
-                while link.alive and 2 * link.at_node >= 3 * link.threads:
+                while link.alive and link.at_node >= link.gather_at:
                     left = sent_at + _GATHER_SECONDS - time.monotonic()
                     if len(link.pending) >= BATCH or left <= 0:
                         break
@@ -258,10 +252,9 @@ class ClusterRun(FetchRun):
             self._losses.pop(record.index, None)
             self._arrivals.append(record)
             taken += 1
-        link.at_node -= taken
+        link.answered(taken)
         self._outstanding -= taken
         link.status = {key: message.get(key, False) for key in ("retries", "capped", "held")}
-        link.wake.notify()
 
     def _lose(self, link: Link) -> None:
         """Fence a node that is gone and move its URLs to the nodes now owning them."""
@@ -285,7 +278,6 @@ class ClusterRun(FetchRun):
 
     def _move(self, orphans: list[tuple[int, str]], unsent: set[int]) -> None:
         """Give a lost node's URLs to their new owners (the lock is held)."""
-        woken = set()
         for index, url in orphans:
             losses = self._losses.get(index, 0) + (index not in unsent)
             why = None
@@ -300,12 +292,7 @@ class ClusterRun(FetchRun):
                 continue
             self._losses[index] = losses
             self.resubmitted += index not in unsent
-            owner = self._owners.owner(partition_of(url))
-            owner.outstanding[index] = url
-            owner.pending.append(index)
-            woken.add(owner)
-        for owner in woken:
-            owner.wake.notify()
+            self._owners.owner(partition_of(url)).queue(index, url)
 
     # Ending -----------------------------------------------------------------------------
 

@@ -29,9 +29,31 @@ class Link:
         self.at_node = 0  # sent and not yet answered
         self.threads = threads
         self.room = 2 * threads + BATCH  # at most this many at the node at once
+        self.gather_at = (3 * threads + 1) // 2  # more at the node: URLs gather a while
         self.wake = threading.Condition(lock)
         self.sending = threading.Lock()  # one frame at a time on the socket
         self.status: dict[str, Any] = {"retries": 0, "capped": False, "held": False}
+
+    # The sender (`ClusterRun._send`) waits for URLs to send and room at the node, then
+    # gathers while the node has one and a half times its threads' worth. Each wake costs
+    # a hand-off of the GIL, so the two below wake it only when what changed lets it send.
+
+    def queue(self, index: int, url: str) -> None:
+        """`url` is to be sent (the lock is held): wake the sender for the first URL
+        waiting or a full batch."""
+        self.outstanding[index] = url
+        self.pending.append(index)
+        if len(self.pending) in (1, BATCH):
+            self.wake.notify()
+
+    def answered(self, count: int) -> None:
+        """`count` URLs sent came back (the lock is held): wake the sender if URLs wait
+        and that made room at the node, or left it under its gathering mark."""
+        before = self.at_node
+        self.at_node = after = before - count
+        mark = self.gather_at
+        if self.pending and (before >= self.room > after or before >= mark > after):
+            self.wake.notify()
 
 
 def connect(worker: str, host: str, port: int, secret: bytes) -> socket.socket:
