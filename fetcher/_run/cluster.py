@@ -57,9 +57,6 @@ from .runner import FetchRun
 
 __all__ = ["ClusterRun"]
 
-#: While a node has a URL waiting for each of its threads, more URLs for it wait up to
-#: this long to leave together (fewer, fuller frames: each costs both ends CPU).
-_GATHER_SECONDS = 0.02
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
 
 
@@ -181,8 +178,8 @@ class ClusterRun(FetchRun):
             self._links[address] = Link(address, sock, int(info["threads"]), self._lock)
         if not self._links:
             raise ExecutorError("no Dask worker could start a fetch node")
-        # Records reach this process up to a flush late and URLs reach a node up to a
-        # gather late: a batch per node more keeps the nodes' threads fed meanwhile.
+        # Records reach this process up to a flush late, and a busy node is sent URLs a
+        # full batch at a time: a batch per node more keeps the nodes' threads fed.
         self._window = self.options.window + BATCH * len(self._links)
         self._owners = Owners({link: link.threads for link in self._links.values()})
         with signals_blocked():
@@ -191,28 +188,20 @@ class ClusterRun(FetchRun):
                     threading.Thread(target=target, args=(link,), daemon=True).start()
 
     def _send(self, link: Link) -> None:
-        """Send the link's URLs in batches: at once while the node has fewer URLs than
-        one and a half times its threads (it could soon idle), else when a batch is full or
-        `_GATHER_SECONDS` after the last frame; never more than `link.room` at the node
-        at once (twice its threads and a batch)."""
-        sent_at = -_GATHER_SECONDS
+        """Send the link's URLs: whatever waits, at once, while the node holds fewer than
+        twice its threads and half a batch (it could soon idle); else only a full batch
+        (`Link.sendable`), so a busy node gets few, full frames; never more than
+        `link.room` at the node at once (twice its threads and a batch)."""
         while True:
             with self._lock:
-                while link.alive and (not link.pending or link.at_node >= link.room):
+                while link.alive and not (count := link.sendable()):
                     link.wake.wait()
-                while link.alive and link.at_node >= link.gather_at:
-                    left = sent_at + _GATHER_SECONDS - time.monotonic()
-                    if len(link.pending) >= BATCH or left <= 0:
-                        break
-                    link.wake.wait(left)
                 if not link.alive:
                     return
-                count = min(BATCH, len(link.pending), link.room - link.at_node)
                 indexes = [link.pending.popleft() for _ in range(count)]
                 rows = [[i, link.outstanding[i]] for i in indexes]
                 link.at_node += count
-                sent_at = time.monotonic()
-            if rows and not self._send_message(link, {"urls": rows}):
+            if not self._send_message(link, {"urls": rows}):
                 return
 
     def _send_message(self, link: Link, message: dict[str, Any]) -> bool:

@@ -29,14 +29,24 @@ class Link:
         self.at_node = 0  # sent and not yet answered
         self.threads = threads
         self.room = 2 * threads + BATCH  # at most this many at the node at once
-        self.gather_at = (3 * threads + 1) // 2  # more at the node: URLs gather a while
+        #: Fewer at the node than this, and what waits is sent at once; more, and only a
+        #: full batch. Half a batch above twice the threads: what the node counts as out
+        #: includes records waiting up to a flush to come back, and the node must not run
+        #: dry while they do.
+        self.refill_at = 2 * threads + BATCH // 2
         self.wake = threading.Condition(lock)
         self.sending = threading.Lock()  # one frame at a time on the socket
         self.status: dict[str, Any] = {"retries": 0, "capped": False, "held": False}
 
-    # The sender (`ClusterRun._send`) waits for URLs to send and room at the node, then
-    # gathers while the node has one and a half times its threads' worth. Each wake costs
-    # a hand-off of the GIL, so the two below wake it only when what changed lets it send.
+    # The sender (`ClusterRun._send`) sends at once while the node holds fewer than
+    # `refill_at` URLs, and otherwise only a full batch. Each wake costs a hand-off of the
+    # GIL, so the two below wake it only when what changed lets it send.
+
+    def sendable(self) -> int:
+        """How many URLs the sender may send now (the lock is held)."""
+        if len(self.pending) < BATCH and self.at_node >= self.refill_at:
+            return 0  # the node is busy for a while: wait for a fuller frame
+        return min(BATCH, len(self.pending), self.room - self.at_node)
 
     def queue(self, index: int, url: str) -> None:
         """`url` is to be sent (the lock is held): wake the sender for the first URL
@@ -48,10 +58,10 @@ class Link:
 
     def answered(self, count: int) -> None:
         """`count` URLs sent came back (the lock is held): wake the sender if URLs wait
-        and that made room at the node, or left it under its gathering mark."""
+        and that made room at the node, or left it under `refill_at`."""
         before = self.at_node
         self.at_node = after = before - count
-        mark = self.gather_at
+        mark = self.refill_at
         if self.pending and (before >= self.room > after or before >= mark > after):
             self.wake.notify()
 
