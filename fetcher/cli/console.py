@@ -141,15 +141,17 @@ class Console:
             self._set_counts(bar)
         bar.update(1)
 
-    def write(self, result: FetchResult, *, flush: bool = True) -> None:
-        """Write one record (held for the next `flush` if `flush` is false and no bar is
-        drawn around it); `WriteFailed` if it cannot be, `BrokenPipeError` as it comes."""
+    def write(self, result: FetchResult, *, flush: bool = True) -> bool:
+        """Write one record: held for the next `flush()` if `flush` is false, unless a bar
+        is drawn around it on the terminal (then it goes out at once). True if it went
+        out. `WriteFailed` if it cannot be written, `BrokenPipeError` as it comes."""
         with _write_errors():
             if self._bar is None or not self._to_terminal:  # no bar to clear and redraw
                 self._writer.write(result, flush=flush)
-                return
+                return flush
             with self._bar_cleared(True):
                 self._writer.write(result)
+            return True
 
     def flush(self) -> None:
         """Write the records held back (`write(..., flush=False)`)."""

@@ -67,7 +67,7 @@ class Session:
         self._signals: list[int] = []  # the stopping signals received, in order
         self._outcome = Outcome()
         self.tally = Tally()
-        self._unwritten: list[FetchResult] = []  # written to the console, not yet flushed
+        self._held: list[FetchResult] = []  # given to the console, not yet counted
         self.run: FetchRun | None = None
         self.elapsed = 0.0
 
@@ -204,28 +204,35 @@ class Session:
         return None
 
     def _emit_all(self, results: Iterable[FetchResult]) -> None:
-        """Write the records that pass, a burst at a time: a record is held while another
-        is ready to follow at once (the run's `has_ready`), never while the run waits."""
+        """Write the records that pass, a burst at a time: records are held while another
+        record (passing or not) is ready to follow at once (the run's `has_ready`), and
+        written, then counted, before the run waits. Records whose write failed are not
+        counted."""
         run = self.run
         try:
             for result in results:
                 if self._passes(result):
-                    more = run is not None and run.has_ready
-                    self._console.write(result, flush=not more)
-                    self._unwritten.append(result)
-                    if not more:
-                        self._written()
+                    self._held.append(result)
+                    if self._console.write(result, flush=False):  # it went out at once
+                        self._count_held()
+                if self._held and not (run is not None and run.has_ready):
+                    self._flush_held()
+        except (WriteFailed, BrokenPipeError):
+            self._held.clear()  # not written, or not all: none is counted
+            raise
         finally:
-            self._written()
+            self._flush_held()  # a stop (Ctrl-C, a bad input) between two records
 
-    def _written(self) -> None:
-        """Count the records held by the console once they are written: a failed write's
-        records are not counted."""
-        if self._unwritten:
+    def _flush_held(self) -> None:
+        """Write the records held back, then count them."""
+        if self._held:
             self._console.flush()
-            unwritten, self._unwritten = self._unwritten, []
-            for result in unwritten:
-                self._counted(result, written=True)
+            self._count_held()
+
+    def _count_held(self) -> None:
+        held, self._held = self._held, []
+        for result in held:
+            self._counted(result, written=True)
 
     def _announce_stop(self) -> None:
         name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"

@@ -308,6 +308,20 @@ def test_stats_count_a_record_once_it_is_written(server: LocalServer, tmp_path: 
     assert json.loads(stats.read_text())["written"] == 0
 
 
+def test_stats_count_no_record_of_a_burst_whose_write_failed(tmp_path: Path) -> None:
+    """Records that finish together leave in one write: when it fails (a full disk),
+    none of them is counted as written, however many there were."""
+    urls = tmp_path / "urls.txt"
+    path = "x" * 5000  # records longer than a write buffer: a failed write leaves none buffered
+    urls.write_text("".join(f"ftp://example.invalid/{path}/{i}\n" for i in range(300)))
+    stats = tmp_path / "stats.json"
+    result = runner.invoke(
+        app, [str(urls), "-w", "64", "-o", "/dev/full", "-f", "jsonl", "--stats", str(stats)]
+    )
+    assert result.exit_code == 74
+    assert json.loads(stats.read_text())["written"] == 0
+
+
 def test_filtered_records_are_remembered_only_for_jsonl(
     server: LocalServer, tmp_path: Path
 ) -> None:

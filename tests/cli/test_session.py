@@ -4,13 +4,15 @@ while the run waits."""
 from __future__ import annotations
 
 import io
+import json
 import threading
 
 from fetcher._core.options import FetchOptions
+from fetcher._output.filters import RecordFilter, parse_statuses
 from fetcher._output.formats import make_writer
 from fetcher.cli.console import Console
 from fetcher.cli.env import Stderr
-from fetcher.cli.session import Session
+from fetcher.cli.session import Plan, Session
 from tests.support.local import LocalServer
 
 
@@ -29,9 +31,9 @@ class Recorded(io.BytesIO):
         return super().write(data)  # type: ignore[call-overload]
 
 
-def session_over(stream: Recorded, options: FetchOptions) -> Session:
+def session_over(stream: Recorded, options: FetchOptions, plan: Plan | None = None) -> Session:
     console = Console(make_writer("jsonl", stream), Stderr(), show_summary=False)
-    return Session(console, options)
+    return Session(console, options, plan)
 
 
 def test_records_ready_together_are_written_in_one_call() -> None:
@@ -60,3 +62,34 @@ def test_a_record_is_written_before_the_run_waits_for_the_next(server: LocalServ
     assert len(records) == 2
     assert '"title": "gated"' in records[1]
     assert session.tally.ok == 2
+
+
+def test_a_record_followed_by_a_filtered_one_is_not_held(server: LocalServer) -> None:
+    """A page that passes and one the filters drop answer together (one gate, opened
+    once both wait); a third answers only once the first's record has reached the
+    stream. Held back because the dropped record was ready after it, the first would
+    wait for the third until its timeout. Whether the two land in one burst is up to
+    the threads, so the scene is played several times."""
+    match_200 = RecordFilter(match_status=parse_statuses("200", "--match-status"))
+    for scene in range(20):
+        together, written = threading.Event(), threading.Event()
+        paths = [f"/session/{scene}/{name}" for name in ("passes", "dropped", "last")]
+        urls = [
+            server.html(paths[0], "<title>kept</title>", gate=together),
+            server.html(paths[1], "<title>dropped</title>", gate=together, status=404),
+            server.html(paths[2], "<title>last</title>", gate=written),
+        ]
+        stream = Recorded()
+        stream.on_write.append(written)
+        options = FetchOptions(workers=3, timeout=5.0, retries=0)
+        session = session_over(stream, options, Plan(record_filter=match_200))
+
+        def open_when_both_wait(paths: list[str] = paths, gate: threading.Event = together) -> None:
+            server.wait_for(lambda s: all(s.hits.get(path) for path in paths[:2]))
+            gate.set()
+
+        threading.Thread(target=open_when_both_wait, daemon=True).start()
+        session.run_all(iter(urls))
+        records = [json.loads(line) for line in stream.getvalue().decode().splitlines()]
+        assert [record["title"] for record in records] == ["kept", "last"], scene
+        assert session.tally.ok == 2 and session.tally.filtered == 1
