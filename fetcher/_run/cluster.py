@@ -178,8 +178,8 @@ class ClusterRun(FetchRun):
             self._links[address] = Link(address, sock, int(info["threads"]), self._lock)
         if not self._links:
             raise ExecutorError("no Dask worker could start a fetch node")
-        # Records reach this process up to a flush late, and a busy node is sent URLs a
-        # full batch at a time: a batch per node more keeps the nodes' threads fed.
+        # Records reach this process up to a flush late, and a busy node is sent URLs
+        # half a batch or more at a time: a batch per node more keeps the nodes fed.
         self._window = self.options.window + BATCH * len(self._links)
         self._owners = Owners({link: link.threads for link in self._links.values()})
         with signals_blocked():
@@ -188,10 +188,11 @@ class ClusterRun(FetchRun):
                     threading.Thread(target=target, args=(link,), daemon=True).start()
 
     def _send(self, link: Link) -> None:
-        """Send the link's URLs: whatever waits, at once, while the node holds fewer than
-        twice its threads and half a batch (it could soon idle); else only a full batch
-        (`Link.sendable`), so a busy node gets few, full frames; never more than
-        `link.room` at the node at once (twice its threads and a batch)."""
+        """Send the link's URLs: whatever waits (up to a batch), at once, while the node
+        holds fewer than twice its threads and half a batch (it could soon idle), and
+        nothing while it holds more (`Link.sendable`), so a busy node gets few, full
+        frames; never more than `link.room` at the node at once (twice its threads and a
+        batch)."""
         while True:
             with self._lock:
                 while link.alive and not (count := link.sendable()):

@@ -29,40 +29,40 @@ class Link:
         self.at_node = 0  # sent and not yet answered
         self.threads = threads
         self.room = 2 * threads + BATCH  # at most this many at the node at once
-        #: Fewer at the node than this, and what waits is sent at once; more, and only a
-        #: full batch. Half a batch above twice the threads: what the node counts as out
-        #: includes records waiting up to a flush to come back, and the node must not run
-        #: dry while they do.
+        #: Fewer at the node than this, and what waits is sent at once (up to a batch and
+        #: the room); this many or more, and nothing: the node is busy for a while, and
+        #: what waits meanwhile leaves later in one frame of more than half a batch. Half
+        #: a batch above twice the threads, because what the node counts as out includes
+        #: records waiting up to a flush to come back, and the node must not run dry
+        #: while they do.
         self.refill_at = 2 * threads + BATCH // 2
         self.wake = threading.Condition(lock)
         self.sending = threading.Lock()  # one frame at a time on the socket
         self.status: dict[str, Any] = {"retries": 0, "capped": False, "held": False}
 
-    # The sender (`ClusterRun._send`) sends at once while the node holds fewer than
-    # `refill_at` URLs, and otherwise only a full batch. Each wake costs a hand-off of the
-    # GIL, so the two below wake it only when what changed lets it send.
+    # The sender (`ClusterRun._send`) sends only while the node holds fewer than
+    # `refill_at` URLs. Each wake costs a hand-off of the GIL, so the two below wake it
+    # only when what changed lets it send: a first URL waiting for a node under the
+    # mark, or the node falling under the mark while URLs wait.
 
     def sendable(self) -> int:
         """How many URLs the sender may send now (the lock is held)."""
-        if len(self.pending) < BATCH and self.at_node >= self.refill_at:
-            return 0  # the node is busy for a while: wait for a fuller frame
+        if self.at_node >= self.refill_at:
+            return 0
         return min(BATCH, len(self.pending), self.room - self.at_node)
 
     def queue(self, index: int, url: str) -> None:
-        """`url` is to be sent (the lock is held): wake the sender for the first URL
-        waiting or a full batch."""
+        """`url` is to be sent (the lock is held)."""
         self.outstanding[index] = url
         self.pending.append(index)
-        if len(self.pending) in (1, BATCH):
+        if len(self.pending) == 1 and self.at_node < self.refill_at:
             self.wake.notify()
 
     def answered(self, count: int) -> None:
-        """`count` URLs sent came back (the lock is held): wake the sender if URLs wait
-        and that made room at the node, or left it under `refill_at`."""
+        """`count` URLs sent came back (the lock is held)."""
         before = self.at_node
         self.at_node = after = before - count
-        mark = self.refill_at
-        if self.pending and (before >= self.room > after or before >= mark > after):
+        if self.pending and before >= self.refill_at > after:
             self.wake.notify()
 
 
