@@ -190,7 +190,7 @@ class ClusterRun(FetchRun):
     def _send(self, link: Link) -> None:
         """Send the link's URLs: whatever waits (up to a batch), at once, while the node
         holds fewer than twice its threads and half a batch (it could soon idle), and
-        nothing while it holds more (`Link.sendable`), so a busy node gets few, full
+        nothing while it holds more (`Link.sendable`), so a busy node gets few, large
         frames; never more than `link.room` at the node at once (twice its threads and a
         batch)."""
         while True:

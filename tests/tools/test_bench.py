@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from fetcher.cli.app import app
 from fetcher.tools.bench import BenchError, BenchSettings, ConfigResult
 from fetcher.tools.benchreport import plot_report
+from tests.support.extras import fetcher_without
 from tests.support.local import LocalServer
 
 runner = CliRunner()
@@ -230,14 +231,7 @@ def test_the_plot_has_three_panels_with_readable_labels(tmp_path: Path) -> None:
 
 
 def test_the_scan_preset_without_trustme_names_the_extra_before_any_run() -> None:
-    code = (
-        "import sys; sys.modules['trustme'] = None\n"  # as if not installed
-        "from fetcher.cli import main\n"
-        "sys.argv = ['fetcher', 'bench', '--local', '--preset', 'scan']; main()"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
-    )
+    done = fetcher_without("trustme", "bench", "--local", "--preset", "scan")
     assert done.returncode == 2
     assert "pip install 'fetcher[tls]'" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ from fetcher import FetchOptions, fetch_all
 from fetcher.tools.hosts import Hosts
 from fetcher.tools.serve import STATS_PATH, SiteOptions, build_site
 from tests.conftest import ScanSite
+from tests.support.extras import fetcher_without
 from tests.support.site import RunningSite
 
 
@@ -225,13 +226,7 @@ def test_the_serve_command_writes_a_ca_that_fetcher_trusts(tmp_path: Path) -> No
 
 
 def test_serve_tls_without_trustme_names_the_extra(tmp_path: Path) -> None:
-    code = (
-        "import sys; sys.modules['trustme'] = None\n"  # as if not installed
-        "from fetcher.cli import main; sys.argv = ['fetcher', 'serve', '--tls']; main()"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
-    )
+    done = fetcher_without("trustme", "serve", "--tls")
     assert done.returncode == 2
     assert "pip install 'fetcher[tls]'" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
