@@ -618,3 +618,19 @@ def test_a_jsonl_line_is_what_json_dumps_gives(
     record["elapsed"] = round(elapsed, 4)
     expected = json_escape_unprintable(json.dumps(record, ensure_ascii=False)) + "\n"
     assert write_all("jsonl", [result]) == expected.encode("utf-8", "replace").decode()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"status": "200"}, {"elapsed": 3}, {"bytes": 2.5}, {"title": 7}, {"error_kind": "timeout"}],
+)
+def test_a_jsonl_line_is_what_json_dumps_gives_whatever_a_field_holds(
+    changes: dict[str, object],
+) -> None:
+    """A value not of its field's declared type (an API user's own record) is written
+    as `json.dumps` would write it, not refused or mangled."""
+    result = dataclasses.replace(make_result(title="T", index=4), **changes)  # type: ignore[arg-type]
+    record = {name: getattr(result, name) for name in FIELDS}
+    record["elapsed"] = round(record["elapsed"], 4)
+    expected = json_escape_unprintable(json.dumps(record, ensure_ascii=False)) + "\n"
+    assert write_all("jsonl", [result]) == expected
