@@ -29,6 +29,7 @@ class Feeder:
         self._buffer: deque[Any] = deque()
         self._condition = threading.Condition()
         self._arrival: Future[None] = Future()
+        self._signalled = False  # `_arrival` is done (a flag: asking the future takes its lock)
         self._error: BaseException | None = None
         self._exhausted = False
         self._stopped = False
@@ -63,8 +64,9 @@ class Feeder:
             taken = [self._buffer.popleft() for _ in range(min(limit, len(self._buffer)))]
             if taken and len(self._buffer) <= self._capacity // 2:
                 self._condition.notify()  # refill in batches: a wake-up per URL costs the GIL
-            if not self._buffer and not self._exhausted and self._arrival.done():
+            if not self._buffer and not self._exhausted and self._signalled:
                 self._arrival = Future()
+                self._signalled = False
         return taken
 
     def stop(self) -> None:
@@ -94,5 +96,7 @@ class Feeder:
                 self._signal()
 
     def _signal(self) -> None:
-        if not self._arrival.done():
+        """Complete `_arrival`, once (called under the condition)."""
+        if not self._signalled:
+            self._signalled = True
             self._arrival.set_result(None)
