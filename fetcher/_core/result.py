@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from .errors import FailureKind
 
-__all__ = ["FIELDS", "Attempt", "FetchResult"]
+__all__ = ["FIELDS", "Attempt", "FetchResult", "record_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,29 @@ class FetchResult:
 FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(FetchResult) if f.metadata.get("record", True)
 )
+
+
+def _record_maker() -> Callable[[Sequence[Any]], FetchResult]:
+    """`record_of`: one slot set a field, written out, instead of the frozen dataclass's
+    `object.__setattr__` a field (about 1.0 against 2.0 us a record)."""
+    names = [f.name for f in fields(FetchResult)]
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": FetchResult}
+    scope |= {f"_set{i}": getattr(FetchResult, name).__set__ for i, name in enumerate(names)}
+    bound = ", ".join(f"{name}={name}" for name in scope)  # locals, not globals: faster
+    lines = [f"def record_of(values, {bound}):", f"    {', '.join(names)}, = values"]
+    lines.append("    record = _new(_cls)")
+    lines += [f"    _set{i}(record, {name})" for i, name in enumerate(names)]
+    lines.append("    return record")
+    exec(compile("\n".join(lines), "<record_of>", "exec"), scope)  # source from field names
+    maker: Callable[[Sequence[Any]], FetchResult] = scope["record_of"]
+    return maker
+
+
+record_of = _record_maker()
+record_of.__doc__ = """A `FetchResult` from the values of all its fields in order (`body` last), as
+`FetchResult(*values)` builds it but in half the time: for records that arrive by the
+thousand (a cluster client decoding its nodes' frames). `ValueError` unless there is
+exactly one value a field."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import socket
 import struct
 from typing import Any
 
-from .._core.result import FIELDS, FetchResult
+from .._core.result import FIELDS, FetchResult, record_of
 
 __all__ = [
     "MAX_FRAME",
@@ -108,7 +108,7 @@ def decode_records(message: dict[str, Any]) -> list[FetchResult]:
                 raise ValueError(f"{len(row)} fields")
             if row[-1] is not None:
                 row[-1] = base64.b64decode(row[-1])
-            decoded.append(FetchResult(*row))
+            decoded.append(record_of(row))
     except (ValueError, TypeError, KeyError) as exc:
         raise FrameError(f"not a batch of records: {exc}") from None
     return decoded
