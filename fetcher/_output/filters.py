@@ -76,6 +76,13 @@ class RecordFilter:
 
     def passes(self, record: FetchResult) -> bool:
         """True when `record` is to be written."""
+        if (
+            self.match_status is None
+            and self.filter_status is None
+            and self.match_title is None
+            and self.filter_title is None
+        ):
+            return True  # no filter: the common case, asked once a record
         status = record.status
         title = sanitize_text(record.title) if record.title is not None else None
         if self.match_status is not None and not self.match_status(status):
