@@ -144,15 +144,15 @@ class ClusterRun(FetchRun):
         self.read += len(items)
         with self._lock:
             owners = self._owners
+            alive = bool(owners)  # else the last node was lost since the look above
             for index, url in items:
                 if not isinstance(url, str):
                     self._ready.append(retry.not_a_string_record(url, index))
-                    continue
-                if not owners:  # the last node was lost since the look above
+                elif not alive:
                     self._ready.append(retry.executor_record(url, index, "lost every Dask worker"))
-                    continue
-                owners.owner(partition_of(url)).queue(index, url)
-                self._outstanding += 1
+                else:
+                    owners.owner(partition_of(url)).queue(index, url)
+                    self._outstanding += 1
         self.max_in_flight = max(self.max_in_flight, self._outstanding)
 
     # Nodes ------------------------------------------------------------------------------
