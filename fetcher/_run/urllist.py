@@ -171,32 +171,40 @@ def _url_lines(stream: _Lines) -> Iterator[bytes]:
     Whitespace around a line is dropped however long it is; a line's content beyond
     `_PIECE` bytes is read past without being stored. A UTF-8 BOM at the start is dropped;
     a UTF-16 list is transcoded to UTF-8 first.
+
+    Read a block at a time (what a pipe has ready, at most `_BLOCK` bytes), each block
+    split into lines at once: a line at a time cost a cluster client about 2 us a URL.
     """
     stream = _decoded(stream)
-    first = True
-    while True:
-        piece = stream.readline(_PIECE)
-        if not piece:
-            return
-        if first:
-            piece = piece.removeprefix(_BOM)
-            first = False
-        ended = piece.endswith(b"\n")
-        content = piece.lstrip()
-        while not content and not ended:  # a run of leading whitespace longer than a piece
-            piece = stream.readline(_PIECE)
-            if not piece:
-                return
-            ended = piece.endswith(b"\n")
-            content = piece.lstrip()
-        while not ended:  # the rest of a long line: keep up to _PIECE bytes of it
-            more = stream.readline(_PIECE)
-            if not more:
-                break
-            ended = more.endswith(b"\n")
-            if len(content) < _PIECE:
-                content += more[: _PIECE - len(content)]
-        content = content.rstrip()
+    start = b""  # the line under way: what of it is kept so far
+    cut = False  # the line under way is longer than a piece: the rest is read past
+    first = True  # the first line, which may begin with a BOM
+    while block := _read1(stream, _BLOCK):
+        lines = block.split(b"\n")
+        lines[0] = start if cut else start + lines[0]
+        start = lines.pop()
+        if lines:
+            cut = False
+            if first:
+                lines[0] = lines[0].removeprefix(_BOM)
+                first = False
+            yield from _contents(lines)
+        if len(start) > _PIECE and not cut:  # a long line: keep its first piece
+            if first:
+                start = start.removeprefix(_BOM)
+                first = False
+            start = start.lstrip()
+            if len(start) > _PIECE:
+                start, cut = start[:_PIECE], True
+    yield from _contents([start.removeprefix(_BOM) if first else start])
+
+
+def _contents(lines: list[bytes]) -> Iterator[bytes]:
+    """The lines that hold a URL, stripped and cut to `_PIECE` bytes."""
+    for line in lines:
+        content = line.strip()
+        if len(content) > _PIECE:
+            content = line.lstrip()[:_PIECE].rstrip()
         if content and not content.startswith(b"#"):
             yield content
 

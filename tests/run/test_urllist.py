@@ -7,9 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fetcher import read_urls
 from fetcher._core.urls import MAX_URL_CHARS, to_request_url
+from fetcher._run import urllist
 from fetcher._run.urllist import FdReader, count_urls, iter_urls
 
 
@@ -99,3 +102,56 @@ def test_the_descriptor_reader_reads_what_a_file_object_reads(tmp_path: Path) ->
         assert list(iter_urls(FdReader(fd))) == list(iter_urls(io.BytesIO(data)))
     finally:
         os.close(fd)
+
+
+class _Trickle:
+    """A stream handing over its bytes in the given sizes (a pipe's pace), one per read."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self._data, self._sizes = data, sizes
+
+    def read1(self, size: int = -1, /) -> bytes:
+        step = self._sizes.pop(0) if self._sizes else len(self._data)
+        step = max(1, step) if size < 0 else max(1, min(step, size))
+        chunk, self._data = self._data[:step], self._data[step:]
+        return chunk
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self.read1(size)
+
+    def readline(self, size: int = -1, /) -> bytes:
+        raise AssertionError("read by blocks")
+
+
+def _reference(data: bytes, piece: int) -> list[bytes]:
+    """The rules, on the whole text at once: lines split at LF only, a BOM at the start
+    dropped, each line stripped and its content cut to `piece` bytes, blank lines and
+    `#` comments skipped."""
+    contents = (line.lstrip()[:piece].rstrip() for line in data.removeprefix(_BOM).split(b"\n"))
+    return [content for content in contents if content and not content.startswith(b"#")]
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@settings(max_examples=400, derandomize=True)
+@given(
+    st.lists(
+        st.sampled_from([b"a", b"#", b" ", b"\t", b"\r", b"\n", b"\x0b", b"\xc3\xa9", _BOM]),
+        max_size=60,
+    ).map(b"".join),
+    st.lists(st.integers(1, 9), max_size=40),
+)
+def test_lines_read_by_blocks_are_the_lines_of_the_whole_text(
+    data: bytes, sizes: list[int]
+) -> None:
+    """Differential: reading by blocks of any size (a line split anywhere, a BOM split
+    across reads, lines longer than a piece) gives what the rules give on the whole text;
+    a piece of 5 bytes and blocks of 4 make every boundary common."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, read by another path
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(urllist, "_PIECE", 5)
+        patch.setattr(urllist, "_BLOCK", 4)
+        read = list(urllist._url_lines(_Trickle(data, sizes)))
+    assert read == _reference(data, 5)
