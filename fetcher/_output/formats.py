@@ -46,6 +46,7 @@ __all__ = [
 
 #: Decimal places kept for float fields (elapsed seconds): 0.1 ms resolution.
 _FLOAT_DECIMALS: Final = 4
+_FIXED: Final = f".{_FLOAT_DECIMALS}f"
 
 
 def format_size(n: int) -> str:
@@ -230,15 +231,28 @@ def _json_value(value: Any) -> str:
     if kind is int:
         return int.__repr__(value)
     if kind is float:
-        return float.__repr__(round(value, _FLOAT_DECIMALS))
+        return _float_json(value)
     return _JSON.encode(_plain_value(value))
+
+
+def _float_json(value: float) -> str:
+    """A float field's JSON, `repr(round(value, 4))`, in half the time for seconds.
+
+    `round` with places goes through a decimal string and back; below 1e11 the shortest
+    repr of the rounded float is that decimal string without its trailing zeros (at most
+    15 significant digits), which `%.4f` gives directly with the same rounding.
+    """
+    if 0.0 <= value < 1e11:
+        text = float.__format__(value, _FIXED).rstrip("0")  # TypeError if not a float
+        return text + "0" if text.endswith(".") else text
+    return float.__repr__(round(value, _FLOAT_DECIMALS))
 
 
 #: How the line maker writes a field of each declared type (`%s`: the field's value).
 _FIELD_JSON = {
     str: "_text(%s)",
     int: "_int(%s)",
-    float: f"_float(_round(%s, {_FLOAT_DECIMALS}))",
+    float: "_float(%s)",
 }
 
 
@@ -273,8 +287,8 @@ def _jsonl_maker(names: tuple[str, ...]) -> Callable[[FetchResult], str]:
         pieces.append(f"{_json_text(name)}: {{{write}}}")
     lines.append(f"    return f'{{{{{', '.join(pieces)}}}}}'")
     scope = {
-        "_text": _json_text, "_int": int.__repr__, "_float": float.__repr__,
-        "_round": round, "_json_value": _json_value,
+        "_text": _json_text, "_int": int.__repr__, "_float": _float_json,
+        "_json_value": _json_value,
     }  # fmt: skip
     exec(compile("\n".join(lines), "<jsonl line>", "exec"), scope)  # source from field names alone
     return typing.cast(Callable[[FetchResult], str], scope["line"])

@@ -19,6 +19,7 @@ from fetcher._output.formats import (
     JsonlWriter,
     RecordWriter,
     TextWriter,
+    _float_json,
     format_size,
     format_text_line,
     make_writer,
@@ -634,3 +635,10 @@ def test_a_jsonl_line_is_what_json_dumps_gives_whatever_a_field_holds(
     record["elapsed"] = round(record["elapsed"], 4)
     expected = json_escape_unprintable(json.dumps(record, ensure_ascii=False)) + "\n"
     assert write_all("jsonl", [result]) == expected
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(st.floats(allow_nan=False, allow_infinity=False) | st.floats(0, 1e12))
+def test_a_float_field_is_written_as_its_rounded_repr(value: float) -> None:
+    """Differential: the fast way to write seconds gives `repr(round(value, 4))`."""
+    assert _float_json(value) == repr(round(value, 4))
