@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL_CHARS", "has_scheme", "origin_of", "to_request_url"]
+__all__ = ["MAX_URL_CHARS", "has_scheme", "origin_key", "origin_of", "to_request_url"]
 
 #: Longest input line taken as a URL; longer lines become error rows, never huge strings.
 MAX_URL_CHARS = 65_536
@@ -43,24 +43,33 @@ def has_scheme(line: str) -> bool:
 def origin_of(url: str) -> str | None:
     """`scheme://host:port` of an input line (default ports filled in); None if unparsable.
 
-    Remembered by the URL's text up to the first `/` after `scheme://` (the part that
-    decides the origin), so a list of many URLs per host parses each host once: parsing
-    was a sixth of a cluster client's time per URL.
+    Remembered by the URL's `origin_key`, so a list of many URLs per host parses each
+    host once: parsing was a sixth of a cluster client's time per URL.
     """
+    key = origin_key(url)
+    if key is None:
+        return _parse_origin(url)
+    try:
+        return _ORIGINS[key]
+    except KeyError:
+        origin = _parse_origin(url)
+        if len(_ORIGINS) >= _REMEMBERED:
+            _ORIGINS.clear()
+        _ORIGINS[key] = origin
+        return origin
+
+
+def origin_key(url: str) -> str | None:
+    """The text of `url` that decides its origin, for remembering origins by it: up to the
+    first `/` after `scheme://` (the authority ends there or before), for a scheme of
+    letters and a key of bounded length; else None."""
     start = url.find("://")
     if 0 < start <= _LONGEST_SCHEME and url[:start].isalpha():
         end = url.find("/", start + 3)
         key = url if end < 0 else url[:end]
         if len(key) <= _LONGEST_KEY:
-            try:
-                return _ORIGINS[key]
-            except KeyError:
-                origin = _parse_origin(url)
-                if len(_ORIGINS) >= _REMEMBERED:
-                    _ORIGINS.clear()
-                _ORIGINS[key] = origin
-                return origin
-    return _parse_origin(url)
+            return key
+    return None
 
 
 def _parse_origin(url: str) -> str | None:
