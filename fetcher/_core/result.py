@@ -65,7 +65,7 @@ def _record_maker() -> Callable[[Sequence[Any]], FetchResult]:
     scope: dict[str, Any] = {"_new": object.__new__, "_cls": FetchResult}
     scope |= {f"_set{i}": getattr(FetchResult, name).__set__ for i, name in enumerate(names)}
     bound = ", ".join(f"{name}={name}" for name in scope)  # locals, not globals: faster
-    lines = [f"def record_of(values, {bound}):", f"    {', '.join(names)}, = values"]
+    lines = [f"def record_of(values, *, {bound}):", f"    {', '.join(names)}, = values"]
     lines.append("    record = _new(_cls)")
     lines += [f"    _set{i}(record, {name})" for i, name in enumerate(names)]
     lines.append("    return record")
