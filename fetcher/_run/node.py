@@ -49,9 +49,12 @@ from .runner import FetchRun
 
 __all__ = ["BATCH", "BATCH_BODY_BYTES", "FLUSH_SECONDS", "start_node"]
 
-#: Records sent at most in one frame, and the longest a finished record waits for others.
+#: Records sent at most in one frame, and the longest a finished record waits for others
+#: (the client must have every record within 50 ms; each frame costs both ends CPU, and
+#: at 40 ms rather than 20 a no-latency run's client spent 34 us a URL against 48, and
+#: the run went 12% faster).
 BATCH = 256
-FLUSH_SECONDS = 0.02
+FLUSH_SECONDS = 0.04
 BATCH_BODY_BYTES = 16 * 1024 * 1024  # bodies in one frame, when records carry them
 _ACCEPT_SECONDS = 30.0  # the client connects right after starting the node
 
@@ -97,6 +100,8 @@ class Node:
         self._closed = False  # the client is gone, or the node is done
         self._ended = False  # the run has ended: the last records are in the outbox
         self._finish: float | None = None  # the grace period asked for by the client
+        self._succeeded = False  # a successful record has been posted
+        self._urgent = False  # the outbox holds the node's first success: send it now
         self._run = FetchRun(self._items(), options, numbered=True)
         self._run.start()  # its pool and HTTP clients, before the first URL
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -182,9 +187,14 @@ class Node:
                 self._condition.notify_all()
 
     def _post(self, record: FetchResult) -> None:
+        """Queue a record for the client; the node's first success leaves at once (a
+        race's winner is the first success of the node that fetched it)."""
         with self._condition:
             self._outbox.append(record)
-            if len(self._outbox) == 1 or len(self._outbox) >= BATCH:
+            if not self._succeeded and record.ok:
+                self._succeeded = self._urgent = True
+                self._condition.notify_all()
+            elif len(self._outbox) == 1 or len(self._outbox) >= BATCH:
                 self._condition.notify_all()
 
     def _status(self) -> dict[str, Any]:
@@ -193,8 +203,9 @@ class Node:
 
     def _write(self, conn: socket.socket) -> None:
         """Send finished records in batches, at most one frame per `FLUSH_SECONDS` unless
-        full: a record finishing on a quiet link (a race's winner, a slow run's every
-        record) leaves at once; in a busy run one waits at most `FLUSH_SECONDS`."""
+        full or holding the node's first success: a record finishing on a quiet link (a
+        slow run's every record) leaves at once, and so does a race's winner; in a busy
+        run a record waits at most `FLUSH_SECONDS`."""
         sent_at = -FLUSH_SECONDS
         while True:
             with self._condition:
@@ -205,9 +216,10 @@ class Node:
                 flush_at = sent_at + FLUSH_SECONDS
                 while len(self._outbox) < BATCH and not self._ended and not self._closed:
                     left = flush_at - time.monotonic()
-                    if left <= 0:
+                    if left <= 0 or self._urgent:
                         break
                     self._condition.wait(left)
+                self._urgent = False
                 batch = self._take_batch()
                 last = self._ended and not self._outbox
                 sent_at = time.monotonic()

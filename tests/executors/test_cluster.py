@@ -32,6 +32,7 @@ from fetcher._executors.wire import (
     read_frame,
     send_frame,
 )
+from fetcher._run import node as node_module
 from fetcher._run.cluster import ClusterRun
 from fetcher._run.node import Node
 from fetcher._run.owners import Owners, partition_of
@@ -142,6 +143,38 @@ def test_a_node_serves_only_the_client_that_knows_its_secret(server: LocalServer
     assert server.hits.get("/node/secret", 0) == 0
     with pytest.raises(OSError):  # and it served its one connection: nobody else gets in
         socket.create_connection(("127.0.0.1", node.port), timeout=2).recv(1)
+
+
+def test_a_node_sends_its_first_success_at_once_and_batches_the_rest(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A race's winner is the first success of the node that fetched it: it leaves at
+    once, even right after another frame; later records wait for their batch (here, with
+    a flush interval of ten minutes, for the finish)."""
+    monkeypatch.setattr(node_module, "FLUSH_SECONDS", 600.0)
+    urls = [
+        server.add("/urgent/missing", status=404),
+        server.html("/urgent/winner", "<title>w</title>", delay=0.3),  # after the 404's frame
+        server.html("/urgent/later", "<title>l</title>"),
+        server.add("/urgent/gone", status=410),
+    ]
+    node = Node(FetchOptions(workers=2, retries=0), b"s", "127.0.0.1")
+
+    def indexes(sock: socket.socket) -> list[int]:
+        frame = read_frame(sock)
+        assert frame is not None
+        return sorted(record.index or 0 for record in decode_records(decode(frame)))
+
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        send_frame(sock, b"s")
+        send_frame(sock, encode({"urls": [[1, urls[0]], [2, urls[1]]]}))
+        assert indexes(sock) == [1]  # a quiet link: at once
+        assert indexes(sock) == [2]  # 0.3 s later, not ten minutes: the first success
+        send_frame(sock, encode({"urls": [[3, urls[2]], [4, urls[3]]]}))
+        server.wait_for(lambda s: s.hits.get("/urgent/later") == s.hits.get("/urgent/gone") == 1)
+        send_frame(sock, encode({"finish": 10}))
+        assert indexes(sock) == [3, 4]  # a second success waits for its batch
+        assert decode(read_frame(sock) or b"{}") == {"end": True}
 
 
 def test_a_killed_worker_costs_no_record_and_no_duplicate(
