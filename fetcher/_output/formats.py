@@ -248,10 +248,11 @@ def _float_json(value: float) -> str:
     return float.__repr__(round(value, _FLOAT_DECIMALS))
 
 
-#: How the line maker writes a field of each declared type (`%s`: the field's value).
+#: How the line maker writes a field of each declared type (`%s`: the field's value);
+#: `int.__repr__` would take a bool (an int) and write `1`, where JSON has `true`.
 _FIELD_JSON = {
     str: "_text(%s)",
-    int: "_int(%s)",
+    int: "_int(%s) if %s.__class__ is not bool else _json_value(%s)",
     float: "_float(%s)",
 }
 
@@ -259,7 +260,8 @@ _FIELD_JSON = {
 @functools.lru_cache(maxsize=4)
 def _jsonl_maker(names: tuple[str, ...]) -> Callable[[FetchResult], str]:
     """A function giving a record's JSON object, the text `json.dumps` of its dict gives
-    (floats rounded as `_plain_value`), without the dict, the encoder or a call a field.
+    (floats rounded as `_plain_value`; a NaN or infinite float, which no record holds,
+    as its repr), without the dict, the encoder or a call a field.
 
     Formatting each record was a third of a cluster client's time with the GIL; one
     f-string made from the fields' declared types (`str`, `int`, `float`, each optional)
@@ -272,7 +274,7 @@ def _jsonl_maker(names: tuple[str, ...]) -> Callable[[FetchResult], str]:
     lines = ["def line(result):"]
     pieces = []
     for number, name in enumerate(names):
-        hint = hints.get(name)  # a field of a subclass: written by `_json_value`
+        hint = hints.get(name)  # a name `FetchResult` lacks: written by `_json_value`
         union = typing.get_origin(hint) in (typing.Union, types.UnionType)
         kinds = set(typing.get_args(hint)) if union else {hint}
         optional = type(None) in kinds
@@ -280,12 +282,12 @@ def _jsonl_maker(names: tuple[str, ...]) -> Callable[[FetchResult], str]:
         literal = all(typing.get_origin(kind) is typing.Literal for kind in kinds)
         kind: Any = str if literal else kinds.pop() if len(kinds) == 1 else None
         value = f"value{number}"
-        write = _FIELD_JSON.get(kind, "_json_value(%s)") % value
+        write = _FIELD_JSON.get(kind, "_json_value(%s)").replace("%s", value)
         if optional and kind in _FIELD_JSON:
             write = f'"null" if {value} is None else {write}'
         lines.append(f"    {value} = result.{name}")
         pieces.append(f"{_json_text(name)}: {{{write}}}")
-    lines.append(f"    return f'{{{{{', '.join(pieces)}}}}}'")
+    lines.append(f"    return f'{{{{{', '.join(pieces)}}}}}'")  # f'{{"url": {...}, ...}}'
     scope = {
         "_text": _json_text, "_int": int.__repr__, "_float": _float_json,
         "_json_value": _json_value,

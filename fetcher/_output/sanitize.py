@@ -81,7 +81,8 @@ def json_escape_unprintable(s: str) -> str:
     exactly the original value while the text itself is printable. Raw tab, CR and LF are
     kept: in json.dumps output they can only be inter-token whitespace from `indent`.
     """
-    if (s.isascii() and "\x7f" not in s) or s.isprintable():  # JSON escaped other controls
+    # ASCII without DEL is printable here: the encoder escaped every other ASCII control.
+    if (s.isascii() and "\x7f" not in s) or s.isprintable():
         return s
     return "".join(
         c if c.isprintable() or c in _JSON_WHITESPACE else _json_unicode_escape(c) for c in s

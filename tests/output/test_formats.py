@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fetcher import FIELDS, FetchResult
+from fetcher._output import formats as _formats
 from fetcher._output import formats as _output
 from fetcher._output.formats import (
     FORMATS,
@@ -623,7 +624,15 @@ def test_a_jsonl_line_is_what_json_dumps_gives(
 
 @pytest.mark.parametrize(
     "changes",
-    [{"status": "200"}, {"elapsed": 3}, {"bytes": 2.5}, {"title": 7}, {"error_kind": "timeout"}],
+    [
+        {"status": "200"},
+        {"status": True},
+        {"index": False},
+        {"elapsed": 3},
+        {"bytes": 2.5},
+        {"title": 7},
+        {"error_kind": "timeout"},
+    ],
 )
 def test_a_jsonl_line_is_what_json_dumps_gives_whatever_a_field_holds(
     changes: dict[str, object],
@@ -642,3 +651,11 @@ def test_a_jsonl_line_is_what_json_dumps_gives_whatever_a_field_holds(
 def test_a_float_field_is_written_as_its_rounded_repr(value: float) -> None:
     """Differential: the fast way to write seconds gives `repr(round(value, 4))`."""
     assert _float_json(value) == repr(round(value, 4))
+
+
+def test_a_record_of_declared_types_takes_the_fast_way() -> None:
+    """The made function writes such a record itself (a fault in it would otherwise pass
+    unseen, every record taking the field-by-field way)."""
+    record = make_result(title="T ·", error="e", error_kind="timeout", location="/x", index=9)
+    text = _formats._jsonl_maker(FIELDS)(record)
+    assert json.loads(text)["index"] == 9 and json.loads(text)["title"] == "T ·"
