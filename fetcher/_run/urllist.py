@@ -1,7 +1,8 @@
-"""Reading URL lists: lazily, one line at a time, with every line's length capped.
+"""Reading URL lists: lazily, a block at a time, with every line's length capped.
 
 A list is UTF-8 (a byte order mark is dropped) or, when it starts with a UTF-16 byte
-order mark, UTF-16 in either byte order; both are read lazily, a block at a time.
+order mark, UTF-16 in either byte order; both are read lazily, a block at a time (what
+a pipe has ready: a line is yielded as soon as its end has been read).
 
 The command line reads its lists through `FdReader`: plain `os.read` calls on the file
 descriptor, with no lock of Python's buffered files. A reader thread blocked on a pipe
@@ -28,7 +29,6 @@ _BLOCK = 64 * 1024
 
 
 class _Lines(Protocol):
-    def readline(self, size: int = -1, /) -> bytes: ...
     def read(self, size: int = -1, /) -> bytes: ...
 
 
@@ -39,7 +39,7 @@ def _read1(stream: _Lines, size: int) -> bytes:
 
 
 class _BufferedLines:
-    """`readline(limit)` and `read(n)` over a source of blocks (`_more`, b"" at the end)."""
+    """`read(n)` and `read1(n)` over a source of blocks (`_more`, b"" at the end)."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -57,19 +57,6 @@ class _BufferedLines:
             return False
         self._buffer += data
         return True
-
-    def readline(self, size: int = -1, /) -> bytes:
-        limit = size if size >= 0 else 1 << 62
-        start = 0
-        while True:
-            end = self._buffer.find(b"\n", start, limit)
-            if end >= 0:
-                return self._take(end + 1)
-            if len(self._buffer) >= limit:
-                return self._take(limit)
-            start = len(self._buffer)
-            if not self._fill():
-                return self._take(len(self._buffer))
 
     def read(self, size: int = -1, /) -> bytes:
         while (size < 0 or len(self._buffer) < size) and self._fill():
@@ -145,17 +132,6 @@ class _Prefixed:
         self._stream = stream
         self._head = head
 
-    def readline(self, size: int = -1, /) -> bytes:
-        head = self._head
-        if not head:
-            return self._stream.readline(size)
-        newline = head.find(b"\n")
-        if newline >= 0:
-            self._head = head[newline + 1 :]
-            return head[: newline + 1]
-        self._head = b""
-        return head + self._stream.readline(size - len(head) if size >= 0 else -1)
-
     def read(self, size: int = -1, /) -> bytes:
         head, self._head = self._head, b""
         return head + self._stream.read(size - len(head) if size >= 0 else -1)
@@ -176,27 +152,36 @@ def _url_lines(stream: _Lines) -> Iterator[bytes]:
     split into lines at once: a line at a time cost a cluster client about 2 us a URL.
     """
     stream = _decoded(stream)
-    start = b""  # the line under way: what of it is kept so far
+    partial: list[bytes] = []  # the line under way, as read so far (its kept part)
+    size = 0  # bytes in `partial`
     cut = False  # the line under way is longer than a piece: the rest is read past
     first = True  # the first line, which may begin with a BOM
     while block := _read1(stream, _BLOCK):
         lines = block.split(b"\n")
-        lines[0] = start if cut else start + lines[0]
-        start = lines.pop()
-        if lines:
-            cut = False
+        rest = lines.pop()  # the start of the next line, or more of the one under way
+        if lines:  # the line under way ends in this block
+            if not cut:
+                partial.append(lines[0])
+            lines[0] = b"".join(partial)
+            partial, size, cut = [], 0, False
             if first:
                 lines[0] = lines[0].removeprefix(_BOM)
                 first = False
             yield from _contents(lines)
-        if len(start) > _PIECE and not cut:  # a long line: keep its first piece
-            if first:
-                start = start.removeprefix(_BOM)
-                first = False
-            start = start.lstrip()
-            if len(start) > _PIECE:
-                start, cut = start[:_PIECE], True
-    yield from _contents([start.removeprefix(_BOM) if first else start])
+        if rest and not cut:
+            partial.append(rest)
+            size += len(rest)
+            if size > _PIECE:  # a long line: keep its first piece (joined once a piece)
+                kept = b"".join(partial)
+                if first:
+                    kept = kept.removeprefix(_BOM)
+                    first = False
+                kept = kept.lstrip()
+                if len(kept) > _PIECE:
+                    kept, cut = kept[:_PIECE], True
+                partial, size = [kept], len(kept)
+    last = b"".join(partial)
+    yield from _contents([last.removeprefix(_BOM) if first else last])
 
 
 def _contents(lines: list[bytes]) -> Iterator[bytes]:
@@ -212,10 +197,11 @@ def _contents(lines: list[bytes]) -> Iterator[bytes]:
 def iter_urls(stream: BinaryIO | FdReader) -> Iterator[str]:
     """Yield the URL lines of a list: stripped, skipping blank lines and `#` comments.
 
-    The stream is read a line at a time, so a list of millions of lines is never held in
-    memory. Bytes that are not UTF-8 become U+FFFD. A line longer than `MAX_URL_CHARS` is
-    yielded cut to one character more than that (it then fails as a URL that is too
-    long); the rest of it is read past without being stored.
+    The stream is read a block at a time (what a pipe has ready, at most 64 KiB), so a list
+    of millions of lines is never held in memory. Bytes that are not UTF-8 become U+FFFD.
+    A line longer than `MAX_URL_CHARS` is yielded cut to one character more than that (it
+    then fails as a URL that is too long); the rest of it is read past without being
+    stored.
     """
     for line in _url_lines(stream):
         yield line.decode("utf-8", "replace")[: MAX_URL_CHARS + 1]
