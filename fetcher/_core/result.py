@@ -65,9 +65,10 @@ def _record_maker() -> Callable[[Sequence[Any]], FetchResult]:
     scope: dict[str, Any] = {"_new": object.__new__, "_cls": FetchResult}
     scope |= {f"_set{i}": getattr(FetchResult, name).__set__ for i, name in enumerate(names)}
     bound = ", ".join(f"{name}={name}" for name in scope)  # locals, not globals: faster
-    lines = [f"def record_of(values, *, {bound}):", f"    {', '.join(names)}, = values"]
+    values = [f"_value{i}" for i in range(len(names))]  # not the fields' own names
+    lines = [f"def record_of(values, *, {bound}):", f"    {', '.join(values)}, = values"]
     lines.append("    record = _new(_cls)")
-    lines += [f"    _set{i}(record, {name})" for i, name in enumerate(names)]
+    lines += [f"    _set{i}(record, {value})" for i, value in enumerate(values)]
     lines.append("    return record")
     exec(compile("\n".join(lines), "<record_of>", "exec"), scope)  # source from field names
     maker: Callable[[Sequence[Any]], FetchResult] = scope["record_of"]
