@@ -177,6 +177,27 @@ def test_a_node_sends_its_first_success_at_once_and_batches_the_rest(
         assert decode(read_frame(sock) or b"{}") == {"end": True}
 
 
+def test_a_first_success_behind_more_than_a_batch_is_in_the_next_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records waiting beyond a batch do not hold the node's first success back (it goes
+    to the front), and what a full batch leaves behind is sent next without a wait."""
+    monkeypatch.setattr(node_module, "FLUSH_SECONDS", 600.0)
+    monkeypatch.setattr(node_module, "BATCH", 3)
+    node = Node(FetchOptions(workers=1), b"s", "127.0.0.1")
+    for index in (1, 2, 3):  # failures, finished before the client reads a frame
+        node._post(FetchResult(f"http://f/{index}", None, 404, None, 0, 0.0, None, index=index))
+    node._post(FetchResult("http://w/", "http://w/", 200, "w", 1, 0.0, None, index=9))
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        send_frame(sock, b"s")
+        frames = []
+        for _ in range(2):  # within the socket's 10 s, not the ten-minute interval
+            frame = read_frame(sock)
+            assert frame is not None
+            frames.append(sorted(record.index or 0 for record in decode_records(decode(frame))))
+        assert frames == [[1, 2, 9], [3]]
+
+
 def test_a_killed_worker_costs_no_record_and_no_duplicate(
     origins: list[LocalServer], scheduler_address: str
 ) -> None:
