@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL_CHARS", "has_scheme", "origin_key", "origin_of", "to_request_url"]
+__all__ = ["MAX_URL_CHARS", "has_scheme", "origin_key", "origin_of", "remember", "to_request_url"]
 
 #: Longest input line taken as a URL; longer lines become error rows, never huge strings.
 MAX_URL_CHARS = 65_536
@@ -16,6 +17,7 @@ _LONGEST_SCHEME = 10  # schemes remembered by `origin_of`: letters only, this lo
 _LONGEST_KEY = 300  # and the text before the path this long at most (bounded memory)
 _REMEMBERED = 65_536  # origins remembered at most; all forgotten when full
 _ORIGINS: dict[str, str | None] = {}
+_Value = TypeVar("_Value")
 
 
 def to_request_url(line: str) -> str:
@@ -52,11 +54,16 @@ def origin_of(url: str) -> str | None:
     try:
         return _ORIGINS[key]
     except KeyError:
-        origin = _parse_origin(url)
-        if len(_ORIGINS) >= _REMEMBERED:
-            _ORIGINS.clear()
-        _ORIGINS[key] = origin
-        return origin
+        return remember(_ORIGINS, key, _parse_origin(url))
+
+
+def remember(memo: dict[str, _Value], key: str, value: _Value) -> _Value:
+    """`value`, kept in `memo` under `key` (a memo by `origin_key`); every entry is
+    forgotten once the memo holds `_REMEMBERED`, so its memory stays bounded."""
+    if len(memo) >= _REMEMBERED:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def origin_key(url: str) -> str | None:

@@ -69,20 +69,18 @@ class RecordFilter:
 
     @property
     def active(self) -> bool:
-        return any(
-            test is not None
-            for test in (self.match_status, self.filter_status, self.match_title, self.filter_title)
-        )
-
-    def passes(self, record: FetchResult) -> bool:
-        """True when `record` is to be written."""
-        if (
+        """Whether any filter is given (`passes` is asked once a record: no generator)."""
+        return not (
             self.match_status is None
             and self.filter_status is None
             and self.match_title is None
             and self.filter_title is None
-        ):
-            return True  # no filter: the common case, asked once a record
+        )
+
+    def passes(self, record: FetchResult) -> bool:
+        """True when `record` is to be written."""
+        if not self.active:
+            return True  # the common case: no title to sanitize
         status = record.status
         title = sanitize_text(record.title) if record.title is not None else None
         if self.match_status is not None and not self.match_status(status):

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from .._core.urls import origin_key, origin_of
+from .._core.urls import origin_key, origin_of, remember
 
 __all__ = ["PARTITIONS", "Owners", "partition_of"]
 
@@ -39,16 +39,13 @@ def partition_of(url: str) -> int:
     origin = origin_of(url)
     partition = zlib.crc32((origin or url).encode("utf-8", "surrogatepass")) % PARTITIONS
     if key is not None and origin is not None:  # (no origin: the line itself is hashed)
-        if len(_PARTITION_OF) >= _REMEMBERED:
-            _PARTITION_OF.clear()
-        _PARTITION_OF[key] = partition
+        remember(_PARTITION_OF, key, partition)
     return partition
 
 
 #: The partitions of the origins met last, by `origin_key` (a list has many URLs a
 #: host; finding the origin and hashing it cost a cluster client 1.1 us a URL).
 _PARTITION_OF: dict[str, int] = {}
-_REMEMBERED = 65_536
 
 
 class Owners(Generic[Node]):

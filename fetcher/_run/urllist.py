@@ -116,17 +116,30 @@ class _Utf16Lines(_BufferedLines):
 
 
 def _decoded(stream: _Lines) -> _Lines:
-    """`stream` as UTF-8 lines: a UTF-16 list (by its BOM) is transcoded as it is read."""
+    """`stream` as UTF-8 lines without a byte order mark: a UTF-16 list (by its BOM) is
+    transcoded as it is read."""
     head = _read1(stream, 2)
     if len(head) == 1:  # a pipe may hand over one byte first
         head += _read1(stream, 1)
     if head in _UTF16_BOMS:
-        return _Utf16Lines(stream, head)
-    return _Prefixed(stream, head)
+        return _without_bom(_Utf16Lines(stream, head))
+    return _without_bom(_Prefixed(stream, head))
+
+
+def _without_bom(stream: _Lines) -> _Lines:
+    """`stream` without the UTF-8 BOM it may start with. Bytes are read only while they
+    could still be one, so a pipe's short first line is not held back."""
+    head = b""
+    while _BOM.startswith(head) and len(head) < len(_BOM):
+        more = _read1(stream, len(_BOM) - len(head))
+        if not more:
+            break
+        head += more
+    return _Prefixed(stream, head.removeprefix(_BOM))
 
 
 class _Prefixed:
-    """A stream with the (at most two) bytes already read put back in front."""
+    """A stream with the (at most three) bytes already read put back in front."""
 
     def __init__(self, stream: _Lines, head: bytes) -> None:
         self._stream = stream
@@ -155,7 +168,6 @@ def _url_lines(stream: _Lines) -> Iterator[bytes]:
     partial: list[bytes] = []  # the line under way, as read so far (its kept part)
     size = 0  # bytes in `partial`
     cut = False  # the line under way is longer than a piece: the rest is read past
-    first = True  # the first line, which may begin with a BOM
     while block := _read1(stream, _BLOCK):
         lines = block.split(b"\n")
         rest = lines.pop()  # the start of the next line, or more of the one under way
@@ -164,24 +176,16 @@ def _url_lines(stream: _Lines) -> Iterator[bytes]:
                 partial.append(lines[0])
             lines[0] = b"".join(partial)
             partial, size, cut = [], 0, False
-            if first:
-                lines[0] = lines[0].removeprefix(_BOM)
-                first = False
             yield from _contents(lines)
         if rest and not cut:
             partial.append(rest)
             size += len(rest)
             if size > _PIECE:  # a long line: keep its first piece (joined once a piece)
-                kept = b"".join(partial)
-                if first:
-                    kept = kept.removeprefix(_BOM)
-                    first = False
-                kept = kept.lstrip()
+                kept = b"".join(partial).lstrip()
                 if len(kept) > _PIECE:
                     kept, cut = kept[:_PIECE], True
                 partial, size = [kept], len(kept)
-    last = b"".join(partial)
-    yield from _contents([last.removeprefix(_BOM) if first else last])
+    yield from _contents([b"".join(partial)])
 
 
 def _contents(lines: list[bytes]) -> Iterator[bytes]:

@@ -145,16 +145,16 @@ class Console:
         """Write one record: held for the next `flush()` if `flush` is false, unless a bar
         is drawn around it on the terminal (then it goes out at once). True if it went
         out. `WriteFailed` if it cannot be written, `BrokenPipeError` as it comes."""
-        if not flush and (self._bar is None or not self._to_terminal):
+        if self._bar is not None and self._to_terminal:  # a bar to clear and redraw
+            with _write_errors(), self._bar_cleared(True):
+                self._writer.write(result)
+            return True
+        if not flush:
             self._writer.write(result, flush=False)  # held in memory: no write to fail yet
             return False
         with _write_errors():
-            if self._bar is None or not self._to_terminal:  # no bar to clear and redraw
-                self._writer.write(result)
-                return True
-            with self._bar_cleared(True):
-                self._writer.write(result)
-            return True
+            self._writer.write(result)
+        return True
 
     def flush(self) -> None:
         """Write the records held back (`write(..., flush=False)`)."""
