@@ -118,6 +118,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             route = server.routes.get(path)
             hit = server._enter(path, self.path)
             server.request_headers[path] = dict(self.headers.items())
+            self._held = True
             try:
                 if route is not None and hit <= route.fail_first:
                     self._send(
@@ -136,6 +137,15 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
             finally:
+                self._release()
+
+        def _release(self) -> None:
+            """Stop counting this request as held, once. A whole response is released
+            just before its last bytes go out: released after them, the client could
+            see the answer and send its next request before this thread ran on, and the
+            server would count one request more at once than the client ever had."""
+            if self._held:
+                self._held = False
                 server._leave()
 
         def _send(self, route: Route) -> None:
@@ -161,6 +171,8 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             for name, value in route.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(length))
+            if route.drip_body is None and not route.stream_bytes:
+                self._release()  # the headers and the body are the last bytes
             self.end_headers()
             if route.drip_body is not None:
                 for byte in route.body:
