@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from typing import Any
 
 __all__ = [
+    "GRACE_SECONDS",
     "HANDLED_SIGNALS",
     "SIGNAL_CHECK_SECONDS",
     "block_signals",
@@ -27,6 +28,8 @@ __all__ = [
     "wake",
 ]
 
+#: After Ctrl-C or SIGTERM, how long requests in flight may take to finish (`--grace`).
+GRACE_SECONDS = 2.0
 #: The signals that stop a run in order: Ctrl-C, and a polite request to terminate.
 HANDLED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 

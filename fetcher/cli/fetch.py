@@ -19,9 +19,11 @@ from typing import Annotated, Any
 import typer
 
 from .._compat import click_exceptions
+from .._core.checks import check_number
 from .._core.errors import OptionError
 from .._core.executors import EXECUTORS
-from .._core.options import OUTPUT, WHAT, FetchOptions
+from .._core.options import LIMITS, OUTPUT, WHAT, FetchOptions
+from .._core.signals import GRACE_SECONDS
 from .._output.filters import RecordFilter, parse_statuses, parse_title_pattern
 from .._output.formats import FORMATS
 from .env import Environment
@@ -34,6 +36,8 @@ _EXTENSIONS = ", ".join(e for s in FORMATS.values() for e in s.extensions)
 #: The formats of the registry, as typer's choices.
 OutputFormat: Any = StrEnum("OutputFormat", [(name, name) for name in FORMATS])  # type: ignore[misc]
 Color = StrEnum("Color", [("auto", "auto"), ("always", "always"), ("never", "never")])
+#: Longest --grace accepted (an hour): a stop is not meant to wait longer.
+MAX_GRACE_SECONDS = 3600.0
 #: The help section of each parameter that is not a fetch option.
 PARAMETER_SECTIONS: dict[str, str] = {}
 
@@ -56,6 +60,9 @@ def _cli_parameters() -> list[inspect.Parameter]:
         _option("resume", False, bool, "--resume", section=WHAT,
                 help="Continue into the --output FILE (jsonl): skip the URLs it already "
                 "has records for."),
+        _option("grace", GRACE_SECONDS, float, "--grace", metavar="SECONDS", section=LIMITS,
+                help="After Ctrl-C or SIGTERM, how long requests in flight may take to "
+                "finish (their records are kept); a second Ctrl-C ends it at once."),
         _option("output", None, str | None, "--output", "-o", metavar="FILE", section=OUTPUT,
                 help="Write records to FILE instead of stdout.", show_default=False),
         _option("output_format", None, OutputFormat | None, "--format", "-f", section=OUTPUT,
@@ -145,6 +152,7 @@ def run_fetch(values: dict[str, Any], env: Environment) -> int:
     _check_combination(first_only=first_only, resume=resume, output=output, fmt=fmt)
     record_filter = _record_filter(take)
     stats, progress, quiet, color = take("stats"), take("progress"), take("quiet"), take("color")
+    grace = _grace(take("grace"))
     options = options_from(values)
     _check_executor(options)
     if output is None and env.stdout is None:
@@ -157,7 +165,7 @@ def run_fetch(values: dict[str, Any], env: Environment) -> int:
         inputs=inputs, output=output, resume=resume, fmt=fmt, first_only=first_only,
         record_filter=record_filter, stats=stats,
         show_progress=_show_progress(env, progress, quiet, output, typing="-" in inputs),
-        show_summary=not quiet, color=_colour(env, color.value, output),
+        show_summary=not quiet, color=_colour(env, color.value, output), grace=grace,
     )  # fmt: skip
     return run(env, options, request)
 
@@ -173,6 +181,14 @@ def _check_stats(path: str, inputs: list[str], output: str | None) -> None:
     problem = stats_file_problem(path, others)
     if problem is not None:
         raise typer.BadParameter(problem, param_hint="'--stats'")
+
+
+def _grace(seconds: float) -> float:
+    try:
+        check_number("grace", seconds, at_least=0, at_most=MAX_GRACE_SECONDS)
+    except OptionError as exc:
+        raise typer.BadParameter(exc.reason, param_hint="'--grace'") from None
+    return seconds
 
 
 def _format(given: Any, output: str | None) -> str:

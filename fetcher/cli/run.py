@@ -54,6 +54,7 @@ class Request:
     show_progress: bool
     show_summary: bool
     color: bool
+    grace: float  #: seconds requests in flight get after Ctrl-C or SIGTERM
 
 
 def run(env: Environment, options: FetchOptions, request: Request) -> int:
@@ -119,7 +120,7 @@ def _outputs(
     env: Environment, request: Request, inputs: Inputs
 ) -> tuple[BinaryIO, Plan, list[BinaryIO]]:
     """The stream for records, the session's plan, and the files to close at the end."""
-    plan = Plan(record_filter=request.record_filter)
+    plan = Plan(record_filter=request.record_filter, grace=request.grace)
     _resume_hint(env, request, inputs, plan)
     if request.output is None:
         assert env.stdout is not None

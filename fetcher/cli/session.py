@@ -3,7 +3,7 @@
 The session owns what a run means beyond the API: skipping what `--resume` found
 finished, keeping back the records `--match-*`/`--filter-*` exclude (remembered for
 `--resume` in FILE.filtered), racing for `--first-only`, turning Ctrl-C or SIGTERM into
-an orderly stop (no more submissions, `GRACE_SECONDS` for requests in flight, every
+an orderly stop (no more submissions, `--grace` seconds for requests in flight, every
 finished record written; a second signal stops at once), and noticing that stdout was
 closed, a record could not be written, the executor failed or a list could not be read.
 It writes through the `Console`, sums up in a `Tally`, and returns an `Outcome`;
@@ -25,7 +25,7 @@ from typing import Any
 from .._core.errors import ExecutorError, InputError, SaveDirError
 from .._core.options import FetchOptions
 from .._core.result import FetchResult
-from .._core.signals import HANDLED_SIGNALS
+from .._core.signals import GRACE_SECONDS, HANDLED_SIGNALS
 from .._output.filters import RecordFilter
 from .._output.formats import RecordWriter
 from .._output.resume import Finished, FinishedURLs
@@ -36,11 +36,9 @@ from .console import Console, WriteFailed
 from .exit import Outcome
 from .summary import Tally, plural
 
-__all__ = ["GRACE_SECONDS", "Plan", "Session"]
+__all__ = ["Plan", "Session"]
 
 _FAILURES_LISTED = 10  # first-only with no success: failures named one by one up to this
-#: After Ctrl-C or SIGTERM, how long requests in flight may take to finish.
-GRACE_SECONDS = 2.0
 
 
 @dataclass
@@ -55,6 +53,7 @@ class Plan:
     count_total: Callable[[], int | None] | None = None  #: counts them when first needed
     resume_command: str | None = None  #: the command that continues the run
     resume_note: str | None = None  #: why the run cannot simply be continued
+    grace: float = GRACE_SECONDS  #: seconds requests in flight get after Ctrl-C or SIGTERM
 
 
 class Session:
@@ -85,7 +84,7 @@ class Session:
                 try:
                     self._emit_all(run)
                 except KeyboardInterrupt:
-                    finishing = run.finish(GRACE_SECONDS)
+                    finishing = run.finish(self._plan.grace)
                     self._announce_stop()
                     self._emit_all(finishing)
                 except InputError as exc:  # every URL read before it has its record
@@ -237,7 +236,7 @@ class Session:
     def _announce_stop(self) -> None:
         name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"
         self._console.note(
-            f"fetcher: {name}: finishing requests in flight (up to {GRACE_SECONDS:g}s; "
+            f"fetcher: {name}: finishing requests in flight (up to {self._plan.grace:g}s; "
             "again to stop now)"
         )
 

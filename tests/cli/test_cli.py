@@ -165,6 +165,8 @@ def test_forced_progress_bar_goes_to_stderr(server: LocalServer, tmp_path: Path)
         (["urls.txt", "--executor", "fibers"], "Invalid value for '--executor'"),
         (["urls.txt", "--format", "xml"], "Invalid value for '--format'"),
         (["urls.txt", "--timeout", "-1"], "Invalid value for '--timeout'"),
+        (["urls.txt", "--grace", "-1"], "Invalid value for '--grace'"),
+        (["urls.txt", "--grace", "inf"], "Invalid value for '--grace'"),
         (["urls.txt", "--max-bytes", "lots"], "'lots' is not a size"),
         (["urls.txt", "--bogus"], "No such option: --bogus"),
         ([], "Missing argument 'INPUT...'"),
@@ -273,8 +275,10 @@ def test_ctrl_c_prints_finished_records_and_exits_130(
     fast = server.html(f"/proc/int/fast/{executor}", "<title>done</title>")
     hang = server.add(f"/proc/int/hang/{executor}", hang=True)
     urls = write_list(tmp_path, fast, fast, hang, hang)
+    command = [str(FETCHER), urls, "-e", executor, "-w", "4", "-f", "jsonl", "--timeout", "60"]
+    command += ["--grace", "0.2"]  # the hanging requests would hold the stop for the grace
     with subprocess.Popen(
-        [str(FETCHER), urls, "-e", executor, "-w", "4", "-f", "jsonl", "--timeout", "60"],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -290,6 +294,7 @@ def test_ctrl_c_prints_finished_records_and_exits_130(
     assert proc.returncode == 130
     records = [json.loads(line) for line in lines + out.splitlines()]
     assert [r["url"] for r in records] == [fast, fast]
+    assert "finishing requests in flight (up to 0.2s; again to stop now)" in err
     assert "interrupted after" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
 

@@ -16,9 +16,9 @@ import certifi
 import pytest
 from typer.testing import CliRunner
 
+from fetcher._core.signals import GRACE_SECONDS
 from fetcher._executors.processes import split as plan
 from fetcher.cli.app import app
-from fetcher.cli.session import GRACE_SECONDS
 from tests.cli.test_cli import FETCHER, write_list
 from tests.support.local import LocalServer
 
@@ -104,7 +104,10 @@ def test_a_signal_stops_in_order_and_keeps_what_finishes_in_the_grace(
     out = tmp_path / "out.jsonl"
     command = [str(FETCHER), urls, "-e", executor, "-w", "3", "-f", "jsonl", "-o", str(out)]
     with subprocess.Popen(
-        [*command, "--timeout", "60"], stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*command, "--timeout", "60", "--grace", "1"],  # the hang holds the stop for the grace
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     ) as proc:
         server.wait_for(lambda s: s.hits.get(f"/stop/{tag}/hang", 0) == 1 and all(
             s.hits.get(f"/stop/{tag}/gated{i}", 0) for i in range(2)

@@ -202,6 +202,7 @@ def test_ctrl_c_summary_says_how_far_and_how_to_continue(
     listed.write_text(f"{fast}\n{fast}\n" + f"{hang}\n" * 6)
     out, stats = tmp_path / "out.jsonl", tmp_path / "stats.json"
     command = [FETCHER, str(listed), "-w", "2", "-o", str(out), "--stats", str(stats)]
+    command += ["--grace", "0.2"]  # the hanging requests would hold the stop for the grace
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
         server.wait_for(lambda s: s.hits.get("/flt/int/hang", 0) >= 2)
         proc.send_signal(signal.SIGINT)
@@ -214,7 +215,8 @@ def test_ctrl_c_summary_says_how_far_and_how_to_continue(
         lines[-2],
     )
     assert lines[-1] == (
-        f"fetcher: to continue: fetcher '{listed}' -w 2 -o {out} --stats {stats} --resume"
+        f"fetcher: to continue: fetcher '{listed}' -w 2 -o {out} --stats {stats} --grace 0.2 "
+        "--resume"
     )
     data = json.loads(stats.read_text())
     assert (data["exit_status"], data["signal"]) == (130, "SIGINT")
@@ -228,7 +230,10 @@ def test_ctrl_c_with_stdin_says_why_there_is_no_command(
     hang = server.add("/flt/int/stdin", hang=True)
     out = tmp_path / "out.jsonl"
     with subprocess.Popen(
-        [FETCHER, "-", "-o", str(out)], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [FETCHER, "-", "-o", str(out), "--grace", "0.2"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as proc:
         assert proc.stdin is not None
         proc.stdin.write(f"{hang}\n")

@@ -258,6 +258,7 @@ def test_ctrl_c_on_a_cluster_finishes_what_is_in_flight(
     out = tmp_path / "out.jsonl"
     command = [str(FETCHER), write_list(tmp_path, slow, *never), "-e", "dask", "-w", "2"]
     command += ["--scheduler", scheduler_address, "-o", str(out), "--timeout", "60"]
+    command += ["--grace", "1"]  # the slow page fits in it; the gated ones hold it to its end
     try:
         with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
             server.wait_for(lambda s: s.hits.get("/dask-grace/slow", 0) >= 1, timeout=60)

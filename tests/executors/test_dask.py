@@ -125,7 +125,7 @@ def test_ctrl_c_to_the_process_group_stops_a_local_cluster_quietly(
     out = tmp_path / "out.jsonl"
     command = [str(FETCHER), write_list(tmp_path, fast, hang), "-e", "dask", "-w", "2"]
     with subprocess.Popen(
-        [*command, "-f", "jsonl", "-o", str(out), "--timeout", "60"],
+        [*command, "-f", "jsonl", "-o", str(out), "--timeout", "60", "--grace", "0.2"],
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
