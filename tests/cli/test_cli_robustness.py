@@ -167,6 +167,7 @@ def test_an_interrupted_run_resumes_with_exactly_one_record_per_line(
     urls = write_list(tmp_path, *lines)
     out = tmp_path / "out.jsonl"
     command = [str(FETCHER), urls, "-w", "3", "-f", "jsonl", "-o", str(out), "--resume", "-q"]
+    command += ["--grace", "0.2"]  # the gated request would hold the stop for the grace
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
         server.wait_for(lambda s: sum(s.hits.get(f"/resume/fast{i}", 0) for i in range(30)) >= 5)
         proc.send_signal(signal.SIGINT)
