@@ -12,9 +12,11 @@ small list, alternating, for each executor:
 For each it reports the median wall time of the large list and its pages/s; the
 *marginal* pages/s (the extra URLs of the large run over its extra time: start-up
 excluded) and its % of ideal (ideal: N*T requests at once, each taking the latency);
-the client's CPU (fetcher's process and its children, from /proc) per URL, marginally
-too; the scheduler's CPU as a share of one core during the large run; and the workers'
-CPU per URL.
+the client's CPU per URL, marginally too (fetcher's process and the children it reaps:
+not hybrid's worker processes, which are its forkserver's children); the scheduler's CPU
+as a share of one core during the large run; the workers' CPU per URL; and the whole
+machine's busy CPU per page, marginally (from /proc/stat: every process, the server's
+included, so the executors compare whole).
 
     python scripts/cluster_scale.py --nodes 2 --threads 32 --latency-ms 50
     python scripts/cluster_scale.py --nodes 2 --threads 16 --latency-ms 0
@@ -89,6 +91,14 @@ def cpu_of(pid: int) -> float:
     return tree_usage(pid).cpu_seconds
 
 
+def machine_busy() -> float:
+    """Seconds of CPU this machine's cores have spent busy (not idle, not waiting for
+    I/O) since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(
     executor: str, urls: Path, count: int, args: argparse.Namespace, address: str,
     pids: dict[str, int],
@@ -104,10 +114,12 @@ def run_once(
     if executor.startswith("dask"):
         command += ["--scheduler", address]
     before = {name: cpu_of(pid) for name, pid in pids.items()}
+    busy = machine_busy()
     started = time.perf_counter()
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)  # its rusage: its reaped children too
     wall = time.perf_counter() - started
+    busy = machine_busy() - busy
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command)}: exit {process.returncode}")
@@ -115,6 +127,7 @@ def run_once(
     return {
         "wall": wall,
         "client": usage.ru_utime + usage.ru_stime,
+        "machine": busy,
         **{name: after[name] - before[name] for name in pids},
     }
 
@@ -157,7 +170,7 @@ def report(
     )
     print(
         "executor    wall s  pages/s  marginal pages/s  of ideal  client us/URL  "
-        "scheduler % of a core  workers us/URL"
+        "scheduler % of a core  workers us/URL  machine us/page"
     )
     for executor in executors:
         big, little = runs[(executor, args.urls)], runs[(executor, small)]
@@ -174,9 +187,12 @@ def report(
         on_workers = statistics.median(r["workers"] for r in big) / args.urls * 1e6
         scheduler_text = f"{scheduler:.1%}" if executor.startswith("dask") else "-"
         workers_text = f"{on_workers:.0f}" if executor.startswith("dask") else "-"
+        machine = statistics.median(r["machine"] for r in big)
+        machine_small = statistics.median(r["machine"] for r in little)
+        on_machine = (machine - machine_small) / (args.urls - small) * 1e6
         print(
             f"{executor:<10} {wall:7.2f} {rate:8.0f} {marginal_rate:17.0f} {ideal:>9}  "
-            f"{marginal:13.0f}  {scheduler_text:>21}  {workers_text:>14}"
+            f"{marginal:13.0f}  {scheduler_text:>21}  {workers_text:>14}  {on_machine:15.0f}"
         )
 
 
