@@ -140,10 +140,12 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 self._release()
 
         def _release(self) -> None:
-            """Stop counting this request as held, once. A whole response is released
-            just before its last bytes go out: released after them, the client could
-            see the answer and send its next request before this thread ran on, and the
-            server would count one request more at once than the client ever had."""
+            """Stop counting this request as held, once. A response of a fixed body is
+            released just before its last byte goes out: released after it, the client
+            could see the whole answer and send its next request before this thread ran
+            on, and the server would count one request more at once than the client ever
+            had. (Dripped and streamed bodies are released after their last byte, as
+            before: no test counts requests at once on them.)"""
             if self._held:
                 self._held = False
                 server._leave()
@@ -171,8 +173,8 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             for name, value in route.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(length))
-            if route.drip_body is None and not route.stream_bytes:
-                self._release()  # the headers and the body are the last bytes
+            if not length:
+                self._release()  # the headers are the whole answer
             self.end_headers()
             if route.drip_body is not None:
                 for byte in route.body:
@@ -186,8 +188,10 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 while sent < route.stream_bytes:
                     self.wfile.write(chunk[: route.stream_bytes - sent])
                     sent += len(chunk)
-            else:
-                self.wfile.write(route.body)
+            elif route.body:
+                self.wfile.write(route.body[:-1])  # the client cannot finish before the last
+                self._release()
+                self.wfile.write(route.body[-1:])
 
     return Handler
 
