@@ -60,9 +60,10 @@ def _cli_parameters() -> list[inspect.Parameter]:
         _option("resume", False, bool, "--resume", section=WHAT,
                 help="Continue into the --output FILE (jsonl): skip the URLs it already "
                 "has records for."),
-        _option("grace", GRACE_SECONDS, float, "--grace", metavar="SECONDS", section=LIMITS,
+        _option("grace", None, float | None, "--grace", metavar="SECONDS", section=LIMITS,
                 help="After Ctrl-C or SIGTERM, how long requests in flight may take to "
-                "finish (their records are kept); a second Ctrl-C ends it at once."),
+                "finish (their records are kept); a second signal ends it at once.",
+                show_default=f"{GRACE_SECONDS:g}"),
         _option("output", None, str | None, "--output", "-o", metavar="FILE", section=OUTPUT,
                 help="Write records to FILE instead of stdout.", show_default=False),
         _option("output_format", None, OutputFormat | None, "--format", "-f", section=OUTPUT,
@@ -152,7 +153,7 @@ def run_fetch(values: dict[str, Any], env: Environment) -> int:
     _check_combination(first_only=first_only, resume=resume, output=output, fmt=fmt)
     record_filter = _record_filter(take)
     stats, progress, quiet, color = take("stats"), take("progress"), take("quiet"), take("color")
-    grace = _grace(take("grace"))
+    grace = _grace(take("grace"), first_only=first_only)
     options = options_from(values)
     _check_executor(options)
     if output is None and env.stdout is None:
@@ -183,12 +184,19 @@ def _check_stats(path: str, inputs: list[str], output: str | None) -> None:
         raise typer.BadParameter(problem, param_hint="'--stats'")
 
 
-def _grace(seconds: float) -> float:
+def _grace(seconds: float | None, *, first_only: bool) -> float:
+    """The grace asked for (0 to an hour), else the default; a race has none to give."""
+    if seconds is None:
+        return GRACE_SECONDS
+    if first_only:
+        raise click_exceptions().UsageError(
+            "--grace does not combine with --first-only: a race stops at once"
+        )
     try:
         check_number("grace", seconds, at_least=0, at_most=MAX_GRACE_SECONDS)
     except OptionError as exc:
         raise typer.BadParameter(exc.reason, param_hint="'--grace'") from None
-    return seconds
+    return abs(seconds)  # -0 is 0
 
 
 def _format(given: Any, output: str | None) -> str:

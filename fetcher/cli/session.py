@@ -235,6 +235,9 @@ class Session:
 
     def _announce_stop(self) -> None:
         name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"
+        if not self._plan.grace:
+            self._console.note(f"fetcher: {name}: stopping now (--grace 0)")
+            return
         self._console.note(
             f"fetcher: {name}: finishing requests in flight (up to {self._plan.grace:g}s; "
             "again to stop now)"

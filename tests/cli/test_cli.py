@@ -167,6 +167,7 @@ def test_forced_progress_bar_goes_to_stderr(server: LocalServer, tmp_path: Path)
         (["urls.txt", "--timeout", "-1"], "Invalid value for '--timeout'"),
         (["urls.txt", "--grace", "-1"], "Invalid value for '--grace'"),
         (["urls.txt", "--grace", "inf"], "Invalid value for '--grace'"),
+        (["urls.txt", "--grace", "1", "--first-only"], "a race stops at once"),
         (["urls.txt", "--max-bytes", "lots"], "'lots' is not a size"),
         (["urls.txt", "--bogus"], "No such option: --bogus"),
         ([], "Missing argument 'INPUT...'"),

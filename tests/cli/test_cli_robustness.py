@@ -157,18 +157,19 @@ def test_a_second_ctrl_c_stops_at_once(server: LocalServer, tmp_path: Path) -> N
     assert "Traceback" not in err
 
 
-def test_a_grace_of_zero_stops_at_once(server: LocalServer, tmp_path: Path) -> None:
-    hang = server.add("/stop/grace0/hang", hang=True)
-    command = [str(FETCHER), write_list(tmp_path, hang), "--timeout", "60", "--grace", "0"]
+@pytest.mark.parametrize("zero", ["0", "-0"])
+def test_a_grace_of_zero_stops_at_once(server: LocalServer, tmp_path: Path, zero: str) -> None:
+    hang = server.add(f"/stop/grace{zero}/hang", hang=True)
+    command = [str(FETCHER), write_list(tmp_path, hang), "--timeout", "60", "--grace", zero]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        server.wait_for(lambda s: s.hits.get("/stop/grace0/hang", 0) == 1)
+        server.wait_for(lambda s: s.hits.get(f"/stop/grace{zero}/hang", 0) == 1)
         signalled = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         stopped_after = time.monotonic() - signalled
     assert proc.returncode == 130
     assert stopped_after < GRACE_SECONDS  # the default grace would have held it this long
-    assert b"finishing requests in flight (up to 0s; again to stop now)" in err
+    assert b"fetcher: Ctrl-C: stopping now (--grace 0)" in err
     assert b"1 abandoned in flight" in err
 
 
