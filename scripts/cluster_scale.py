@@ -92,11 +92,13 @@ def cpu_of(pid: int) -> float:
 
 
 def machine_busy() -> float:
-    """Seconds of CPU this machine's cores have spent busy (not idle, not waiting for
-    I/O) since boot, from /proc/stat."""
+    """Seconds of CPU this machine's cores have spent running its processes since boot,
+    from /proc/stat: user, nice, system, irq and softirq (not idle or waiting for I/O,
+    not time a hypervisor stole, and guest time is already in user and nice)."""
     with open("/proc/stat") as stat:
-        ticks = [int(field) for field in stat.readline().split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+        ticks = [int(field) for field in stat.readline().split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = ticks
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def run_once(
