@@ -12,6 +12,10 @@ is the figure that says how many machines one client can keep busy.
 
     python scripts/cluster_ceiling.py --urls 200000 --nodes 2 --threads 8
 
+With `--rate R` (fetcher's `--rate`) the client's cost is measured at that URL rate
+instead: many nodes at a modest rate each send small frames every 40 ms, and comparing
+`--nodes` at one rate gives what a node's frames cost the client.
+
 Everything is on 127.0.0.0/8; the 2 cores of this machine are shared by the client, the
 scheduler and the stand-in nodes.
 """
@@ -50,6 +54,8 @@ def run_once(listing: Path, args: argparse.Namespace, address: str) -> tuple[flo
     command = [FETCHER, str(listing), "-e", "dask", "--scheduler", address]
     command += ["-w", str(args.workers), "--per-host", "0", "--retries", "0"]
     command += ["-q", "-f", "jsonl", "-o", os.devnull]
+    if args.rate is not None:
+        command += ["--rate", f"{args.rate:g}"]
     started = time.perf_counter()
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
@@ -67,6 +73,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     parser.add_argument("-w", "--workers", type=int, default=1024, help="fetcher's -w")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rate", type=float, help="fetcher's --rate (default: none)")
     args = parser.parse_args()
     small = max(1, args.urls // 10)
     with tempfile.TemporaryDirectory(prefix="fetcher-ceiling-") as temporary:
@@ -89,7 +96,8 @@ def main() -> None:
     extra = args.urls - small
     print(
         f"{args.urls:,} and {small:,} URLs over {args.hosts:,} hosts; {args.nodes} stand-in "
-        f"nodes x {args.threads} threads; -w {args.workers}; medians of {args.repeat}; "
+        f"nodes x {args.threads} threads; -w {args.workers}"
+        f"{'' if args.rate is None else f'; --rate {args.rate:g}'}; medians of {args.repeat}; "
         f"{os.cpu_count()} cores"
     )
     per_url = (cpu - cpu_small) / extra
