@@ -182,20 +182,25 @@ def report(
         extra = wall - statistics.median(r["wall"] for r in little)
         marginal_rate = (args.urls - small) / extra
         ideal = f"{marginal_rate * latency / workers:.0%}" if latency else "-"
-        client = statistics.median(r["client"] for r in big)
-        client_small = statistics.median(r["client"] for r in little)
-        marginal = (client - client_small) / (args.urls - small) * 1e6
+        marginal = _marginal_us(big, little, "client", args.urls - small)
         scheduler = statistics.median(r["scheduler"] / r["wall"] for r in big)
         on_workers = statistics.median(r["workers"] for r in big) / args.urls * 1e6
         scheduler_text = f"{scheduler:.1%}" if executor.startswith("dask") else "-"
         workers_text = f"{on_workers:.0f}" if executor.startswith("dask") else "-"
-        machine = statistics.median(r["machine"] for r in big)
-        machine_small = statistics.median(r["machine"] for r in little)
-        on_machine = (machine - machine_small) / (args.urls - small) * 1e6
+        on_machine = _marginal_us(big, little, "machine", args.urls - small)
         print(
             f"{executor:<10} {wall:7.2f} {rate:8.0f} {marginal_rate:17.0f} {ideal:>9}  "
             f"{marginal:13.0f}  {scheduler_text:>21}  {workers_text:>14}  {on_machine:15.0f}"
         )
+
+
+def _marginal_us(
+    big: list[dict[str, float]], little: list[dict[str, float]], key: str, extra: int
+) -> float:
+    """Microseconds of `key`'s CPU each of the `extra` URLs of the large run cost (the
+    difference of the medians: start-up left out)."""
+    large = statistics.median(r[key] for r in big)
+    return (large - statistics.median(r[key] for r in little)) / extra * 1e6
 
 
 def main() -> None:

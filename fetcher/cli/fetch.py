@@ -150,10 +150,13 @@ def run_fetch(values: dict[str, Any], env: Environment) -> int:
     if output == "-":
         output = None
     fmt = _format(take("output_format"), output)
-    _check_combination(first_only=first_only, resume=resume, output=output, fmt=fmt)
+    grace = take("grace")
+    _check_combination(
+        first_only=first_only, resume=resume, output=output, fmt=fmt, grace=grace is not None
+    )
     record_filter = _record_filter(take)
     stats, progress, quiet, color = take("stats"), take("progress"), take("quiet"), take("color")
-    grace = _grace(take("grace"), first_only=first_only)
+    grace = _grace(grace)
     options = options_from(values)
     _check_executor(options)
     if output is None and env.stdout is None:
@@ -184,14 +187,10 @@ def _check_stats(path: str, inputs: list[str], output: str | None) -> None:
         raise typer.BadParameter(problem, param_hint="'--stats'")
 
 
-def _grace(seconds: float | None, *, first_only: bool) -> float:
-    """The grace asked for (0 to an hour), else the default; a race has none to give."""
+def _grace(seconds: float | None) -> float:
+    """The grace asked for (0 to an hour), else the default."""
     if seconds is None:
         return GRACE_SECONDS
-    if first_only:
-        raise click_exceptions().UsageError(
-            "--grace does not combine with --first-only: a race stops at once"
-        )
     try:
         check_number("grace", seconds, at_least=0, at_most=MAX_GRACE_SECONDS)
     except OptionError as exc:
@@ -252,11 +251,16 @@ def _colour(env: Environment, choice: str, output: str | None) -> bool:
     return not env.environ.get("NO_COLOR") and env.environ.get("TERM") != "dumb"
 
 
-def _check_combination(*, first_only: bool, resume: bool, output: str | None, fmt: str) -> None:
-    """Reject flags that mean nothing together, before any work is done."""
+def _check_combination(
+    *, first_only: bool, resume: bool, output: str | None, fmt: str, grace: bool
+) -> None:
+    """Reject flags that mean nothing together, before any work is done (`grace`: the
+    option was given)."""
     usage = click_exceptions().UsageError
     if resume and first_only:
         raise usage("--resume does not combine with --first-only: a race has no list to continue")
+    if grace and first_only:
+        raise usage("--grace does not combine with --first-only: a race stops at once")
     if resume and output is None:
         raise usage("--resume needs --output FILE (the file to continue)")
     if resume and not FORMATS[fmt].resumable:
