@@ -3,7 +3,8 @@ routes them and writes the records.
 
 Dask places the nodes and watches over them; it schedules no URL. The run starts a fetch
 node (`node`) in every Dask worker process with one `Client.run`, connects to each
-directly, and sends it its URLs in batches, with their indexes; each node runs fetcher's
+directly (one thread reads and writes every connection: `links`), and sends it its URLs
+in batches, with their indexes; each node runs fetcher's
 own runner (per-host cap, retries, `Retry-After`, its share of `--rate`) and sends the
 records back in batches. This process does per URL only what cannot be avoided: read
 it, find its owner, and write its record. (A task per URL made the Dask scheduler the
@@ -40,17 +41,10 @@ from .._core.options import FetchOptions
 from .._core.result import FetchResult
 from .._core.signals import signals_blocked, wait_first, wake
 from .._executors.dask import DaskPool
-from .._executors.wire import (
-    decode,
-    decode_records,
-    encode,
-    frame_limit,
-    read_frame,
-    send_frame,
-)
+from .._executors.wire import decode, decode_records, frame_limit
 from . import retry
 from .feeder import Feeder
-from .links import Link, connect
+from .links import Link, LinkLoop, connect
 from .node import BATCH, start_node
 from .owners import Owners, partition_of
 from .runner import FetchRun
@@ -58,6 +52,11 @@ from .runner import FetchRun
 __all__ = ["ClusterRun"]
 
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
+#: The run's thread is woken for records at most this often, unless they end a node's
+#: run or hold the run's first success: a wake a frame made the run's thread the larger
+#: part of the client's cost with many nodes (`links`). A node's frame every 40 ms and
+#: this make a record at most 50 ms late.
+_COALESCE_SECONDS = 0.01
 
 
 class ClusterRun(FetchRun):
@@ -81,6 +80,8 @@ class ClusterRun(FetchRun):
         self._lost_retries = 0  # retries counted by nodes since lost
         self._was_capped = False
         self._dask: DaskPool | None = None
+        self._loop: LinkLoop | None = None
+        self._succeeded = False  # a record of a success has come (the links' thread's)
         self._window = options.window  # and a batch per node, once the nodes are known
 
     # What the session reads -------------------------------------------------------------
@@ -175,63 +176,45 @@ class ClusterRun(FetchRun):
                     f"this is {__version__}: every worker must run the same version"
                 )
             sock = connect(address, info["host"], int(info["port"]), secret)
-            self._links[address] = Link(address, sock, int(info["threads"]), self._lock)
+            self._links[address] = Link(address, sock, int(info["threads"]))
         if not self._links:
             raise ExecutorError("no Dask worker could start a fetch node")
         # Records reach this process up to a flush late, and a busy node is sent URLs
         # half a batch or more at a time: a batch per node more keeps the nodes fed.
         self._window = self.options.window + BATCH * len(self._links)
         self._owners = Owners({link: link.threads for link in self._links.values()})
-        with signals_blocked():
-            for link in self._links.values():
-                for target in (self._send, self._receive):
-                    threading.Thread(target=target, args=(link,), daemon=True).start()
-
-    def _send(self, link: Link) -> None:
-        """Send the link's URLs: whatever waits (up to a batch), at once, while the node
-        holds fewer than twice its threads and half a batch (it could soon idle), and
-        nothing while it holds more (`Link.sendable`), so a busy node gets few, large
-        frames; never more than `link.room` at the node at once (twice its threads and a
-        batch)."""
-        while True:
-            with self._lock:
-                while link.alive and not (count := link.sendable()):
-                    link.wake.wait()
-                if not link.alive:
-                    return
-                indexes = [link.pending.popleft() for _ in range(count)]
-                rows = [[i, link.outstanding[i]] for i in indexes]
-                link.at_node += count
-            if not self._send_message(link, {"urls": rows}):
-                return
-
-    def _send_message(self, link: Link, message: dict[str, Any]) -> bool:
-        try:
-            with link.sending:
-                send_frame(link.sock, encode(message))
-        except OSError:
-            self._lose(link)
-            return False
-        return True
-
-    def _receive(self, link: Link) -> None:
-        """Take the records the node sends back, until it ends or is lost."""
         limit = frame_limit(self.options.max_bytes, self.options.keep_body)
-        try:
-            while (frame := read_frame(link.sock, limit)) is not None:
-                message = decode(frame)
-                records = decode_records(message) if "records" in message else []
-                with self._lock:
-                    if not link.alive:
-                        return
-                    if "records" in message:
-                        self._accept(link, records, message)
-                    if message.get("end"):
-                        link.ended = True
-                    wake(self._arrived)
-        except Exception:  # gone, or not speaking the protocol (FrameError): fenced
-            pass
-        self._lose(link)
+        self._loop = LinkLoop(
+            self._lock, limit, self._receive, self._announce, self._lose, _COALESCE_SECONDS
+        )
+        for link in self._links.values():
+            self._loop.add(link)
+        with signals_blocked():
+            self._loop.start()
+
+    def _receive(self, link: Link, payload: bytes) -> bool:
+        """Take a message from a node (in the links' thread); whether the run's thread is
+        to know at once: the node's run ended, or the run's first success came (a race's
+        winner). `FrameError` if it is not a message of the protocol."""
+        message = decode(payload)
+        records = decode_records(message) if "records" in message else []
+        with self._lock:
+            if not link.alive:
+                return False
+            if "records" in message:
+                self._accept(link, records, message)
+            if message.get("end"):
+                link.ended = True
+                return True
+        if not self._succeeded and any(record.ok for record in records):
+            self._succeeded = True
+            return True
+        return False
+
+    def _announce(self) -> None:
+        """Wake the run's thread: records arrived (in the links' thread)."""
+        with self._lock:
+            wake(self._arrived)
 
     def _accept(self, link: Link, records: list[FetchResult], message: dict[str, Any]) -> None:
         """Keep the records of URLs outstanding at `link` (the lock is held)."""
@@ -252,7 +235,6 @@ class ClusterRun(FetchRun):
             if not link.alive:
                 return
             link.alive = False
-            link.wake.notify_all()
             self._links.pop(link.name, None)
             self._lost_retries += int(link.status["retries"] or 0)
             self._owners.remove(link)
@@ -299,8 +281,8 @@ class ClusterRun(FetchRun):
                     link.outstanding.pop(index, None)
                 self._outstanding -= len(link.pending)
                 link.pending.clear()
-        for link in links:
-            self._send_message(link, {"finish": grace})
+            for link in links:
+                link.post({"finish": grace})
         return self._drain(time.monotonic() + grace + _END_SECONDS)
 
     def _drain(self, give_up_at: float) -> Iterator[FetchResult]:
@@ -338,7 +320,8 @@ class ClusterRun(FetchRun):
             self.abandoned = sum(link.at_node for link in links)  # sent, unanswered
             for link in links:
                 link.alive = False
-                link.wake.notify_all()
+        if self._loop is not None:
+            self._loop.stop()
         for link in links:
             with contextlib.suppress(OSError):
                 link.sock.shutdown(socket.SHUT_RDWR)

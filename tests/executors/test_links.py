@@ -1,63 +1,202 @@
-"""When the cluster client's sender may send a node URLs (`Link`): the rules that keep a
-busy node's frames few and full, its URLs within `room`, and no wake-up lost."""
+"""When the cluster client may send a node URLs (`Link`): the rules that keep a busy
+node's frames few and full, its URLs within `room`, and no wake-up lost."""
 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from fetcher._run.links import Link
+from fetcher._executors.wire import decode, read_frame
+from fetcher._run.links import Link, LinkLoop
 from fetcher._run.node import BATCH
 
 
-class CountingCondition(threading.Condition):
-    """A condition that counts its `notify` calls."""
+class CountedLink(Link):
+    """A link that counts the pokes it gives its loop."""
 
-    def __init__(self, lock: threading.Lock) -> None:
-        super().__init__(lock)
-        self.notified = 0
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__("tcp://127.0.0.1:1", sock, 16)
+        self.poked = 0
+        self.poke = self._count
 
-    def notify(self, n: int = 1) -> None:
-        self.notified += 1
-        super().notify(n)
+    def _count(self, link: Link) -> None:
+        self.poked += 1
 
 
 @pytest.fixture
-def link() -> Iterator[Link]:
+def link() -> Iterator[CountedLink]:
     left, right = socket.socketpair()
-    lock = threading.Lock()
-    made = Link("tcp://127.0.0.1:1", left, 16, lock)
-    made.wake = CountingCondition(lock)
-    with lock, left, right:
-        yield made
+    with left, right:
+        yield CountedLink(left)
 
 
-def test_a_node_under_its_mark_is_sent_what_waits_up_to_a_batch(link: Link) -> None:
+def test_a_node_under_its_mark_is_sent_what_waits_up_to_a_batch(link: CountedLink) -> None:
     assert link.refill_at == 2 * 16 + BATCH // 2 and link.room == 2 * 16 + BATCH
     for index in range(1, 301):
         link.queue(index, f"http://127.0.0.1/{index}")
-    assert link.wake.notified == 1  # the first URL waiting, not one wake a URL
+    assert link.poked == 1  # the first URL waiting, not one wake a URL
     assert link.sendable() == BATCH
     link.at_node = link.refill_at - 1
     assert link.sendable() == link.room - link.at_node  # never past the room
 
 
-def test_a_busy_node_is_sent_nothing_until_it_falls_under_its_mark(link: Link) -> None:
+def test_a_busy_node_is_sent_nothing_until_it_falls_under_its_mark(link: CountedLink) -> None:
     link.at_node = link.room  # a full node: a backlog waits
     for index in range(1, 301):
         link.queue(index, f"http://127.0.0.1/{index}")
-    assert link.wake.notified == 0
+    assert link.poked == 0
     link.answered(10)  # room again, but the node is still busy: no frame of 10
-    assert link.sendable() == 0 and link.wake.notified == 0
+    assert link.sendable() == 0 and link.poked == 0
     link.answered(link.at_node - link.refill_at + 1)  # under the mark: one wake, a big frame
-    assert link.wake.notified == 1
+    assert link.poked == 1
     assert link.sendable() == link.room - link.at_node > BATCH // 2
 
 
-def test_no_wake_when_nothing_waits(link: Link) -> None:
+def test_no_wake_when_nothing_waits(link: CountedLink) -> None:
     link.at_node = link.refill_at
     link.answered(5)
-    assert link.wake.notified == 0
+    assert link.poked == 0
+
+
+# The loop: every connection read and written by one thread -------------------------------
+
+
+class Loop:
+    """A `LinkLoop` over one link, a socket pair's end, and what it gave the run."""
+
+    def __init__(self, coalesce: float, limit: int = 1 << 20) -> None:
+        self.peer, near = socket.socketpair()
+        self.lock = threading.Lock()
+        self.link = Link("tcp://127.0.0.1:1", near, 16)
+        self.payloads: list[bytes] = []
+        self.received = threading.Semaphore(0)
+        self.arrivals = 0
+        self.arrived_event = threading.Semaphore(0)
+        self.lost: list[Link] = []
+        self.lost_event = threading.Event()
+        self.loop = LinkLoop(self.lock, limit, self._receive, self._arrived, self._lose, coalesce)
+        self.loop.add(self.link)
+        self.thread = self.loop.start()
+
+    def _receive(self, link: Link, payload: bytes) -> bool:
+        if payload == b"raise":
+            raise RuntimeError("a fault in taking a message")
+        self.payloads.append(payload)
+        self.received.release()
+        return payload == b"urgent"
+
+    def _arrived(self) -> None:
+        self.arrivals += 1
+        self.arrived_event.release()
+
+    def _lose(self, link: Link) -> None:
+        self.lost.append(link)
+        self.lost_event.set()
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+
+    def close(self) -> None:
+        self.stop()
+        self.peer.close()
+        self.link.sock.close()
+
+    def read_frame(self) -> dict[str, Any]:
+        self.peer.settimeout(5)
+        frame = read_frame(self.peer)
+        assert frame is not None
+        return decode(frame)
+
+
+def frame(payload: bytes) -> bytes:
+    return struct.pack(">Q", len(payload)) + payload
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    made = Loop(coalesce=60.0)
+    yield made
+    made.close()
+
+
+def test_frames_come_whole_however_the_bytes_are_split(loop: Loop) -> None:
+    payloads = [f"message {number} ".encode() * number for number in range(1, 40)]
+    stream = b"".join(frame(payload) for payload in payloads)
+    for start in range(0, len(stream), 7):  # pieces across headers and payloads alike
+        loop.peer.sendall(stream[start : start + 7])
+    for _ in payloads:
+        assert loop.received.acquire(timeout=5)
+    assert loop.payloads == payloads
+    assert not loop.lost
+
+
+def test_records_wake_the_run_once_a_quiet_period_unless_urgent(loop: Loop) -> None:
+    loop.peer.sendall(frame(b"first"))
+    assert loop.arrived_event.acquire(timeout=5)  # the first at once
+    loop.peer.sendall(frame(b"second"))
+    assert loop.received.acquire(timeout=5) and loop.received.acquire(timeout=5)
+    loop.peer.sendall(frame(b"urgent"))  # read after the pass that took "second"
+    assert loop.arrived_event.acquire(timeout=5)
+    loop.close()
+    assert loop.payloads == [b"first", b"second", b"urgent"]
+    assert loop.arrivals == 2  # "second" waited for the quiet period, "urgent" did not
+
+
+def test_records_in_a_quiet_period_are_announced_when_it_ends() -> None:
+    loop = Loop(coalesce=0.05)
+    try:
+        loop.peer.sendall(frame(b"first"))
+        assert loop.arrived_event.acquire(timeout=5)
+        loop.peer.sendall(frame(b"second"))
+        assert loop.arrived_event.acquire(timeout=5)  # no other frame comes to wake it
+        assert loop.payloads == [b"first", b"second"]
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("ending", ["closed", "oversized", "fault"])
+def test_a_link_that_breaks_is_lost_and_no_more_is_read(loop: Loop, ending: str) -> None:
+    if ending == "closed":
+        loop.peer.sendall(frame(b"first") + frame(b"cut short")[:9])
+        loop.peer.shutdown(socket.SHUT_WR)
+    elif ending == "oversized":
+        loop.peer.sendall(frame(b"first") + struct.pack(">Q", (1 << 20) + 1) + b"x" * 64)
+    else:
+        loop.peer.sendall(frame(b"first") + frame(b"raise") + frame(b"after"))
+    assert loop.lost_event.wait(5)
+    loop.close()
+    assert loop.lost == [loop.link]
+    assert loop.payloads == [b"first"]
+
+
+def test_urls_leave_as_a_frame_before_a_message_posted_after_them(loop: Loop) -> None:
+    with loop.lock:
+        for index in range(1, 4):
+            loop.link.queue(index, f"http://127.0.0.1/{index}")
+        loop.link.post({"finish": 2.0})
+    assert loop.read_frame() == {
+        "urls": [[1, "http://127.0.0.1/1"], [2, "http://127.0.0.1/2"], [3, "http://127.0.0.1/3"]]
+    }
+    assert loop.read_frame() == {"finish": 2.0}
+    assert loop.link.at_node == 3 and not loop.link.pending
+
+
+def test_a_lost_link_is_sent_nothing_more(loop: Loop) -> None:
+    with loop.lock:
+        loop.link.alive = False
+        loop.link.queue(1, "http://127.0.0.1/1")
+        loop.link.post({"finish": 2.0})
+    for ping in (b"a", b"b"):  # "b" is read in a pass after the one that took the poke
+        loop.peer.sendall(frame(ping))
+        assert loop.received.acquire(timeout=5)
+    loop.stop()
+    loop.peer.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        loop.peer.recv(64)  # nothing was written
