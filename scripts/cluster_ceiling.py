@@ -16,6 +16,14 @@ With `--rate R` (fetcher's `--rate`) the client's cost is measured at that URL r
 instead: many nodes at a modest rate each send small frames every 40 ms, and comparing
 `--nodes` at one rate gives what a node's frames cost the client.
 
+With `--tree NAME=DIR` (repeatable) the runs alternate between the fetcher of each source
+tree (`PYTHONPATH=DIR`; the installed one is not run): an A/B of two commits in the same
+minutes, since this machine's figures drift by a third between hours. The nodes are the
+installed fetcher's in every case.
+
+    git worktree add /tmp/before HEAD~1
+    python scripts/cluster_ceiling.py --rate 2000 --nodes 8 --tree before=/tmp/before --tree after=.
+
 Everything is on 127.0.0.0/8; the 2 cores of this machine are shared by the client, the
 scheduler and the stand-in nodes.
 """
@@ -49,15 +57,19 @@ def write_list(path: Path, count: int, hosts: int) -> None:
             out.write(f"http://127.1.{host // 256}.{host % 256}:8080/page/{number}\n")
 
 
-def run_once(listing: Path, args: argparse.Namespace, address: str) -> tuple[float, float]:
-    """One run: wall seconds and the client's CPU seconds."""
+def run_once(
+    listing: Path, args: argparse.Namespace, address: str, tree: str | None = None
+) -> tuple[float, float]:
+    """One run (of the fetcher in source tree `tree`, if given): wall seconds and the
+    client's CPU seconds."""
     command = [FETCHER, str(listing), "-e", "dask", "--scheduler", address]
     command += ["-w", str(args.workers), "--per-host", "0", "--retries", "0"]
     command += ["-q", "-f", "jsonl", "-o", os.devnull]
     if args.rate is not None:
         command += ["--rate", f"{args.rate:g}"]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    env = None if tree is None else dict(os.environ, PYTHONPATH=str(Path(tree).resolve()))
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -74,36 +86,55 @@ def main() -> None:
     parser.add_argument("-w", "--workers", type=int, default=1024, help="fetcher's -w")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rate", type=float, help="fetcher's --rate (default: none)")
+    parser.add_argument(
+        "--tree", action="append", metavar="NAME=DIR", default=[],
+        help="run the fetcher of this source tree, alternating with the other trees",
+    )  # fmt: skip
     args = parser.parse_args()
+    trees: dict[str, str | None] = {"installed": None}
+    if args.tree:
+        if not all("=" in tree for tree in args.tree):
+            parser.error("--tree takes NAME=DIR")
+        trees = dict(tree.split("=", 1) for tree in args.tree)
     small = max(1, args.urls // 10)
     with tempfile.TemporaryDirectory(prefix="fetcher-ceiling-") as temporary:
         lists = {count: Path(temporary) / f"urls-{count}.txt" for count in (args.urls, small)}
         for count, path in lists.items():
             write_list(path, count, args.hosts)
         address, cluster = start_cluster(args)
-        runs: dict[int, list[tuple[float, float]]] = {args.urls: [], small: []}
+        runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
         try:
             for _ in range(args.repeat):
-                for count, path in lists.items():
-                    runs[count].append(run_once(path, args, address))
-                    print(f"  {count}: {runs[count][-1][0]:.2f}s", file=sys.stderr)
+                for name, tree in trees.items():
+                    for count, path in lists.items():
+                        run = run_once(path, args, address, tree)
+                        runs.setdefault((name, count), []).append(run)
+                        print(f"  {name} {count}: {run[0]:.2f}s", file=sys.stderr)
         finally:
             for process in cluster:
                 process.terminate()
             os.killpg(cluster[1].pid, 9)
-    wall, cpu = (statistics.median(r[i] for r in runs[args.urls]) for i in (0, 1))
-    wall_small, cpu_small = (statistics.median(r[i] for r in runs[small]) for i in (0, 1))
-    extra = args.urls - small
     print(
         f"{args.urls:,} and {small:,} URLs over {args.hosts:,} hosts; {args.nodes} stand-in "
         f"nodes x {args.threads} threads; -w {args.workers}"
         f"{'' if args.rate is None else f'; --rate {args.rate:g}'}; medians of {args.repeat}; "
         f"{os.cpu_count()} cores"
     )
+    extra = args.urls - small
+    for name in trees:
+        report(name if args.tree else "", runs[name, args.urls], runs[name, small], extra)
+
+
+def report(
+    name: str, large: list[tuple[float, float]], small: list[tuple[float, float]], extra: int
+) -> None:
+    """One tree's line: marginal URLs/s and client CPU a URL, from medians."""
+    wall, cpu = (statistics.median(run[i] for run in large) for i in (0, 1))
+    wall_small, cpu_small = (statistics.median(run[i] for run in small) for i in (0, 1))
     per_url = (cpu - cpu_small) / extra
     print(
-        f"marginal {extra / (wall - wall_small):,.0f} URLs/s; client "
-        f"{per_url * 1e6:.0f} us of CPU per URL (marginal), "
+        f"{name + ': ' if name else ''}marginal {extra / (wall - wall_small):,.0f} URLs/s; "
+        f"client {per_url * 1e6:.0f} us of CPU per URL (marginal), "
         f"{cpu / wall:.0%} of a core during the large run ({wall:.2f} s); "
         f"at 20,000 URLs/s: {20_000 * per_url:.0%} of a core"
     )
