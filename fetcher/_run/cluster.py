@@ -52,11 +52,9 @@ from .runner import FetchRun
 __all__ = ["ClusterRun"]
 
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
-#: The run's thread is woken for records at most this often, unless they end a node's
-#: run or hold the run's first success: a wake a frame made the run's thread the larger
-#: part of the client's cost with many nodes (`links`). A node's frame every 40 ms and
-#: this make a record at most 50 ms late.
-_COALESCE_SECONDS = 0.01
+#: The links' thread reads the nodes' frames at most this often (`LinkLoop`): a node's
+#: frame every 40 ms and this make a record at most 50 ms late.
+_PACE_SECONDS = 0.01
 
 
 class ClusterRun(FetchRun):
@@ -81,7 +79,6 @@ class ClusterRun(FetchRun):
         self._was_capped = False
         self._dask: DaskPool | None = None
         self._loop: LinkLoop | None = None
-        self._succeeded = False  # a record of a success has come (the links' thread's)
         self._window = options.window  # and a batch per node, once the nodes are known
 
     # What the session reads -------------------------------------------------------------
@@ -185,31 +182,25 @@ class ClusterRun(FetchRun):
         self._owners = Owners({link: link.threads for link in self._links.values()})
         limit = frame_limit(self.options.max_bytes, self.options.keep_body)
         self._loop = LinkLoop(
-            self._lock, limit, self._receive, self._announce, self._lose, _COALESCE_SECONDS
+            self._lock, limit, self._receive, self._announce, self._lose, _PACE_SECONDS
         )
         for link in self._links.values():
             self._loop.add(link)
         with signals_blocked():
             self._loop.start()
 
-    def _receive(self, link: Link, payload: bytes) -> bool:
-        """Take a message from a node (in the links' thread); whether the run's thread is
-        to know at once: the node's run ended, or the run's first success came (a race's
-        winner). `FrameError` if it is not a message of the protocol."""
+    def _receive(self, link: Link, payload: bytes) -> None:
+        """Take a message from a node (in the links' thread); `FrameError` if it is not
+        a message of the protocol."""
         message = decode(payload)
         records = decode_records(message) if "records" in message else []
         with self._lock:
             if not link.alive:
-                return False
+                return
             if "records" in message:
                 self._accept(link, records, message)
             if message.get("end"):
                 link.ended = True
-                return True
-        if not self._succeeded and any(record.ok for record in records):
-            self._succeeded = True
-            return True
-        return False
 
     def _announce(self) -> None:
         """Wake the run's thread: records arrived (in the links' thread)."""

@@ -1,12 +1,11 @@
 """The client's side of the fetch nodes: each node's connection and the URLs out at it
 (`Link`), and the one thread that reads and writes every connection (`LinkLoop`).
 
-One thread for all the nodes, not a sender and a receiver a node: a frame that comes in
-wakes no thread of its own, and the frames that come together wake the run's thread
-once. The client's cost grows with the number of nodes, since each busy node sends a
-frame every 40 ms however few records it holds: with 32 stand-in nodes at 2,000 URLs/s
-it spent 114 µs a URL with two threads a node and a wake of the run's thread a frame,
-74 µs with this loop (docs/benchmarks.md, "How many nodes one client drives").
+One thread for all the nodes, not a sender and a receiver a node, and it reads at most
+every 10 ms: each busy node sends a frame every 40 ms however few records it holds, so
+with a thread woken a frame the client's cost grew with the number of nodes; now the
+frames that came meanwhile are taken in one pass, which wakes the run's thread once.
+Figures in docs/benchmarks.md ("How many nodes one client drives").
 """
 
 from __future__ import annotations
@@ -112,29 +111,31 @@ class LinkLoop:
     """The thread that reads and writes every link's connection, without blocking, from
     one selector.
 
-    It hands each whole frame to `receive(link, payload)`, which returns whether the run's
-    thread is to be woken at once (the last records of a finish) or may wait; frames that
-    come together wake it once, through `arrived()`, and a woken run's thread is not woken
-    again within `coalesce` seconds (records then reach it at most that much later). A
-    link that fails, closes or breaks the protocol goes to `lose(link)`; so do all that are
-    left if the loop itself fails, so that the run never waits for a dead thread.
+    It hands each whole frame to `receive(link, payload)` and, after a pass that took
+    any, wakes the run's thread once (`arrived()`). A pass starts at most every `pace`
+    seconds: the frames that come meanwhile wait in the sockets and are taken in one
+    pass, so the client's wake-ups do not grow with the number of nodes (each costs more
+    CPU than a frame's records here), and a record reaches the run at most `pace` after
+    its frame. A link that fails, closes or breaks the protocol goes to `lose(link)`; so
+    do all that are left if the loop itself fails, so that the run never waits for a
+    dead thread.
     """
 
     def __init__(
         self,
         lock: threading.Lock,
         limit: int,
-        receive: Callable[[Link, bytes], bool],
+        receive: Callable[[Link, bytes], None],
         arrived: Callable[[], None],
         lose: Callable[[Link], None],
-        coalesce: float,
+        pace: float,
     ) -> None:
         self._lock = lock
         self._limit = limit
         self._receive = receive
         self._arrived = arrived
         self._lose = lose
-        self._coalesce = coalesce
+        self._pace = pace
         self._selector = selectors.DefaultSelector()
         self._waker, self._poker = socket.socketpair()
         for end in (self._waker, self._poker):
@@ -143,10 +144,8 @@ class LinkLoop:
         self._links: set[Link] = set()
         self._dirty: set[Link] = set()  # links that may have something to send
         self._poked = False  # a byte is on its way to the waker
-        self._stopped = False
+        self._stopped = threading.Event()
         self._thread: int | None = None
-        self._unannounced = False  # records taken since the run's thread was last woken
-        self._quiet_until = 0.0  # not before then, unless urgent
 
     def add(self, link: Link) -> None:
         """Serve `link` (before `start`)."""
@@ -165,7 +164,7 @@ class LinkLoop:
     def stop(self) -> None:
         """End the loop soon; it closes its selector (the caller closes the links)."""
         with self._lock:
-            self._stopped = True
+            self._stopped.set()
             self._wake_loop()
 
     def _poke(self, link: Link) -> None:
@@ -183,38 +182,29 @@ class LinkLoop:
     def _run(self) -> None:
         self._thread = threading.get_ident()
         try:
-            while not self._stopped:
-                timeout = None
-                if self._unannounced:
-                    timeout = max(0.0, self._quiet_until - time.monotonic())
-                urgent = False
-                for key, mask in self._selector.select(timeout):
+            while not self._stopped.is_set():
+                started = time.monotonic()
+                took = False
+                for key, mask in self._selector.select():
                     if key.data is None:
                         with contextlib.suppress(OSError):
                             self._waker.recv(4096)
                     elif mask & selectors.EVENT_READ:
-                        urgent = self._read(key.data) or urgent
+                        took = self._read(key.data) or took
                     if key.data is not None and mask & selectors.EVENT_WRITE:
                         self._write(key.data)
                 self._send_taken()
-                self._announce(urgent)
+                if took:
+                    self._arrived()
+                self._stopped.wait(max(0.0, started + self._pace - time.monotonic()))
         except Exception:  # a fault here must not leave the run waiting for records
             pass
         finally:
             self._close()
 
-    def _announce(self, urgent: bool) -> None:
-        """Wake the run's thread if records wait for it and it may be woken now."""
-        if not (self._unannounced or urgent):
-            return
-        now = time.monotonic()
-        if urgent or now >= self._quiet_until:
-            self._unannounced = False
-            self._quiet_until = now + self._coalesce
-            self._arrived()
-
     def _read(self, link: Link) -> bool:
-        """Read what `link` has and pass on its whole frames; whether one was urgent."""
+        """Read what `link` has and pass on its whole frames; whether it had any (or
+        was lost)."""
         try:
             data = link.sock.recv(_READ_BYTES)
         except BlockingIOError:
@@ -226,7 +216,7 @@ class LinkLoop:
             return True
         inbox = link.inbox
         inbox += data
-        urgent = False
+        took = False
         try:
             while len(inbox) >= _LENGTH.size:
                 (length,) = _LENGTH.unpack_from(inbox)
@@ -237,12 +227,12 @@ class LinkLoop:
                     break
                 payload = bytes(inbox[_LENGTH.size : end])
                 del inbox[:end]
-                urgent = self._receive(link, payload) or urgent
-                self._unannounced = True
+                self._receive(link, payload)
+                took = True
         except Exception:  # not speaking the protocol (FrameError), or a fault: fenced
             self._drop(link)
             return True
-        return urgent
+        return took
 
     def _send_taken(self) -> None:
         """Frame and write what the links poked since the last pass have to send."""

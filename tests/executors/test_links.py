@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,29 +70,28 @@ def test_no_wake_when_nothing_waits(link: CountedLink) -> None:
 class Loop:
     """A `LinkLoop` over one link, a socket pair's end, and what it gave the run."""
 
-    def __init__(self, coalesce: float, limit: int = 1 << 20) -> None:
+    def __init__(self, pace: float, limit: int = 1 << 20) -> None:
         self.peer, near = socket.socketpair()
         self.lock = threading.Lock()
         self.link = Link("tcp://127.0.0.1:1", near, 16)
         self.payloads: list[bytes] = []
         self.received = threading.Semaphore(0)
-        self.arrivals = 0
+        self.arrivals: list[float] = []  # when the run was woken
         self.arrived_event = threading.Semaphore(0)
         self.lost: list[Link] = []
         self.lost_event = threading.Event()
-        self.loop = LinkLoop(self.lock, limit, self._receive, self._arrived, self._lose, coalesce)
+        self.loop = LinkLoop(self.lock, limit, self._receive, self._arrived, self._lose, pace)
         self.loop.add(self.link)
         self.thread = self.loop.start()
 
-    def _receive(self, link: Link, payload: bytes) -> bool:
+    def _receive(self, link: Link, payload: bytes) -> None:
         if payload == b"raise":
             raise RuntimeError("a fault in taking a message")
         self.payloads.append(payload)
         self.received.release()
-        return payload == b"urgent"
 
     def _arrived(self) -> None:
-        self.arrivals += 1
+        self.arrivals.append(time.monotonic())
         self.arrived_event.release()
 
     def _lose(self, link: Link) -> None:
@@ -121,7 +121,7 @@ def frame(payload: bytes) -> bytes:
 
 @pytest.fixture
 def loop() -> Iterator[Loop]:
-    made = Loop(coalesce=60.0)
+    made = Loop(pace=0.0)
     yield made
     made.close()
 
@@ -137,28 +137,29 @@ def test_frames_come_whole_however_the_bytes_are_split(loop: Loop) -> None:
     assert not loop.lost
 
 
-def test_records_wake_the_run_once_a_quiet_period_unless_urgent(loop: Loop) -> None:
-    loop.peer.sendall(frame(b"first"))
-    assert loop.arrived_event.acquire(timeout=5)  # the first at once
-    loop.peer.sendall(frame(b"second"))
-    assert loop.received.acquire(timeout=5) and loop.received.acquire(timeout=5)
-    loop.peer.sendall(frame(b"urgent"))  # read after the pass that took "second"
-    assert loop.arrived_event.acquire(timeout=5)
-    loop.close()
-    assert loop.payloads == [b"first", b"second", b"urgent"]
-    assert loop.arrivals == 2  # "second" waited for the quiet period, "urgent" did not
-
-
-def test_records_in_a_quiet_period_are_announced_when_it_ends() -> None:
-    loop = Loop(coalesce=0.05)
+def test_a_pass_at_most_every_pace_takes_what_came_meanwhile() -> None:
+    loop = Loop(pace=0.2)
     try:
         loop.peer.sendall(frame(b"first"))
-        assert loop.arrived_event.acquire(timeout=5)
+        assert loop.arrived_event.acquire(timeout=5)  # at once: the loop was waiting
         loop.peer.sendall(frame(b"second"))
-        assert loop.arrived_event.acquire(timeout=5)  # no other frame comes to wake it
-        assert loop.payloads == [b"first", b"second"]
+        loop.peer.sendall(frame(b"third"))
+        assert loop.arrived_event.acquire(timeout=5)  # when the pace allows, not before
+        assert loop.arrivals[1] - loop.arrivals[0] >= 0.2 - 0.001
+        for _ in range(3):
+            assert loop.received.acquire(timeout=5)
+        assert loop.payloads == [b"first", b"second", b"third"]
     finally:
         loop.close()
+
+
+def test_a_stop_ends_the_pause_between_passes() -> None:
+    loop = Loop(pace=600.0)
+    loop.peer.sendall(frame(b"first"))
+    assert loop.arrived_event.acquire(timeout=5)
+    started = time.monotonic()
+    loop.close()  # the next pass is ten minutes away; `stop` asserts the thread ended
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.parametrize("ending", ["closed", "oversized", "fault"])
