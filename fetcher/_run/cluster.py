@@ -52,8 +52,8 @@ from .runner import FetchRun
 __all__ = ["ClusterRun"]
 
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
-#: The links' thread reads the nodes' frames at most this often (`LinkLoop`): a node's
-#: frame every 40 ms and this make a record at most 50 ms late.
+#: While the nodes' frames are small, the links' thread reads them at most this often
+#: (`LinkLoop`): a node's frame every 40 ms and this make a record at most 50 ms late.
 _PACE_SECONDS = 0.01
 
 
@@ -189,18 +189,18 @@ class ClusterRun(FetchRun):
         with signals_blocked():
             self._loop.start()
 
-    def _receive(self, link: Link, payload: bytes) -> None:
-        """Take a message from a node (in the links' thread); `FrameError` if it is not
-        a message of the protocol."""
+    def _receive(self, link: Link, payload: bytes) -> int:
+        """Take a message from a node (in the links' thread): how many records it held.
+        `FrameError` if it is not a message of the protocol."""
         message = decode(payload)
         records = decode_records(message) if "records" in message else []
         with self._lock:
-            if not link.alive:
-                return
-            if "records" in message:
-                self._accept(link, records, message)
-            if message.get("end"):
-                link.ended = True
+            if link.alive:
+                if "records" in message:
+                    self._accept(link, records, message)
+                if message.get("end"):
+                    link.ended = True
+        return len(records)
 
     def _announce(self) -> None:
         """Wake the run's thread: records arrived (in the links' thread)."""

@@ -1,11 +1,12 @@
 """The client's side of the fetch nodes: each node's connection and the URLs out at it
 (`Link`), and the one thread that reads and writes every connection (`LinkLoop`).
 
-One thread for all the nodes, not a sender and a receiver a node, and it reads at most
-every 10 ms: each busy node sends a frame every 40 ms however few records it holds, so
-with a thread woken a frame the client's cost grew with the number of nodes; now the
-frames that came meanwhile are taken in one pass, which wakes the run's thread once.
-Figures in docs/benchmarks.md ("How many nodes one client drives").
+One thread for all the nodes, not a sender and a receiver a node, and while the nodes'
+frames are small it reads at most every 10 ms: each busy node sends a frame every 40 ms
+however few records it holds, so with a thread woken a frame the client's cost grew with
+the number of nodes; now the frames that came meanwhile are taken in one pass, which
+wakes the run's thread once. Figures in docs/benchmarks.md ("How many nodes one client
+drives").
 """
 
 from __future__ import annotations
@@ -111,12 +112,15 @@ class LinkLoop:
     """The thread that reads and writes every link's connection, without blocking, from
     one selector.
 
-    It hands each whole frame to `receive(link, payload)` and, after a pass that took
-    any, wakes the run's thread once (`arrived()`). A pass starts at most every `pace`
-    seconds: the frames that come meanwhile wait in the sockets and are taken in one
+    It hands each whole frame to `receive(link, payload)`, which returns how many records
+    it held, and after a pass that took any wakes the run's thread once (`arrived()`).
+    After a pass whose frames were small the next starts `pace` seconds after it at the
+    earliest: the frames that come meanwhile wait in the sockets and are taken in one
     pass, so the client's wake-ups do not grow with the number of nodes (each costs more
-    CPU than a frame's records here), and a record reaches the run at most `pace` after
-    its frame. A link that fails, closes or breaks the protocol goes to `lose(link)`; so
+    CPU than a small frame's records here), and a record reaches the run at most `pace`
+    after its frame. After a full frame (a batch: its node runs flat out) there is no
+    pause: the wake is a small cost a record, and reading the frame later would keep its
+    node waiting for URLs. A link that fails, closes or breaks the protocol goes to `lose(link)`; so
     do all that are left if the loop itself fails, so that the run never waits for a
     dead thread.
     """
@@ -125,7 +129,7 @@ class LinkLoop:
         self,
         lock: threading.Lock,
         limit: int,
-        receive: Callable[[Link, bytes], None],
+        receive: Callable[[Link, bytes], int],
         arrived: Callable[[], None],
         lose: Callable[[Link], None],
         pace: float,
@@ -184,39 +188,40 @@ class LinkLoop:
         try:
             while not self._stopped.is_set():
                 started = time.monotonic()
-                took = False
+                took = 0  # records, or 1 for a link lost
                 for key, mask in self._selector.select():
                     if key.data is None:
                         with contextlib.suppress(OSError):
                             self._waker.recv(4096)
                     elif mask & selectors.EVENT_READ:
-                        took = self._read(key.data) or took
+                        took = max(took, self._read(key.data))
                     if key.data is not None and mask & selectors.EVENT_WRITE:
                         self._write(key.data)
                 self._send_taken()
                 if took:
                     self._arrived()
-                self._stopped.wait(max(0.0, started + self._pace - time.monotonic()))
+                if took < BATCH:
+                    self._stopped.wait(max(0.0, started + self._pace - time.monotonic()))
         except Exception:  # a fault here must not leave the run waiting for records
             pass
         finally:
             self._close()
 
-    def _read(self, link: Link) -> bool:
-        """Read what `link` has and pass on its whole frames; whether it had any (or
-        was lost)."""
+    def _read(self, link: Link) -> int:
+        """Read what `link` has and pass on its whole frames: the most records one held,
+        at least 1 if there was one (or the link was lost), else 0."""
         try:
             data = link.sock.recv(_READ_BYTES)
         except BlockingIOError:
-            return False
+            return 0
         except OSError:
             data = b""
         if not data:
             self._drop(link)
-            return True
+            return 1
         inbox = link.inbox
         inbox += data
-        took = False
+        took = 0
         try:
             while len(inbox) >= _LENGTH.size:
                 (length,) = _LENGTH.unpack_from(inbox)
@@ -227,11 +232,10 @@ class LinkLoop:
                     break
                 payload = bytes(inbox[_LENGTH.size : end])
                 del inbox[:end]
-                self._receive(link, payload)
-                took = True
+                took = max(took, self._receive(link, payload), 1)
         except Exception:  # not speaking the protocol (FrameError), or a fault: fenced
             self._drop(link)
-            return True
+            return 1
         return took
 
     def _send_taken(self) -> None:

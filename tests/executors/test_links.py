@@ -84,11 +84,12 @@ class Loop:
         self.loop.add(self.link)
         self.thread = self.loop.start()
 
-    def _receive(self, link: Link, payload: bytes) -> None:
+    def _receive(self, link: Link, payload: bytes) -> int:
         if payload == b"raise":
             raise RuntimeError("a fault in taking a message")
         self.payloads.append(payload)
         self.received.release()
+        return BATCH if payload == b"full" else 1  # its records
 
     def _arrived(self) -> None:
         self.arrivals.append(time.monotonic())
@@ -149,6 +150,18 @@ def test_a_pass_at_most_every_pace_takes_what_came_meanwhile() -> None:
         for _ in range(3):
             assert loop.received.acquire(timeout=5)
         assert loop.payloads == [b"first", b"second", b"third"]
+    finally:
+        loop.close()
+
+
+def test_no_pause_after_a_full_frame() -> None:
+    loop = Loop(pace=600.0)  # after a small frame, no pass for ten minutes
+    try:
+        loop.peer.sendall(frame(b"full"))  # its node runs flat out: keep reading
+        assert loop.arrived_event.acquire(timeout=5)
+        loop.peer.sendall(frame(b"next"))
+        assert loop.arrived_event.acquire(timeout=5)
+        assert loop.payloads == [b"full", b"next"]
     finally:
         loop.close()
 
