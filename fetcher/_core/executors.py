@@ -86,7 +86,7 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             workers_are="bounds the URLs out at the nodes (2 x N and a batch per node); each "
             "node runs its worker's nthreads (local: a process per core, N threads each)",
             choose_when="many hosts, more than one machine's cores can fetch: a node per Dask "
-            "worker, one client drives some 20-50 machines (no gain for one host)",
+            "worker, one client drives some 30-50 machines (no gain for one host)",
             needs="distributed",
             extra="dask",
             clustered=True,
