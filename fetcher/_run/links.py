@@ -118,9 +118,10 @@ class LinkLoop:
     earliest: the frames that come meanwhile wait in the sockets and are taken in one
     pass, so the client's wake-ups do not grow with the number of nodes (each costs more
     CPU than a small frame's records here), and a record reaches the run at most `pace`
-    after its frame. After a full frame (a batch: its node runs flat out) there is no
-    pause: the wake is a small cost a record, and reading the frame later would keep its
-    node waiting for URLs. A link that fails, closes or breaks the protocol goes to `lose(link)`; so
+    after its frame. After a full frame (a batch: its node runs flat out), or with a
+    frame partly read (a large one, coming), there is no pause: the wake is a small cost
+    a record there, and reading later would keep a node waiting for URLs, or the run
+    for a frame of bodies. A link that fails, closes or breaks the protocol goes to `lose(link)`; so
     do all that are left if the loop itself fails, so that the run never waits for a
     dead thread.
     """
@@ -209,7 +210,8 @@ class LinkLoop:
 
     def _read(self, link: Link) -> int:
         """Read what `link` has and pass on its whole frames: the most records one held,
-        at least 1 if there was one (or the link was lost), else 0."""
+        at least 1 if there was one (or the link was lost), else 0; `BATCH` while a frame
+        is partly read (the rest is coming: no pause)."""
         try:
             data = link.sock.recv(_READ_BYTES)
         except BlockingIOError:
@@ -236,7 +238,7 @@ class LinkLoop:
         except Exception:  # not speaking the protocol (FrameError), or a fault: fenced
             self._drop(link)
             return 1
-        return took
+        return BATCH if inbox else took
 
     def _send_taken(self) -> None:
         """Frame and write what the links poked since the last pass have to send."""

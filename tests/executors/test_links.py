@@ -166,6 +166,18 @@ def test_no_pause_after_a_full_frame() -> None:
         loop.close()
 
 
+def test_no_pause_while_a_large_frame_comes() -> None:
+    loop = Loop(pace=600.0, limit=16 << 20)  # after a small frame, no pass for ten minutes
+    large = b"x" * (6 << 20)  # read a megabyte at a time
+    sender = threading.Thread(target=loop.peer.sendall, args=(frame(large),), daemon=True)
+    try:
+        sender.start()
+        assert loop.received.acquire(timeout=10)
+        assert loop.payloads == [large]
+    finally:
+        loop.close()
+
+
 def test_a_stop_ends_the_pause_between_passes() -> None:
     loop = Loop(pace=600.0)
     loop.peer.sendall(frame(b"first"))
