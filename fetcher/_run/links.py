@@ -95,10 +95,10 @@ class Link:
         self.poke(self)
 
     def take(self) -> list[dict[str, Any]]:
-        """The messages to send now: a frame of URLs if `sendable`, then any posted
-        (the lock is held)."""
+        """The messages to send now: frames of URLs while `sendable` (a node of more
+        threads than a batch takes more than one), then any posted (the lock is held)."""
         messages = []
-        if self.alive and (count := self.sendable()):
+        while self.alive and (count := self.sendable()):
             indexes = [self.pending.popleft() for _ in range(count)]
             messages.append({"urls": [[i, self.outstanding[i]] for i in indexes]})
             self.at_node += count
@@ -113,15 +113,16 @@ class LinkLoop:
     one selector.
 
     It hands each whole frame to `receive(link, payload)`, which returns how many records
-    it held, and after a pass that took any wakes the run's thread once (`arrived()`).
-    After a pass whose frames were small the next starts `pace` seconds after it at the
-    earliest: the frames that come meanwhile wait in the sockets and are taken in one
-    pass, so the client's wake-ups do not grow with the number of nodes (each costs more
-    CPU than a small frame's records here), and a record reaches the run at most `pace`
-    after its frame. After a full frame (a batch: its node runs flat out), or with a
-    frame partly read (a large one, coming), there is no pause: the wake is a small cost
-    a record there, and reading later would keep a node waiting for URLs, or the run
-    for a frame of bodies. A link that fails, closes or breaks the protocol goes to `lose(link)`; so
+    it held, and after a pass that took any frame wakes the run's thread once
+    (`arrived()`). After a pass whose frames were small, the next starts `pace` seconds
+    after the last began its work at the earliest (it reads and writes then): the frames
+    that come meanwhile wait in the sockets and are taken in one pass, so the client's
+    wake-ups do not grow with the number of nodes (each costs more CPU than a small
+    frame's records here), and a record reaches the run at most `pace` after its frame.
+    After a full frame (a batch: its node runs flat out), or with a frame partly read (a
+    large one, coming), there is no pause: the wake is a small cost a record after a full
+    frame, and a later pass would keep a node waiting for URLs, or the run for a frame
+    of bodies. A link that fails, closes or breaks the protocol goes to `lose(link)`; so
     do all that are left if the loop itself fails, so that the run never waits for a
     dead thread.
     """
@@ -151,6 +152,7 @@ class LinkLoop:
         self._poked = False  # a byte is on its way to the waker
         self._stopped = threading.Event()
         self._thread: int | None = None
+        self._started = False
 
     def add(self, link: Link) -> None:
         """Serve `link` (before `start`)."""
@@ -163,14 +165,21 @@ class LinkLoop:
         """Start the loop's thread (a daemon: a run that is not closed never holds up the
         interpreter's exit)."""
         thread = threading.Thread(target=self._run, name="fetcher-links", daemon=True)
+        with self._lock:
+            self._started = True
         thread.start()
         return thread
 
     def stop(self) -> None:
-        """End the loop soon; it closes its selector (the caller closes the links)."""
+        """End the loop soon: it closes its selector and passes the links it still
+        serves to `lose` (a run that stops has fenced them already). A loop never
+        started closes here."""
         with self._lock:
             self._stopped.set()
             self._wake_loop()
+            started = self._started
+        if not started:
+            self._close()
 
     def _poke(self, link: Link) -> None:
         """`link` may have something to send (the lock is held)."""
@@ -188,39 +197,43 @@ class LinkLoop:
         self._thread = threading.get_ident()
         try:
             while not self._stopped.is_set():
-                started = time.monotonic()
-                took = 0  # records, or 1 for a link lost
-                for key, mask in self._selector.select():
+                events = self._selector.select()
+                started = time.monotonic()  # the pace runs from here, not from the wait
+                took = 0  # the most records a frame held; 1 for a frame of none
+                busy = False  # a frame partly read
+                for key, mask in events:
                     if key.data is None:
                         with contextlib.suppress(OSError):
                             self._waker.recv(4096)
                     elif mask & selectors.EVENT_READ:
-                        took = max(took, self._read(key.data))
+                        records, partly = self._read(key.data)
+                        took, busy = max(took, records), busy or partly
                     if key.data is not None and mask & selectors.EVENT_WRITE:
                         self._write(key.data)
                 self._send_taken()
                 if took:
                     self._arrived()
-                if took < BATCH:
+                if took < BATCH and not busy:
                     self._stopped.wait(max(0.0, started + self._pace - time.monotonic()))
         except Exception:  # a fault here must not leave the run waiting for records
             pass
         finally:
             self._close()
 
-    def _read(self, link: Link) -> int:
-        """Read what `link` has and pass on its whole frames: the most records one held,
-        at least 1 if there was one (or the link was lost), else 0; `BATCH` while a frame
-        is partly read (the rest is coming: no pause)."""
+    def _read(self, link: Link) -> tuple[int, bool]:
+        """Read what `link` has and pass on its whole frames: the most records one held
+        (at least 1 if there was a frame, else 0), and whether a frame is partly read
+        (the rest is coming: no pause). A link lost is fenced by `lose`, which wakes the
+        run itself."""
         try:
             data = link.sock.recv(_READ_BYTES)
         except BlockingIOError:
-            return 0
+            return 0, False
         except OSError:
             data = b""
         if not data:
             self._drop(link)
-            return 1
+            return 0, False
         inbox = link.inbox
         inbox += data
         took = 0
@@ -237,22 +250,27 @@ class LinkLoop:
                 took = max(took, self._receive(link, payload), 1)
         except Exception:  # not speaking the protocol (FrameError), or a fault: fenced
             self._drop(link)
-            return 1
-        return BATCH if inbox else took
+            return took, False
+        return took, bool(inbox)
 
     def _send_taken(self) -> None:
-        """Frame and write what the links poked since the last pass have to send."""
-        with self._lock:
-            dirty, self._dirty = self._dirty, set()
-            self._poked = False
-            taken = [(link, link.take()) for link in dirty]
-        for link, messages in taken:
-            for message in messages:
-                payload = encode(message)
-                link.outbox += _LENGTH.pack(len(payload))
-                link.outbox += payload
-            if link.outbox:
-                self._write(link)
+        """Frame and write what the links poked since the last pass have to send, until
+        none is poked: a link lost while writing moves its URLs to others, and the loop's
+        own pokes send no wake."""
+        while True:
+            with self._lock:
+                dirty, self._dirty = self._dirty, set()
+                self._poked = False
+                taken = [(link, link.take()) for link in dirty]
+            if not taken:
+                return
+            for link, messages in taken:
+                for message in messages:
+                    payload = encode(message)
+                    link.outbox += _LENGTH.pack(len(payload))
+                    link.outbox += payload
+                if link.outbox:
+                    self._write(link)
 
     def _write(self, link: Link) -> None:
         """Write what `link`'s outbox holds, as far as the socket takes it; watch for
@@ -269,7 +287,8 @@ class LinkLoop:
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if outbox else 0)
         if events != link.events and link in self._links:
             link.events = events
-            self._selector.modify(link.sock, events, link)
+            with contextlib.suppress(KeyError, ValueError, OSError):  # closed meanwhile
+                self._selector.modify(link.sock, events, link)
 
     def _drop(self, link: Link) -> None:
         """Stop serving `link` and have the run fence it."""
@@ -280,6 +299,8 @@ class LinkLoop:
         self._lose(link)
 
     def _close(self) -> None:
+        """Pass the links still served to `lose` and close the selector and waker
+        (safe to call twice)."""
         for link in list(self._links):
             self._drop(link)
         self._selector.close()

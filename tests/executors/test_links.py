@@ -139,17 +139,19 @@ def test_frames_come_whole_however_the_bytes_are_split(loop: Loop) -> None:
 
 
 def test_a_pass_at_most_every_pace_takes_what_came_meanwhile() -> None:
-    loop = Loop(pace=0.2)
+    loop = Loop(pace=0.5)
     try:
         loop.peer.sendall(frame(b"first"))
         assert loop.arrived_event.acquire(timeout=5)  # at once: the loop was waiting
         loop.peer.sendall(frame(b"second"))
         loop.peer.sendall(frame(b"third"))
         assert loop.arrived_event.acquire(timeout=5)  # when the pace allows, not before
-        assert loop.arrivals[1] - loop.arrivals[0] >= 0.2 - 0.001
         for _ in range(3):
             assert loop.received.acquire(timeout=5)
+        loop.stop()
         assert loop.payloads == [b"first", b"second", b"third"]
+        assert len(loop.arrivals) == 2  # "second" and "third" in one pass
+        assert loop.arrivals[1] - loop.arrivals[0] >= 0.25  # the first pass took < 0.25 s
     finally:
         loop.close()
 
@@ -173,7 +175,9 @@ def test_no_pause_while_a_large_frame_comes() -> None:
     try:
         sender.start()
         assert loop.received.acquire(timeout=10)
+        loop.stop()
         assert loop.payloads == [large]
+        assert len(loop.arrivals) == 1  # woken for the frame, not for each read of it
     finally:
         loop.close()
 
@@ -226,3 +230,46 @@ def test_a_lost_link_is_sent_nothing_more(loop: Loop) -> None:
     loop.peer.setblocking(False)
     with pytest.raises(BlockingIOError):
         loop.peer.recv(64)  # nothing was written
+
+
+def test_a_node_of_more_threads_than_a_batch_is_sent_more_than_one_frame() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        link = Link("tcp://127.0.0.1:1", left, 100)  # room 456, mark 328
+        for index in range(1, 1001):
+            link.queue(index, f"http://127.0.0.1/{index}")
+        sizes = [len(message["urls"]) for message in link.take()]
+        assert sizes == [BATCH, link.room - BATCH] and link.at_node == link.room
+
+
+def test_urls_moved_to_a_link_while_writing_to_a_lost_one_are_sent() -> None:
+    """A link lost as the loop writes to it (its `lose` moves its URLs to another link,
+    as the run does) pokes that other link from the loop's own thread, with no wake."""
+    lock = threading.Lock()
+    near_a, peer_a = socket.socketpair()
+    near_b, peer_b = socket.socketpair()
+    a = Link("tcp://127.0.0.1:1", near_a, 16)
+    b = Link("tcp://127.0.0.1:2", near_b, 16)
+
+    def lose(link: Link) -> None:
+        with lock:
+            if link is a and a.alive:
+                a.alive = False
+                b.queue(1, "http://127.0.0.1/1")
+
+    loop = LinkLoop(lock, 1 << 20, lambda link, payload: 0, lambda: None, lose, 0.0)
+    loop.add(a)
+    loop.add(b)
+    thread = loop.start()
+    try:
+        near_a.shutdown(socket.SHUT_WR)  # a write to `a` fails; nothing to read there
+        with lock:
+            a.queue(1, "http://127.0.0.1/1")
+        peer_b.settimeout(5)
+        frame = read_frame(peer_b)
+        assert frame is not None and decode(frame) == {"urls": [[1, "http://127.0.0.1/1"]]}
+    finally:
+        loop.stop()
+        thread.join(5)
+        for end in (near_a, peer_a, near_b, peer_b):
+            end.close()
