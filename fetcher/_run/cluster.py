@@ -53,8 +53,9 @@ __all__ = ["ClusterRun"]
 
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
 #: While the nodes' frames are small, the links' thread reads them at most this often
-#: (`LinkLoop`): a node's frame every 40 ms and this make a record at most 50 ms late.
-_PACE_SECONDS = 0.01
+#: (`LinkLoop`): a record waits at most 40 ms at its node and this here, which leaves
+#: 2 ms of the 50 ms a record may take to reach the run for the network and the pass.
+_PACE_SECONDS = 0.008
 
 
 class ClusterRun(FetchRun):

@@ -2,7 +2,7 @@
 (`Link`), and the one thread that reads and writes every connection (`LinkLoop`).
 
 One thread for all the nodes, not a sender and a receiver a node, and while the nodes'
-frames are small it reads at most every 10 ms: each busy node sends a frame every 40 ms
+frames are small it reads at most every 8 ms: each busy node sends a frame every 40 ms
 however few records it holds, so with a thread woken a frame the client's cost grew with
 the number of nodes; now the frames that came meanwhile are taken in one pass, which
 wakes the run's thread once. Figures in docs/benchmarks.md ("How many nodes one client
