@@ -102,7 +102,8 @@ def test_a_worker_killed_by_one_url_costs_only_that_url(
     results = list(fetch_all([*plain[:4], crasher, *plain[4:]], executor=executor, retries=0))
     by_url = {r.url: r for r in results}
     assert (by_url[crasher].error, by_url[crasher].error_kind) == (CRASHED_TWICE, "crashed")
-    assert all(r.ok for r in results if r.url != crasher)
+    failed = [r for r in results if r.url != crasher and not r.ok]
+    assert not failed, [(r.url, r.error_kind, r.error, r.attempts) for r in failed]
 
 
 def test_afetch_all_gives_the_same_records_on_every_executor(
