@@ -26,10 +26,12 @@ __all__ = [
     "decode_records",
     "encode",
     "encode_records",
+    "frame",
     "frame_limit",
     "keep_alive",
     "read_frame",
     "send_frame",
+    "take_frame",
 ]
 
 #: The largest frame accepted unless the reader says otherwise (`frame_limit`).
@@ -43,9 +45,14 @@ class FrameError(OSError):
     """The peer sent something that is not a frame of this protocol."""
 
 
+def frame(payload: bytes) -> bytes:
+    """`payload` as a frame: its length, then itself."""
+    return _LENGTH.pack(len(payload)) + payload
+
+
 def send_frame(sock: socket.socket, payload: bytes) -> None:
     """Send one frame (the caller holds the socket's send side alone)."""
-    sock.sendall(_LENGTH.pack(len(payload)) + payload)
+    sock.sendall(frame(payload))
 
 
 def frame_limit(max_bytes: int, keep_body: bool) -> int:
@@ -75,6 +82,23 @@ def read_frame(sock: socket.socket, limit: int = MAX_FRAME) -> bytes | None:
     data = _read_exactly(sock, length, eof_ok=False)
     assert data is not None
     return data
+
+
+def take_frame(buffer: bytearray, limit: int = MAX_FRAME) -> bytes | None:
+    """The payload of the whole frame at the start of `buffer` (bytes read from a
+    non-blocking socket), removed from it; None while it is not all there; `FrameError`
+    for a frame longer than `limit`."""
+    if len(buffer) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack_from(buffer)
+    if length > limit:
+        raise FrameError(f"frame of {length} bytes")
+    end = _LENGTH.size + length
+    if len(buffer) < end:
+        return None
+    payload = bytes(buffer[_LENGTH.size : end])
+    del buffer[:end]
+    return payload
 
 
 def _read_exactly(sock: socket.socket, count: int, *, eof_ok: bool) -> bytes | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
-import struct
 import threading
 import time
 from collections import deque
@@ -22,13 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core.errors import ExecutorError
-from .._executors.wire import FrameError, encode, keep_alive, send_frame
+from .._executors.wire import encode, frame, keep_alive, send_frame, take_frame
 from .node import BATCH
 
 __all__ = ["Link", "LinkLoop", "connect"]
 
 _CONNECT_SECONDS = 10.0
-_LENGTH = struct.Struct(">Q")  # a frame's header (`fetcher._executors.wire`)
 _READ_BYTES = 1 << 20  # read at most this much from one connection at a time
 
 
@@ -238,15 +236,7 @@ class LinkLoop:
         inbox += data
         took = 0
         try:
-            while len(inbox) >= _LENGTH.size:
-                (length,) = _LENGTH.unpack_from(inbox)
-                if length > self._limit:
-                    raise FrameError(f"frame of {length} bytes")
-                end = _LENGTH.size + length
-                if len(inbox) < end:
-                    break
-                payload = bytes(inbox[_LENGTH.size : end])
-                del inbox[:end]
+            while (payload := take_frame(inbox, self._limit)) is not None:
                 took = max(took, self._receive(link, payload), 1)
         except Exception:  # not speaking the protocol (FrameError), or a fault: fenced
             self._drop(link)
@@ -266,9 +256,7 @@ class LinkLoop:
                 return
             for link, messages in taken:
                 for message in messages:
-                    payload = encode(message)
-                    link.outbox += _LENGTH.pack(len(payload))
-                    link.outbox += payload
+                    link.outbox += frame(encode(message))
                 if link.outbox:
                     self._write(link)
 
