@@ -3,13 +3,13 @@ routes them and writes the records.
 
 Dask places the nodes and watches over them; it schedules no URL. The run starts a fetch
 node (`node`) in every Dask worker process with one `Client.run`, connects to each
-directly (one thread reads and writes every connection: `links`), and sends it its URLs
-in batches, with their indexes; each node runs fetcher's
-own runner (per-host cap, retries, `Retry-After`, its share of `--rate`) and sends the
-records back in batches. This process does per URL only what cannot be avoided: read
-it, find its owner, and write its record. (A task per URL made the Dask scheduler the
-bottleneck, at some 1.5 ms of its CPU a URL; scheduling each URL here, with a future
-per attempt, cost this process about 60 µs a URL.)
+directly (the run's own thread reads and writes every connection: `links`), and sends
+it its URLs in batches, with their indexes; each node runs fetcher's own runner
+(per-host cap, retries, `Retry-After`, its share of `--rate`) and sends the records back
+in batches. This process does per URL only what cannot be avoided: read it, find its
+owner, and write its record. (A task per URL made the Dask scheduler the bottleneck, at
+some 1.5 ms of its CPU a URL; scheduling each URL here, with a future per attempt, cost
+this process about 60 µs a URL.)
 
 Hosts have owners (`owners`): an origin (`scheme://host:port`) hashes to one of 1,024
 partitions, and each partition belongs to one live node (the least loaded for its
@@ -39,7 +39,7 @@ from typing import Any
 from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import FetchResult
-from .._core.signals import signals_blocked, wait_first, wake
+from .._core.signals import SIGNAL_CHECK_SECONDS
 from .._executors.dask import DaskPool
 from .._executors.wire import decode, decode_records, frame_limit
 from . import retry
@@ -52,7 +52,7 @@ from .runner import FetchRun
 __all__ = ["ClusterRun"]
 
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
-#: While the nodes' frames are small, the links' thread reads them at most this often
+#: While the nodes' frames are small, the links' loop reads them at most this often
 #: (`LinkLoop`): a record waits at most 40 ms at its node and this here, which leaves
 #: 2 ms of the 50 ms a record may take to reach the run for the network and the pass.
 _PACE_SECONDS = 0.008
@@ -73,7 +73,7 @@ class ClusterRun(FetchRun):
         self._links: dict[str, Link] = {}
         self._owners: Owners[Link] = Owners({})  # partition -> the node owning it
         self._arrivals: list[FetchResult] = []  # records from the nodes, not yet taken
-        self._arrived: Future[None] = Future()  # completed when `_arrivals` gets some
+        self._watched: list[Future[Any]] = []  # futures whose completion wakes the loop
         self._losses: dict[int, int] = {}  # index -> nodes lost while it was at them
         self._outstanding = 0  # URLs at the nodes or on their way
         self._lost_retries = 0  # retries counted by nodes since lost
@@ -102,9 +102,13 @@ class ClusterRun(FetchRun):
     # nodes (`_collect`), new URLs go to them (`_fill`), and nothing is scheduled here.
 
     def _start(self) -> Feeder:
+        """Start the nodes, then read the URLs as far ahead as the run's window, which
+        holds a batch a node more than the options' window: the feeder's thread then
+        wakes once every half window (288 URLs with two nodes), not every `workers` URLs
+        (each wake-up of another thread costs some 50 µs of CPU: see `LinkLoop`)."""
         if self._feeder is None:
-            self._feeder = Feeder(self._urls, self.options.window)
             self._start_nodes()
+            self._feeder = Feeder(self._urls, self._window)
         return self._feeder
 
     def _finished(self, feeder: Feeder) -> bool:
@@ -115,16 +119,32 @@ class ClusterRun(FetchRun):
         return settled and feeder.finished
 
     def _wait(self, feeder: Feeder) -> None:
-        waiting = {self._arrived, self._wakeup}
+        """A turn of the links' loop: until records, a lost node, more input for the
+        window or an interruption (a signal's handler runs at most `SIGNAL_CHECK_SECONDS`
+        late, as in every run's wait)."""
+        waiting = [self._wakeup]
         if self._outstanding < self._window and not feeder.source_ended:
-            waiting.add(feeder.arrival)
-        wait_first(waiting, None)
+            waiting.append(feeder.arrival)
+        self._turn(waiting, SIGNAL_CHECK_SECONDS)
+
+    def _turn(self, waiting: list[Future[Any]], timeout: float) -> None:
+        """A turn of the links' loop, unless a future of `waiting` is done: each wakes
+        the loop when it completes (another thread completes it)."""
+        loop = self._loop
+        if loop is None or self._closed or any(future.done() for future in waiting):
+            return
+        for future in waiting:
+            if not any(future is watched for watched in self._watched):
+                future.add_done_callback(loop.wake)  # at once if done meanwhile
+        self._watched = waiting
+        try:
+            loop.turn(timeout)
+        except OSError as exc:  # the selector itself failed: no node can be heard
+            raise ExecutorError(f"cannot wait for the Dask workers' records: {exc}") from None
 
     def _collect(self) -> None:
         with self._lock:
             arrivals, self._arrivals = self._arrivals, []
-            if self._arrived.done():
-                self._arrived = Future()
             links = list(self._links.values())
         self._ready.extend(arrivals)
         self.retries = self._lost_retries + sum(link.status["retries"] for link in links)
@@ -182,17 +202,13 @@ class ClusterRun(FetchRun):
         self._window = self.options.window + BATCH * len(self._links)
         self._owners = Owners({link: link.threads for link in self._links.values()})
         limit = frame_limit(self.options.max_bytes, self.options.keep_body)
-        self._loop = LinkLoop(
-            self._lock, limit, self._receive, self._announce, self._lose, _PACE_SECONDS
-        )
+        self._loop = LinkLoop(self._lock, limit, self._receive, self._lose, _PACE_SECONDS)
         for link in self._links.values():
             self._loop.add(link)
-        with signals_blocked():
-            self._loop.start()
 
     def _receive(self, link: Link, payload: bytes) -> int:
-        """Take a message from a node (in the links' thread): how many records it held.
-        `FrameError` if it is not a message of the protocol."""
+        """Take a message from a node (in a turn of the links' loop): how many records it
+        held. `FrameError` if it is not a message of the protocol."""
         message = decode(payload)
         records = decode_records(message) if "records" in message else []
         with self._lock:
@@ -202,11 +218,6 @@ class ClusterRun(FetchRun):
                 if message.get("end"):
                     link.ended = True
         return len(records)
-
-    def _announce(self) -> None:
-        """Wake the run's thread: records arrived (in the links' thread)."""
-        with self._lock:
-            wake(self._arrived)
 
     def _accept(self, link: Link, records: list[FetchResult], message: dict[str, Any]) -> None:
         """Keep the records of URLs outstanding at `link` (the lock is held)."""
@@ -236,7 +247,6 @@ class ClusterRun(FetchRun):
             link.pending.clear()
             if not self._stopping:
                 self._move(orphans, unsent)
-            wake(self._arrived)
         with contextlib.suppress(OSError):
             link.sock.close()
 
@@ -290,7 +300,7 @@ class ClusterRun(FetchRun):
                 left = give_up_at - time.monotonic()
                 if left <= 0 or self._closed or self._interrupted or self._wakeup.done():
                     break  # the grace is over, or a second interruption ended it
-                wait_first({self._arrived, self._wakeup}, left)
+                self._turn([self._wakeup], min(left, SIGNAL_CHECK_SECONDS))
             self.close()  # fenced: no record is taken after this, the last ones are
             self._collect()
             while self._ready:
@@ -313,7 +323,7 @@ class ClusterRun(FetchRun):
             for link in links:
                 link.alive = False
         if self._loop is not None:
-            self._loop.stop()
+            self._loop.close()
         for link in links:
             with contextlib.suppress(OSError):
                 link.sock.shutdown(socket.SHUT_RDWR)

@@ -1,12 +1,13 @@
 """The client's side of the fetch nodes: each node's connection and the URLs out at it
-(`Link`), and the one thread that reads and writes every connection (`LinkLoop`).
+(`Link`), and the loop that reads and writes every connection in the run's own thread
+(`LinkLoop`).
 
-One thread for all the nodes, not a sender and a receiver a node, and while the nodes'
-frames are small it reads at most every 8 ms: each busy node sends a frame every 40 ms
-however few records it holds, so with a thread woken a frame the client's cost grew with
-the number of nodes; now the frames that came meanwhile are taken in one pass, which
-wakes the run's thread once. Figures in docs/benchmarks.md ("How many nodes one client
-drives").
+One selector for all the nodes, in the thread that runs the run: no sender and receiver
+thread a node, nor a thread of its own, since each hand-off between threads costs more
+CPU than a small frame's records. While the nodes' frames are small it reads at most
+every 8 ms: each busy node sends a frame every 40 ms however few records it holds, and
+the frames that came meanwhile are taken in one turn. Figures in docs/benchmarks.md
+("How many nodes one client drives").
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _READ_BYTES = 1 << 20  # read at most this much from one connection at a time
 
 
 def _no_poke(link: Link) -> None:
-    """What a link does with a change before a loop owns it: nothing."""
+    """What a link does with a change before a loop serves it: nothing."""
 
 
 class Link:
@@ -62,10 +63,10 @@ class Link:
         self.outbox = bytearray()  # frames not yet written (the loop's alone)
         self.events = selectors.EVENT_READ
 
-    # The loop sends URLs only while the node holds fewer than `refill_at`. Each poke
-    # from another thread costs a system call and a hand-off of the GIL, so the two
-    # below poke only when what changed lets the loop send: a first URL waiting for a
-    # node under the mark, or the node falling under the mark while URLs wait.
+    # The loop sends URLs only while the node holds fewer than `refill_at`, and looks at
+    # a link only once it is poked: the two below poke only when what changed lets the
+    # loop send (a first URL waiting for a node under the mark, or the node falling
+    # under the mark while URLs wait), so a busy node's URLs leave in few, full frames.
 
     def sendable(self) -> int:
         """How many URLs the loop may send now (the lock is held)."""
@@ -107,22 +108,25 @@ class Link:
 
 
 class LinkLoop:
-    """The thread that reads and writes every link's connection, without blocking, from
-    one selector.
+    """Reads and writes every link's connection, without blocking, from one selector,
+    in the run's own thread: `turn()` is the run's wait.
 
-    It hands each whole frame to `receive(link, payload)`, which returns how many records
-    it held, and after a pass that took any frame wakes the run's thread once
-    (`arrived()`). After a pass whose frames were small, the next starts `pace` seconds
-    after the last began its work at the earliest (it reads and writes then): the frames
-    that come meanwhile wait in the sockets and are taken in one pass, so the client's
-    wake-ups do not grow with the number of nodes (each costs more CPU than a small
-    frame's records here), and a record reaches the run at most `pace` after its frame.
-    After a full frame (a batch: its node runs flat out), or with a frame partly read (a
-    large one, coming), there is no pause: the wake is a small cost a record after a full
-    frame, and a later pass would keep a node waiting for URLs, or the run for a frame
-    of bodies. A link that fails, closes or breaks the protocol goes to `lose(link)`; so
-    do all that are left if the loop itself fails, so that the run never waits for a
-    dead thread.
+    A turn waits for frames (or a `wake`), hands each whole frame to `receive(link,
+    payload)`, which returns how many records it held, and writes what the links have to
+    send. After a turn whose frames were small, the next reads no sooner than `pace`
+    after that one began (it waits for a `wake` only, meanwhile): the frames that come in
+    between wait in the sockets and are taken in one turn, so the run's wake-ups do not
+    grow with the number of nodes, and a record reaches the run at most `pace` after its
+    frame. After a full frame (a batch: its node runs flat out), or with a frame partly
+    read (a large one, coming), there is no pause: a later read would keep a node waiting
+    for URLs, or the run for a frame of bodies. A link that fails, closes or breaks the
+    protocol goes to `lose(link)`.
+
+    In the run's thread, not one of its own: on a 2-core machine, handing a frame's
+    records to another thread cost some 110 µs of CPU (a future completed and waited
+    for), and a poke back with URLs to send some 50 µs, where a frame of 30 records
+    costs about 100 µs to decode (figures in docs/benchmarks.md, "How many nodes one
+    client drives").
     """
 
     def __init__(
@@ -130,14 +134,12 @@ class LinkLoop:
         lock: threading.Lock,
         limit: int,
         receive: Callable[[Link, bytes], int],
-        arrived: Callable[[], None],
         lose: Callable[[Link], None],
         pace: float,
     ) -> None:
         self._lock = lock
         self._limit = limit
         self._receive = receive
-        self._arrived = arrived
         self._lose = lose
         self._pace = pace
         self._selector = selectors.DefaultSelector()
@@ -145,95 +147,81 @@ class LinkLoop:
         for end in (self._waker, self._poker):
             end.setblocking(False)
         self._selector.register(self._waker, selectors.EVENT_READ, None)
+        self._pause = selectors.DefaultSelector()  # the waker alone: a pause's wait
+        self._pause.register(self._waker, selectors.EVENT_READ, None)
         self._links: set[Link] = set()
         self._dirty: set[Link] = set()  # links that may have something to send
-        self._poked = False  # a byte is on its way to the waker
-        self._stopped = threading.Event()
-        self._thread: int | None = None
-        self._started = False
+        self._read_from = 0.0  # after a turn of small frames: the next read, not before
+        #: Every read lands here first: `recv(n)` would allocate n bytes each time (a
+        #: megabyte is mapped and unmapped again, a cost that showed in profiles).
+        self._buffer = memoryview(bytearray(_READ_BYTES))
 
     def add(self, link: Link) -> None:
-        """Serve `link` (before `start`)."""
+        """Serve `link`."""
         link.sock.setblocking(False)
         link.poke = self._poke
         self._links.add(link)
         self._selector.register(link.sock, link.events, link)
 
-    def start(self) -> threading.Thread:
-        """Start the loop's thread (a daemon: a run that is not closed never holds up the
-        interpreter's exit)."""
-        thread = threading.Thread(target=self._run, name="fetcher-links", daemon=True)
-        with self._lock:
-            self._started = True
-        thread.start()
-        return thread
-
-    def stop(self) -> None:
-        """End the loop soon: it closes its selector and passes the links it still
-        serves to `lose` (a run that stops has fenced them already). A loop never
-        started closes here."""
-        with self._lock:
-            self._stopped.set()
-            self._wake_loop()
-            started = self._started
-        if not started:
-            self._close()
-
     def _poke(self, link: Link) -> None:
-        """`link` may have something to send (the lock is held)."""
+        """`link` may have something to send: the next `send` looks (the lock is held)."""
         self._dirty.add(link)
-        if threading.get_ident() != self._thread:
-            self._wake_loop()
 
-    def _wake_loop(self) -> None:
-        if not self._poked:
-            self._poked = True
-            with contextlib.suppress(OSError):  # full: a wake is on its way already
-                self._poker.send(b"\0")
+    def wake(self, *_: object) -> None:
+        """End the current or the next turn's wait (any thread; a future's callback)."""
+        with contextlib.suppress(OSError):  # full: a wake is on its way; closed: over
+            self._poker.send(b"\0")
 
-    def _run(self) -> None:
-        self._thread = threading.get_ident()
-        try:
-            while not self._stopped.is_set():
-                events = self._selector.select()
-                started = time.monotonic()  # the pace runs from here, not from the wait
-                took = 0  # the most records a frame held; 1 for a frame of none
-                busy = False  # a frame partly read
-                for key, mask in events:
-                    if key.data is None:
-                        with contextlib.suppress(OSError):
-                            self._waker.recv(4096)
-                    elif mask & selectors.EVENT_READ:
-                        records, partly = self._read(key.data)
-                        took, busy = max(took, records), busy or partly
-                    if key.data is not None and mask & selectors.EVENT_WRITE:
-                        self._write(key.data)
-                self._send_taken()
-                if took:
-                    self._arrived()
-                if took < BATCH and not busy:
-                    self._stopped.wait(max(0.0, started + self._pace - time.monotonic()))
-        except Exception:  # a fault here must not leave the run waiting for records
-            pass
-        finally:
-            self._close()
+    def turn(self, timeout: float) -> int:
+        """Send what waits; wait at most `timeout` for frames, or a `wake`; take the
+        frames and send again. The most records a frame held (1 for a frame of none)."""
+        deadline = time.monotonic() + timeout
+        self.send()
+        now = time.monotonic()
+        if now < self._read_from:  # a pause: woken, or at its end, the caller looks again
+            if self._pause.select(min(self._read_from, deadline) - now):
+                self._drain_waker()
+                return 0
+            if deadline < self._read_from:
+                return 0
+        events = self._selector.select(max(0.0, deadline - time.monotonic()))
+        started = time.monotonic()
+        took = 0  # the most records a frame held; 1 for a frame of none
+        busy = False  # a frame partly read
+        for key, mask in events:
+            link = key.data
+            if link is None:
+                self._drain_waker()
+                continue
+            if mask & selectors.EVENT_READ:
+                records, partly = self._read(link)
+                took, busy = max(took, records), busy or partly
+            if mask & selectors.EVENT_WRITE and link in self._links:
+                self._write(link)
+        self.send()
+        if took and took < BATCH and not busy:
+            self._read_from = started + self._pace
+        return took
+
+    def _drain_waker(self) -> None:
+        with contextlib.suppress(OSError):
+            self._waker.recv(4096)
 
     def _read(self, link: Link) -> tuple[int, bool]:
         """Read what `link` has and pass on its whole frames: the most records one held
         (at least 1 if there was a frame, else 0), and whether a frame is partly read
-        (the rest is coming: no pause). A link lost is fenced by `lose`, which wakes the
-        run itself."""
+        (the rest is coming: no pause). A link lost is fenced by `lose`."""
         try:
-            data = link.sock.recv(_READ_BYTES)
+            size = link.sock.recv_into(self._buffer)
         except BlockingIOError:
             return 0, False
         except OSError:
-            data = b""
-        if not data:
+            size = 0
+        if not size:
             self._drop(link)
             return 0, False
         inbox = link.inbox
-        inbox += data
+        inbox += self._buffer[:size]
         took = 0
         try:
             while (payload := take_frame(inbox, self._limit)) is not None:
@@ -243,21 +231,19 @@ class LinkLoop:
             return took, False
         return took, bool(inbox)
 
-    def _send_taken(self) -> None:
-        """Frame and write what the links poked since the last pass have to send, until
-        none is poked: a link lost while writing moves its URLs to others, and the loop's
-        own pokes send no wake."""
+    def send(self) -> None:
+        """Frame and write what the links poked since the last send have to send, until
+        none is poked (a link lost while writing moves its URLs to others)."""
         while True:
             with self._lock:
                 dirty, self._dirty = self._dirty, set()
-                self._poked = False
                 taken = [(link, link.take()) for link in dirty]
             if not taken:
                 return
             for link, messages in taken:
                 for message in messages:
                     link.outbox += frame(encode(message))
-                if link.outbox:
+                if link.outbox and link in self._links:
                     self._write(link)
 
     def _write(self, link: Link) -> None:
@@ -286,14 +272,13 @@ class LinkLoop:
                 self._selector.unregister(link.sock)
         self._lose(link)
 
-    def _close(self) -> None:
-        """Pass the links still served to `lose` and close the selector and waker
+    def close(self) -> None:
+        """Pass the links still served to `lose`, and close the selectors and the waker
         (safe to call twice)."""
         for link in list(self._links):
             self._drop(link)
-        self._selector.close()
-        self._waker.close()
-        self._poker.close()
+        for closing in (self._selector, self._pause, self._waker, self._poker):
+            closing.close()
 
 
 def connect(worker: str, host: str, port: int, secret: bytes) -> socket.socket:

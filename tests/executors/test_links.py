@@ -64,11 +64,12 @@ def test_no_wake_when_nothing_waits(link: CountedLink) -> None:
     assert link.poked == 0
 
 
-# The loop: every connection read and written by one thread -------------------------------
+# The loop: every connection read and written in the run's thread, a turn at a time ----
 
 
 class Loop:
-    """A `LinkLoop` over one link, a socket pair's end, and what it gave the run."""
+    """A `LinkLoop` over one link, a socket pair's end, turned by a thread of its own (the
+    run's, here), and what it gave the run."""
 
     def __init__(self, pace: float, limit: int = 1 << 20) -> None:
         self.peer, near = socket.socketpair()
@@ -76,13 +77,22 @@ class Loop:
         self.link = Link("tcp://127.0.0.1:1", near, 16)
         self.payloads: list[bytes] = []
         self.received = threading.Semaphore(0)
-        self.arrivals: list[float] = []  # when the run was woken
-        self.arrived_event = threading.Semaphore(0)
+        self.turns: list[tuple[float, int]] = []  # the turns that took frames: when, how many
+        self.turned = threading.Semaphore(0)
         self.lost: list[Link] = []
         self.lost_event = threading.Event()
-        self.loop = LinkLoop(self.lock, limit, self._receive, self._arrived, self._lose, pace)
+        self.loop = LinkLoop(self.lock, limit, self._receive, self._lose, pace)
         self.loop.add(self.link)
-        self.thread = self.loop.start()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._turn, daemon=True)
+        self.thread.start()
+
+    def _turn(self) -> None:
+        while not self.stopping.is_set():
+            before = len(self.payloads)
+            if self.loop.turn(0.05):
+                self.turns.append((time.monotonic(), len(self.payloads) - before))
+                self.turned.release()
 
     def _receive(self, link: Link, payload: bytes) -> int:
         if payload == b"raise":
@@ -91,21 +101,19 @@ class Loop:
         self.received.release()
         return BATCH if payload == b"full" else 1  # its records
 
-    def _arrived(self) -> None:
-        self.arrivals.append(time.monotonic())
-        self.arrived_event.release()
-
     def _lose(self, link: Link) -> None:
         self.lost.append(link)
         self.lost_event.set()
 
     def stop(self) -> None:
-        self.loop.stop()
+        self.stopping.set()
+        self.loop.wake()
         self.thread.join(5)
         assert not self.thread.is_alive()
 
     def close(self) -> None:
         self.stop()
+        self.loop.close()
         self.peer.close()
         self.link.sock.close()
 
@@ -138,38 +146,36 @@ def test_frames_come_whole_however_the_bytes_are_split(loop: Loop) -> None:
     assert not loop.lost
 
 
-def test_a_pass_at_most_every_pace_takes_what_came_meanwhile() -> None:
+def test_a_turn_at_most_every_pace_takes_what_came_meanwhile() -> None:
     loop = Loop(pace=0.5)
     try:
         loop.peer.sendall(frame(b"first"))
-        assert loop.arrived_event.acquire(timeout=5)  # at once: the loop was waiting
+        assert loop.turned.acquire(timeout=5)  # at once: the loop was waiting
         loop.peer.sendall(frame(b"second"))
         loop.peer.sendall(frame(b"third"))
-        assert loop.arrived_event.acquire(timeout=5)  # when the pace allows, not before
-        for _ in range(3):
-            assert loop.received.acquire(timeout=5)
+        assert loop.turned.acquire(timeout=5)  # when the pace allows, not before
         loop.stop()
         assert loop.payloads == [b"first", b"second", b"third"]
-        assert len(loop.arrivals) == 2  # "second" and "third" in one pass
-        assert loop.arrivals[1] - loop.arrivals[0] >= 0.25  # the first pass took < 0.25 s
+        assert [taken for _, taken in loop.turns] == [1, 2]  # "second" and "third" in one
+        assert loop.turns[1][0] - loop.turns[0][0] >= 0.25  # the first took < 0.25 s
     finally:
         loop.close()
 
 
 def test_no_pause_after_a_full_frame() -> None:
-    loop = Loop(pace=600.0)  # after a small frame, no pass for ten minutes
+    loop = Loop(pace=600.0)  # after a small frame, no read for ten minutes
     try:
         loop.peer.sendall(frame(b"full"))  # its node runs flat out: keep reading
-        assert loop.arrived_event.acquire(timeout=5)
+        assert loop.turned.acquire(timeout=5)
         loop.peer.sendall(frame(b"next"))
-        assert loop.arrived_event.acquire(timeout=5)
+        assert loop.turned.acquire(timeout=5)
         assert loop.payloads == [b"full", b"next"]
     finally:
         loop.close()
 
 
 def test_no_pause_while_a_large_frame_comes() -> None:
-    loop = Loop(pace=600.0, limit=16 << 20)  # after a small frame, no pass for ten minutes
+    loop = Loop(pace=600.0, limit=16 << 20)  # after a small frame, no read for ten minutes
     large = b"x" * (6 << 20)  # read a megabyte at a time
     sender = threading.Thread(target=loop.peer.sendall, args=(frame(large),), daemon=True)
     try:
@@ -177,18 +183,32 @@ def test_no_pause_while_a_large_frame_comes() -> None:
         assert loop.received.acquire(timeout=10)
         loop.stop()
         assert loop.payloads == [large]
-        assert len(loop.arrivals) == 1  # woken for the frame, not for each read of it
+        assert [taken for _, taken in loop.turns] == [1]  # one turn took it, whole
     finally:
         loop.close()
 
 
-def test_a_stop_ends_the_pause_between_passes() -> None:
-    loop = Loop(pace=600.0)
-    loop.peer.sendall(frame(b"first"))
-    assert loop.arrived_event.acquire(timeout=5)
-    started = time.monotonic()
-    loop.close()  # the next pass is ten minutes away; `stop` asserts the thread ended
-    assert time.monotonic() - started < 5
+def test_a_wake_ends_a_turn_at_once_in_a_pause_or_not() -> None:
+    """What the run waits for besides records (more input, Ctrl-C) wakes the loop from
+    another thread: a turn then ends at once, waiting for frames or in a pause."""
+    near, peer = socket.socketpair()
+    loop = LinkLoop(threading.Lock(), 1 << 20, lambda link, payload: 1, lambda link: None, 600.0)
+    loop.add(Link("tcp://127.0.0.1:1", near, 16))
+    try:
+        for pausing in (False, True):
+            if pausing:
+                peer.sendall(frame(b"small"))  # after it, no read for ten minutes
+                assert loop.turn(5) == 1
+            waker = threading.Timer(0.1, loop.wake)
+            waker.start()
+            started = time.monotonic()
+            assert loop.turn(30) == 0
+            assert time.monotonic() - started < 5
+            waker.join()
+    finally:
+        loop.close()
+        for end in (near, peer):
+            end.close()
 
 
 @pytest.mark.parametrize("ending", ["closed", "oversized", "fault"])
@@ -244,7 +264,7 @@ def test_a_node_of_more_threads_than_a_batch_is_sent_more_than_one_frame() -> No
 
 def test_urls_moved_to_a_link_while_writing_to_a_lost_one_are_sent() -> None:
     """A link lost as the loop writes to it (its `lose` moves its URLs to another link,
-    as the run does) pokes that other link from the loop's own thread, with no wake."""
+    as the run does) has them sent to that other link in the same turn."""
     lock = threading.Lock()
     near_a, peer_a = socket.socketpair()
     near_b, peer_b = socket.socketpair()
@@ -257,19 +277,18 @@ def test_urls_moved_to_a_link_while_writing_to_a_lost_one_are_sent() -> None:
                 a.alive = False
                 b.queue(1, "http://127.0.0.1/1")
 
-    loop = LinkLoop(lock, 1 << 20, lambda link, payload: 0, lambda: None, lose, 0.0)
+    loop = LinkLoop(lock, 1 << 20, lambda link, payload: 0, lose, 0.0)
     loop.add(a)
     loop.add(b)
-    thread = loop.start()
     try:
         near_a.shutdown(socket.SHUT_WR)  # a write to `a` fails; nothing to read there
         with lock:
             a.queue(1, "http://127.0.0.1/1")
+        loop.turn(0)
         peer_b.settimeout(5)
         frame = read_frame(peer_b)
         assert frame is not None and decode(frame) == {"urls": [[1, "http://127.0.0.1/1"]]}
     finally:
-        loop.stop()
-        thread.join(5)
+        loop.close()
         for end in (near_a, peer_a, near_b, peer_b):
             end.close()
