@@ -105,7 +105,7 @@ class ClusterRun(FetchRun):
         """Start the nodes, then read the URLs as far ahead as the run's window, which
         holds a batch a node more than the options' window: the feeder's thread then
         wakes once every half window (288 URLs with two nodes), not every `workers` URLs
-        (each wake-up of another thread costs some 50 µs of CPU: see `LinkLoop`)."""
+        (each wake-up of another thread costs some 55 µs of CPU: see `LinkLoop`)."""
         if self._feeder is None:
             self._start_nodes()
             self._feeder = Feeder(self._urls, self._window)

@@ -123,10 +123,9 @@ class LinkLoop:
     protocol goes to `lose(link)`.
 
     In the run's thread, not one of its own: on a 2-core machine, handing a frame's
-    records to another thread cost some 110 µs of CPU (a future completed and waited
-    for), and a poke back with URLs to send some 50 µs, where a frame of 30 records
-    costs about 100 µs to decode (figures in docs/benchmarks.md, "How many nodes one
-    client drives").
+    records to another thread cost some 125 µs of CPU (a future completed and waited
+    for), and a poke back with URLs to send some 60 µs (`python
+    scripts/handoff_cost.py`), where a frame of 30 records costs about 100 µs to decode.
     """
 
     def __init__(

@@ -33,7 +33,7 @@ from .._core.executors import EXECUTORS
 from .._core.limits import ensure_open_files
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
-from .._core.signals import signals_blocked, wait_first, wake
+from .._core.signals import Waker, signals_blocked, wait_first, wake
 from .._core.urls import origin_of
 from .._executors import Pool, make_pool
 from . import retry, schedule
@@ -87,6 +87,7 @@ class FetchRun(Iterator[FetchResult]):
         self._done_lock = threading.Lock()
         self._done: list[Future[Attempt]] = []  # completed, in completion order
         self._some_done: Future[None] = Future()  # completed when `_done` gets a future
+        self._waker = Waker()  # what `_wait` waits on: the futures it names complete it
         self.max_in_flight = 0
         self.retries = 0  # attempts scheduled again after a failure a retry may cure
         self.resubmitted = 0  # URLs submitted again after their worker process died
@@ -184,7 +185,7 @@ class FetchRun(Iterator[FetchResult]):
             wakes.append(self._scheduler.wake_at())
         wake_at = min((at for at in wakes if at is not None), default=None)
         timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
-        wait_first(waiting, timeout)
+        self._waker.wait(waiting, timeout)
 
     def _on_done(self, future: Future[Attempt]) -> None:
         """Done-callback of every submitted future (runs in the thread that completed it)."""

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from fetcher import FetchOptions, fetch_all
-from fetcher._run import runner
+from fetcher._core.signals import Waker
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "pthread_kill"), reason="needs pthread_kill (POSIX)"
@@ -38,13 +38,13 @@ def test_a_signal_handled_off_the_main_thread_still_interrupts_a_waiting_run(
         return
         yield  # pragma: no cover
 
-    real_wait = runner.wait_first
+    real_wait = Waker.wait
 
-    def announced_wait(futures: Any, timeout: float | None) -> None:
+    def announced_wait(waker: Waker, futures: Any, timeout: float | None) -> None:
         waiting.set()
-        real_wait(futures, timeout)
+        real_wait(waker, futures, timeout)
 
-    monkeypatch.setattr(runner, "wait_first", announced_wait)
+    monkeypatch.setattr(Waker, "wait", announced_wait)
     run = fetch_all(urls(), FetchOptions(workers=1))
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: run.interrupt())
 
