@@ -1,8 +1,8 @@
 """Keeping Ctrl-C and SIGTERM for the main thread.
 
 The kernel delivers a process-wide signal to any thread that does not block it. Python
-runs its handlers only in the main thread, and a main thread blocked on a lock (inside
-`concurrent.futures.wait`) is woken only if the signal lands on it. So every thread and
+runs its handlers only in the main thread, and a main thread blocked on a lock (a run's
+wait) is woken only if the signal lands on it. So every thread and
 process fetcher starts is started with SIGINT and SIGTERM blocked (a new thread or
 process inherits the mask of the thread that starts it): both always reach the main
 thread at once. Worker processes unblock them again: they ignore Ctrl-C (a terminal
@@ -85,7 +85,8 @@ class Waker:
         for future in futures:
             if not any(future is watched for watched in self._watched):
                 future.add_done_callback(self.wake)  # at once if done already
-        self._watched = futures
+                self._watched.append(future)
+        self._watched = [future for future in self._watched if not future.done()]
         if any(future.done() for future in futures):  # its wake may be spent: none needed
             self._lock.acquire(blocking=False)  # a wake pending is spent: the caller looks
             return

@@ -54,7 +54,7 @@ __all__ = ["ClusterRun"]
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
 #: While the nodes' frames are small, the links' loop reads them at most this often
 #: (`LinkLoop`): a record waits at most 40 ms at its node and this here, which leaves
-#: 2 ms of the 50 ms a record may take to reach the run for the network and the pass.
+#: 2 ms of the 50 ms a record may take to reach the run for the network and the turn.
 _PACE_SECONDS = 0.008
 
 
@@ -105,9 +105,16 @@ class ClusterRun(FetchRun):
         """Start the nodes, then read the URLs as far ahead as the run's window, which
         holds a batch a node more than the options' window: the feeder's thread then
         wakes once every half window (288 URLs with two nodes), not every `workers` URLs
-        (each wake-up of another thread costs some 55 µs of CPU: see `LinkLoop`)."""
+        (each wake-up of another thread costs some 55 µs of CPU, `python
+        scripts/handoff_cost.py`)."""
         if self._feeder is None:
-            self._start_nodes()
+            if self._closed:  # `start()` after a failed start, or after `close()`
+                raise ExecutorError("this Dask run is closed")
+            try:
+                self._start_nodes()
+            except BaseException:  # once only: what started is shut down, and stays so
+                self.close()
+                raise
             self._feeder = Feeder(self._urls, self._window)
         return self._feeder
 
@@ -136,11 +143,19 @@ class ClusterRun(FetchRun):
         for future in waiting:
             if not any(future is watched for watched in self._watched):
                 future.add_done_callback(loop.wake)  # at once if done meanwhile
-        self._watched = waiting
+                self._watched.append(future)
+        self._watched = [future for future in self._watched if not future.done()]
         try:
             loop.turn(timeout)
         except OSError as exc:  # the selector itself failed: no node can be heard
             raise ExecutorError(f"cannot wait for the Dask workers' records: {exc}") from None
+        except BaseException:
+            # A KeyboardInterrupt from Python's default SIGINT handler, raised anywhere in
+            # the turn, may leave a frame half taken or URLs taken and not sent: the run
+            # ends here, its nodes dropping what they run (`interrupt()`, which fetcher's
+            # command line calls, stops it in order instead).
+            self.close()
+            raise
 
     def _collect(self) -> None:
         with self._lock:

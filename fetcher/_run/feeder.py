@@ -4,7 +4,7 @@ A source can be slow (a pipe fed by another program): if the runner read it dire
 a record that has completed would wait for the next input line. The feeder reads on a
 background thread into a bounded buffer and completes an `arrival` future whenever
 lines are waiting, so the runner can wait for "a result or more input", whichever
-comes first, with `concurrent.futures.wait`.
+comes first.
 """
 
 from __future__ import annotations

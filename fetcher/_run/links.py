@@ -117,9 +117,11 @@ class LinkLoop:
     after that one began (it waits for a `wake` only, meanwhile): the frames that come in
     between wait in the sockets and are taken in one turn, so the run's wake-ups do not
     grow with the number of nodes, and a record reaches the run at most `pace` after its
-    frame. After a full frame (a batch: its node runs flat out), or with a frame partly
-    read (a large one, coming), there is no pause: a later read would keep a node waiting
-    for URLs, or the run for a frame of bodies. A link that fails, closes or breaks the
+    frame while the run waits (a run busy handing out records, or whose consumer is slow,
+    turns later: the frames wait in the sockets meanwhile, and the URLs with them). After
+    a full frame (a batch: its node runs flat out), or with a frame partly read (a large
+    one, coming), there is no pause: a later read would keep a node waiting for URLs, or
+    the run for a frame of bodies. A link that fails, closes or breaks the
     protocol goes to `lose(link)`.
 
     In the run's thread, not one of its own: on a 2-core machine, handing a frame's
@@ -150,6 +152,8 @@ class LinkLoop:
         self._pause.register(self._waker, selectors.EVENT_READ, None)
         self._links: set[Link] = set()
         self._dirty: set[Link] = set()  # links that may have something to send
+        self._waking = threading.Lock()  # a wake and the close of its socket, not both
+        self._closed = False
         self._read_from = 0.0  # after a turn of small frames: the next read, not before
         #: Every read lands here first: `recv(n)` would allocate n bytes each time (a
         #: megabyte is mapped and unmapped again, a cost that showed in profiles).
@@ -168,8 +172,9 @@ class LinkLoop:
 
     def wake(self, *_: object) -> None:
         """End the current or the next turn's wait (any thread; a future's callback)."""
-        with contextlib.suppress(OSError):  # full: a wake is on its way; closed: over
-            self._poker.send(b"\0")
+        with self._waking, contextlib.suppress(OSError):  # full: a wake is on its way
+            if not self._closed:
+                self._poker.send(b"\0")
 
     def turn(self, timeout: float) -> int:
         """Send what waits; wait at most `timeout` for frames, or a `wake`; take the
@@ -276,8 +281,10 @@ class LinkLoop:
         (safe to call twice)."""
         for link in list(self._links):
             self._drop(link)
-        for closing in (self._selector, self._pause, self._waker, self._poker):
-            closing.close()
+        with self._waking:  # no wake writes to a socket closed (its number reused) now
+            self._closed = True
+            for closing in (self._selector, self._pause, self._waker, self._poker):
+                closing.close()
 
 
 def connect(worker: str, host: str, port: int, secret: bytes) -> socket.socket:

@@ -11,11 +11,11 @@ a time, in a one-process quarantine pool beside the main pool. A URL whose worke
 while it runs there alone gets an error record; the others carry on. A pool whose
 workers can never run (`Pool.fatal`) ends the run with its error instead.
 
-The loop is a `wait(return_when=FIRST_COMPLETED)` loop over three futures: "a result is
-done", "more input has arrived" and "interrupted", with a timeout when a retry is due
-(and a short one always, so that a signal's handler runs: see `wait_first`).
-Each submitted future's done-callback queues it and completes the first of those
-(waiting on the whole window cost a third of the GIL at 64: a waiter on every future).
+The loop waits (on a `Waker`) for the first of three futures: "a result is done", "more
+input has arrived" and "interrupted", with a timeout when a retry is due (and a short one
+always, so that a signal's handler runs). Each submitted future's done-callback queues it
+and completes the first of those (waiting on the whole window cost a third of the GIL at
+64: a waiter on every future).
 """
 
 from __future__ import annotations
@@ -126,9 +126,9 @@ class FetchRun(Iterator[FetchResult]):
         """Make the iteration raise `KeyboardInterrupt` at its next safe point.
 
         Safe to call from a signal handler: a `KeyboardInterrupt` raised asynchronously
-        inside `concurrent.futures.wait` can leave futures locked and hang the pool's
-        shutdown, so a SIGINT handler should call this instead. During `finish()`, it
-        ends the grace period at once.
+        inside a wait can leave futures locked and hang the pool's shutdown (and ends a
+        Dask run at once: see `ClusterRun`), so a SIGINT handler should call this
+        instead. During `finish()`, it ends the grace period at once.
         """
         self._interrupted = True
         # Completed from another thread: a handler runs between two bytecodes of the main

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from fetcher import FetchOptions, SaveDirError, fetch_all
+from fetcher import ExecutorError, FetchOptions, FetchRun, SaveDirError, fetch_all
 from tests.cli.test_cli import FETCHER, write_list
 from tests.cli.test_cli_robustness import descendants, wait_until_gone
 from tests.http.test_hostile import assert_each_record_is_its_own, leftover_urls
@@ -192,3 +192,16 @@ def test_a_save_folder_each_worker_cannot_write_is_found_first(
             )
         )
     assert server.hits["/dask-save/x"] == 1
+
+
+def test_a_run_whose_nodes_failed_to_start_stays_closed(scheduler_address: str) -> None:
+    """A failed start shuts down what it started, once: a second `start()` does not start
+    nodes (and a client) again beside the first ones, and the run yields nothing."""
+    options = FetchOptions(executor="dask", scheduler=scheduler_address, save_dir="/proc/x")
+    run = FetchRun(["http://127.0.0.1:9/"], options)
+    with pytest.raises(SaveDirError):
+        run.start()
+    assert run.closed
+    with pytest.raises(ExecutorError, match="this Dask run is closed"):
+        run.start()
+    assert list(run) == []

@@ -243,7 +243,7 @@ def test_a_lost_link_is_sent_nothing_more(loop: Loop) -> None:
         loop.link.alive = False
         loop.link.queue(1, "http://127.0.0.1/1")
         loop.link.post({"finish": 2.0})
-    for ping in (b"a", b"b"):  # "b" is read in a pass after the one that took the poke
+    for ping in (b"a", b"b"):  # "b" is read in a turn after the one that took the poke
         loop.peer.sendall(frame(ping))
         assert loop.received.acquire(timeout=5)
     loop.stop()
