@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from typing import Any
 
@@ -22,6 +22,7 @@ __all__ = [
     "GRACE_SECONDS",
     "HANDLED_SIGNALS",
     "SIGNAL_CHECK_SECONDS",
+    "FutureWatch",
     "Waker",
     "block_signals",
     "signals_blocked",
@@ -56,6 +57,29 @@ def wait_first(futures: Iterable[Future[Any]], timeout: float | None) -> None:
     wait(futures, timeout=bounded, return_when=FIRST_COMPLETED)
 
 
+class FutureWatch:
+    """Calls `wake` when a future it watches completes: each future is given one callback
+    while it is pending, however often it is shown again (a run shows the same futures at
+    every wait)."""
+
+    def __init__(self, wake: Callable[..., object]) -> None:
+        self._wake = wake
+        self._watched: list[Future[Any]] = []
+
+    def done_or_watch(self, futures: Iterable[Future[Any]]) -> bool:
+        """True if a future of `futures` is done already; else watch them all (one that
+        completes meanwhile calls `wake` at once)."""
+        futures = list(futures)
+        if any(future.done() for future in futures):
+            return True
+        for future in futures:
+            if not any(future is watched for watched in self._watched):
+                future.add_done_callback(self._wake)
+                self._watched.append(future)
+        self._watched = [future for future in self._watched if not future.done()]
+        return False
+
+
 class Waker:
     """What one thread waits on and any other wakes, directly (`wake()`) or by completing
     a future it waits for: a plain lock used as a binary semaphore.
@@ -70,7 +94,7 @@ class Waker:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lock.acquire()  # held: a wait blocks until a wake releases it
-        self._watched: list[Future[Any]] = []
+        self._watch = FutureWatch(self.wake)
 
     def wake(self, *_: object) -> None:
         """End the current or the next wait (from any thread; a future's callback)."""
@@ -81,13 +105,7 @@ class Waker:
         """Until a wake, or a future of `futures` completes; at most `timeout`, and at
         most `SIGNAL_CHECK_SECONDS` (as `wait_first`). A wake that came before the call,
         even for a future since renewed, ends it at once: the caller looks again."""
-        futures = list(futures)
-        for future in futures:
-            if not any(future is watched for watched in self._watched):
-                future.add_done_callback(self.wake)  # at once if done already
-                self._watched.append(future)
-        self._watched = [future for future in self._watched if not future.done()]
-        if any(future.done() for future in futures):  # its wake may be spent: none needed
+        if self._watch.done_or_watch(futures):  # its wake may be spent: none is needed
             self._lock.acquire(blocking=False)  # a wake pending is spent: the caller looks
             return
         bounded = SIGNAL_CHECK_SECONDS if timeout is None else min(timeout, SIGNAL_CHECK_SECONDS)

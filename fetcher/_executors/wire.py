@@ -76,10 +76,7 @@ def read_frame(sock: socket.socket, limit: int = MAX_FRAME) -> bytes | None:
     head = _read_exactly(sock, _LENGTH.size, eof_ok=True)
     if head is None:
         return None
-    (length,) = _LENGTH.unpack(head)
-    if length > limit:
-        raise FrameError(f"frame of {length} bytes")
-    data = _read_exactly(sock, length, eof_ok=False)
+    data = _read_exactly(sock, _payload_length(head, limit), eof_ok=False)
     assert data is not None
     return data
 
@@ -90,15 +87,21 @@ def take_frame(buffer: bytearray, limit: int = MAX_FRAME) -> bytes | None:
     for a frame longer than `limit`."""
     if len(buffer) < _LENGTH.size:
         return None
-    (length,) = _LENGTH.unpack_from(buffer)
-    if length > limit:
-        raise FrameError(f"frame of {length} bytes")
-    end = _LENGTH.size + length
+    end = _LENGTH.size + _payload_length(buffer, limit)
     if len(buffer) < end:
         return None
     payload = bytes(buffer[_LENGTH.size : end])
     del buffer[:end]
     return payload
+
+
+def _payload_length(head: bytes | bytearray, limit: int) -> int:
+    """The payload's length a frame's header (at the start of `head`) gives; `FrameError`
+    if it is longer than `limit`."""
+    (length,) = _LENGTH.unpack_from(head)
+    if length > limit:
+        raise FrameError(f"frame of {length} bytes")
+    return int(length)
 
 
 def _read_exactly(sock: socket.socket, count: int, *, eof_ok: bool) -> bytes | None:

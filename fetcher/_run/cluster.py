@@ -73,7 +73,6 @@ class ClusterRun(FetchRun):
         self._links: dict[str, Link] = {}
         self._owners: Owners[Link] = Owners({})  # partition -> the node owning it
         self._arrivals: list[FetchResult] = []  # records from the nodes, not yet taken
-        self._watched: list[Future[Any]] = []  # futures whose completion wakes the loop
         self._losses: dict[int, int] = {}  # index -> nodes lost while it was at them
         self._outstanding = 0  # URLs at the nodes or on their way
         self._lost_retries = 0  # retries counted by nodes since lost
@@ -138,13 +137,8 @@ class ClusterRun(FetchRun):
         """A turn of the links' loop, unless a future of `waiting` is done: each wakes
         the loop when it completes (another thread completes it)."""
         loop = self._loop
-        if loop is None or self._closed or any(future.done() for future in waiting):
+        if loop is None or self._closed or loop.watch.done_or_watch(waiting):
             return
-        for future in waiting:
-            if not any(future is watched for watched in self._watched):
-                future.add_done_callback(loop.wake)  # at once if done meanwhile
-                self._watched.append(future)
-        self._watched = [future for future in self._watched if not future.done()]
         try:
             loop.turn(timeout)
         except OSError as exc:  # the selector itself failed: no node can be heard

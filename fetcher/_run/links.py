@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core.errors import ExecutorError
+from .._core.signals import FutureWatch
 from .._executors.wire import encode, frame, keep_alive, send_frame, take_frame
 from .node import BATCH
 
@@ -61,7 +62,6 @@ class Link:
         self.poke: Callable[[Link], None] = _no_poke
         self.inbox = bytearray()  # bytes read, not yet a whole frame (the loop's alone)
         self.outbox = bytearray()  # frames not yet written (the loop's alone)
-        self.events = selectors.EVENT_READ
 
     # The loop sends URLs only while the node holds fewer than `refill_at`, and looks at
     # a link only once it is poked: the two below poke only when what changed lets the
@@ -121,8 +121,8 @@ class LinkLoop:
     turns later: the frames wait in the sockets meanwhile, and the URLs with them). After
     a full frame (a batch: its node runs flat out), or with a frame partly read (a large
     one, coming), there is no pause: a later read would keep a node waiting for URLs, or
-    the run for a frame of bodies. A link that fails, closes or breaks the
-    protocol goes to `lose(link)`.
+    the run for a frame of bodies. A link that fails, closes or breaks the protocol goes
+    to `lose(link)`.
 
     In the run's thread, not one of its own: on a 2-core machine, handing a frame's
     records to another thread cost some 125 µs of CPU (a future completed and waited
@@ -154,6 +154,8 @@ class LinkLoop:
         self._dirty: set[Link] = set()  # links that may have something to send
         self._waking = threading.Lock()  # a wake and the close of its socket, not both
         self._closed = False
+        #: The futures besides the nodes that a turn ends for (more input, an interruption).
+        self.watch = FutureWatch(self.wake)
         self._read_from = 0.0  # after a turn of small frames: the next read, not before
         #: Every read lands here first: `recv(n)` would allocate n bytes each time (a
         #: megabyte is mapped and unmapped again, a cost that showed in profiles).
@@ -164,7 +166,7 @@ class LinkLoop:
         link.sock.setblocking(False)
         link.poke = self._poke
         self._links.add(link)
-        self._selector.register(link.sock, link.events, link)
+        self._selector.register(link.sock, selectors.EVENT_READ, link)
 
     def _poke(self, link: Link) -> None:
         """`link` may have something to send: the next `send` looks (the lock is held)."""
@@ -263,10 +265,10 @@ class LinkLoop:
             self._drop(link)
             return
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if outbox else 0)
-        if events != link.events and link in self._links:
-            link.events = events
+        if link in self._links:
             with contextlib.suppress(KeyError, ValueError, OSError):  # closed meanwhile
-                self._selector.modify(link.sock, events, link)
+                if self._selector.get_key(link.sock).events != events:
+                    self._selector.modify(link.sock, events, link)
 
     def _drop(self, link: Link) -> None:
         """Stop serving `link` and have the run fence it."""
