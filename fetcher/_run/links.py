@@ -5,9 +5,10 @@
 One selector for all the nodes, in the thread that runs the run: no sender and receiver
 thread a node, nor a thread of its own, since each hand-off between threads costs more
 CPU than a small frame's records. While the nodes' frames are small it reads at most
-every 8 ms: each busy node sends a frame every 40 ms however few records it holds, and
-the frames that came meanwhile are taken in one turn. Figures in docs/benchmarks.md
-("How many nodes one client drives").
+every 8 ms: each busy node sends a frame every 40 ms however few records it holds, on
+the same ticks of the wall clock as every other node (`node`), and the frames that came
+meanwhile are taken in one turn. Figures in docs/benchmarks.md ("How many nodes one
+client drives").
 """
 
 from __future__ import annotations
@@ -114,11 +115,14 @@ class LinkLoop:
     A turn waits for frames (or a `wake`), hands each whole frame to `receive(link,
     payload)`, which returns how many records it held, and writes what the links have to
     send. After a turn whose frames were small, the next reads no sooner than `pace`
-    after that one began (it waits for a `wake` only, meanwhile): the frames that come in
-    between wait in the sockets and are taken in one turn, so the run's wake-ups do not
-    grow with the number of nodes, and a record reaches the run at most `pace` after its
-    frame while the run waits (a run busy handing out records, or whose consumer is slow,
-    turns later: the frames wait in the sockets meanwhile, and the URLs with them). After
+    after that one began: a frame that comes sooner waits out the pace in its socket (the
+    loop then waits for a `wake` only), and the frames that come meanwhile are taken
+    with it in one turn, so the run's wake-ups do not grow with the number of nodes, and
+    a record reaches the run at most `pace` after its frame while the run waits (a run
+    busy handing out records, or whose consumer is slow, turns later: the frames wait in
+    the sockets meanwhile, and the URLs with them). A frame that comes after the pace is
+    read at once: a quiet loop wakes once a frame, not also at the end of each pause
+    (each wake-up costs CPU of its own, some 30-60 µs on a 2-core machine). After
     a full frame (a batch: its node runs flat out), or with a frame partly read (a large
     one, coming), there is no pause: a later read would keep a node waiting for URLs, or
     the run for a frame of bodies. A link that fails, closes or breaks the protocol goes
@@ -183,17 +187,35 @@ class LinkLoop:
         frames and send again. The most records a frame held (1 for a frame of none)."""
         deadline = time.monotonic() + timeout
         self.send()
+        events = self._selector.select(max(0.0, deadline - time.monotonic()))
+        woken = any(key.data is None for key, _ in events)
+        if woken:
+            self._drain_waker()
         now = time.monotonic()
-        if now < self._read_from:  # a pause: woken, or at its end, the caller looks again
-            if self._pause.select(min(self._read_from, deadline) - now):
+        if now < self._read_from and any(key.data is not None for key, _ in events):
+            # A frame came within the pace: it waits for the frames that follow it, and
+            # a wake (or the caller's deadline) ends the wait, the frames left unread.
+            if woken or self._pause.select(min(self._read_from, deadline) - now):
                 self._drain_waker()
                 return 0
             if deadline < self._read_from:
                 return 0
-        events = self._selector.select(max(0.0, deadline - time.monotonic()))
+            events = self._selector.select(0)
         started = time.monotonic()
-        took = 0  # the most records a frame held; 1 for a frame of none
-        busy = False  # a frame partly read
+        took, busy = self._serve(events)
+        if took:  # the frames that came meanwhile (the other nodes' of the same tick)
+            more, busy_too = self._serve(self._selector.select(0))
+            took, busy = max(took, more), busy or busy_too
+        self.send()
+        if took and took < BATCH and not busy:
+            self._read_from = started + self._pace
+        return took
+
+    def _serve(self, events: list[tuple[selectors.SelectorKey, int]]) -> tuple[int, bool]:
+        """Read and write the links of `events`: the most records a frame held (1 for a
+        frame of none, 0 for no frame), and whether a frame is partly read."""
+        took = 0
+        busy = False
         for key, mask in events:
             link = key.data
             if link is None:
@@ -204,10 +226,7 @@ class LinkLoop:
                 took, busy = max(took, records), busy or partly
             if mask & selectors.EVENT_WRITE and link in self._links:
                 self._write(link)
-        self.send()
-        if took and took < BATCH and not busy:
-            self._read_from = started + self._pace
-        return took
+        return took, busy
 
     def _drain_waker(self) -> None:
         with contextlib.suppress(OSError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import math
 import socket
 import threading
 import time
@@ -208,15 +209,17 @@ class Node:
         full or holding the node's first success: a record finishing on a quiet link (a
         slow run's every record) leaves at once, and so does a race's winner; in a busy
         run a record waits at most `FLUSH_SECONDS` (what a full batch left behind is sent
-        next, without a wait)."""
-        sent_at = -FLUSH_SECONDS
+        next, without a wait). A busy node's frames leave on the ticks of a grid of the
+        wall clock that every node shares (`_flush_deadline`): the client then takes the
+        frames of its nodes together, in one wake-up, not one each."""
+        sent_at: float | None = None  # when (`time.time()`) the last frame left, if it waits
         while True:
             with self._condition:
                 while not self._outbox and not self._ended and not self._closed:
                     self._condition.wait()
                 if self._closed:
                     return
-                flush_at = sent_at + FLUSH_SECONDS
+                flush_at = time.monotonic() if sent_at is None else _flush_deadline(sent_at)
                 while len(self._outbox) < BATCH and not self._ended and not self._closed:
                     left = flush_at - time.monotonic()
                     if left <= 0 or self._urgent:
@@ -226,7 +229,7 @@ class Node:
                 batch = self._take_batch()
                 last = self._ended and not self._outbox
                 # Records left behind (more than a batch came) have waited: they go next.
-                sent_at = time.monotonic() if not self._outbox else -FLUSH_SECONDS
+                sent_at = time.time() if not self._outbox else None
             try:
                 if batch:
                     send_frame(conn, encode_records(batch, self._status()))
@@ -257,3 +260,14 @@ class Node:
             self._closed = True
             self._condition.notify_all()
         self._run.interrupt()  # the fetch thread then closes the run
+
+
+def _flush_deadline(sent_at: float) -> float:
+    """When (`time.monotonic()`) the frame after one sent at `sent_at` (`time.time()`) may
+    leave: at the first tick after it of a grid of `FLUSH_SECONDS` on the wall clock,
+    which the nodes of a cluster share (their clocks kept in step, as a cluster's are;
+    clocks apart cost only the merging), and never later than `FLUSH_SECONDS` from now,
+    wherever the clock jumps."""
+    now = time.time()
+    tick = (math.floor(sent_at / FLUSH_SECONDS) + 1) * FLUSH_SECONDS
+    return time.monotonic() + max(0.0, min(tick - now, FLUSH_SECONDS))

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,46 @@ def test_a_node_sends_its_first_success_at_once_and_batches_the_rest(
         send_frame(sock, encode({"finish": 10}))
         assert indexes(sock) == [3, 4]  # a second success waits for its batch
         assert decode(read_frame(sock) or b"{}") == {"end": True}
+
+
+def test_a_busy_nodes_frames_leave_on_the_ticks_of_the_wall_clocks_grid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every node's frames leave on one grid of the wall clock, so that the client takes
+    its nodes' frames in one wake-up: after a frame, the next leaves at the grid's next
+    tick (here 0.4 s after a frame sent a third of the way between two ticks), not a
+    whole interval after the last frame."""
+    monkeypatch.setattr(node_module, "FLUSH_SECONDS", 0.6)
+    node = Node(FetchOptions(workers=1), b"s", "127.0.0.1")
+    record = FetchResult("http://f/", None, 404, None, 0, 0.0, None)
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        send_frame(sock, b"s")
+        time.sleep((0.2 - time.time() % 0.6) % 0.6)  # the phase is what is tested
+        node._post(replace(record, index=1))
+        assert read_frame(sock) is not None  # a quiet link: at once
+        sent = time.time()
+        node._post(replace(record, index=2))
+        assert read_frame(sock) is not None
+        came = time.time()
+    tick = (sent // 0.6 + 1) * 0.6  # the grid's first tick after the first frame
+    assert tick - 0.01 <= came < tick + 0.15, (sent % 0.6, came - tick)
+
+
+@pytest.mark.parametrize("sent_ago", [0.0, 0.013, 0.039, 0.5, -3600.0])
+def test_a_frame_waits_for_the_next_tick_and_never_longer_than_the_interval(
+    sent_ago: float,
+) -> None:
+    """`_flush_deadline`: the first tick of the grid after the last frame, in the past
+    for a frame sent long ago (the next leaves at once), and at most one interval from
+    now for a frame "sent" an hour from now (the wall clock stepped back)."""
+    sent = time.time() - sent_ago
+    wait = node_module._flush_deadline(sent) - time.monotonic()
+    tick = (sent // node_module.FLUSH_SECONDS + 1) * node_module.FLUSH_SECONDS
+    assert wait <= node_module.FLUSH_SECONDS
+    if sent_ago >= node_module.FLUSH_SECONDS:
+        assert wait <= 0.0
+    elif sent_ago >= 0:
+        assert abs(wait - max(0.0, tick - time.time())) < 0.005
 
 
 def test_a_first_success_behind_more_than_a_batch_is_in_the_next_frame(

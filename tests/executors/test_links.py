@@ -76,6 +76,7 @@ class Loop:
         self.lock = threading.Lock()
         self.link = Link("tcp://127.0.0.1:1", near, 16)
         self.payloads: list[bytes] = []
+        self.follow: dict[bytes, bytes] = {}  # payload -> what the peer sends as it is taken
         self.received = threading.Semaphore(0)
         self.turns: list[tuple[float, int]] = []  # the turns that took frames: when, how many
         self.turned = threading.Semaphore(0)
@@ -98,6 +99,8 @@ class Loop:
         if payload == b"raise":
             raise RuntimeError("a fault in taking a message")
         self.payloads.append(payload)
+        if payload in self.follow:
+            self.peer.sendall(frame(self.follow[payload]))
         self.received.release()
         return BATCH if payload == b"full" else 1  # its records
 
@@ -158,6 +161,58 @@ def test_a_turn_at_most_every_pace_takes_what_came_meanwhile() -> None:
         assert loop.payloads == [b"first", b"second", b"third"]
         assert [taken for _, taken in loop.turns] == [1, 2]  # "second" and "third" in one
         assert loop.turns[1][0] - loop.turns[0][0] >= 0.25  # the first took < 0.25 s
+    finally:
+        loop.close()
+
+
+def test_frames_that_come_while_a_turn_takes_one_are_taken_in_that_turn() -> None:
+    """Frames of one tick (each node sends on the same grid) rarely all arrive before the
+    loop wakes: those that come while it takes the first are taken in the same turn."""
+    loop = Loop(pace=600.0)  # after a turn, no read for ten minutes
+    loop.follow[b"first"] = b"second"  # another node's frame, arriving meanwhile
+    try:
+        loop.peer.sendall(frame(b"first"))
+        assert loop.turned.acquire(timeout=5)
+        loop.stop()
+        assert loop.payloads == [b"first", b"second"]
+        assert [taken for _, taken in loop.turns] == [2]
+    finally:
+        loop.close()
+
+
+class CountedSelector:
+    """A selector that counts its `select` calls."""
+
+    def __init__(self, selector: Any) -> None:
+        self.selector = selector
+        self.calls = 0
+
+    def select(self, timeout: float | None = None) -> Any:
+        self.calls += 1
+        return self.selector.select(timeout)
+
+    def close(self) -> None:
+        self.selector.close()
+
+
+def test_a_quiet_loop_waits_out_no_pause_for_a_frame_that_comes_after_it() -> None:
+    """After a small frame, the loop waits for the next as ever: one that comes after
+    the pace is read at once, with no wake-up at the end of the pause; one that comes
+    within it waits out the pause (each wake-up costs CPU of its own)."""
+    loop = Loop(pace=0.3)
+    pause = loop.loop._pause = CountedSelector(loop.loop._pause)  # type: ignore[assignment]
+    try:
+        loop.peer.sendall(frame(b"first"))
+        assert loop.turned.acquire(timeout=5)
+        time.sleep(0.5)  # the pace is over: the time itself is what is tested
+        loop.peer.sendall(frame(b"after"))
+        assert loop.turned.acquire(timeout=5)
+        assert pause.calls == 0
+        loop.peer.sendall(frame(b"within"))  # right after a turn: within its pace
+        assert loop.turned.acquire(timeout=5)
+        assert pause.calls >= 1
+        assert loop.turns[2][0] - loop.turns[1][0] >= 0.2
+        assert loop.payloads == [b"first", b"after", b"within"]
     finally:
         loop.close()
 
