@@ -26,7 +26,6 @@ __all__ = [
     "left_unread",
     "pool_processes",
     "protocol_problem",
-    "queue_errors_break_the_pool",
     "quiet_cancelled_future_race",
     "skip_httpx_command_line",
     "tls_buffered",
@@ -145,32 +144,6 @@ def pool_processes(executor: Any) -> list[Any]:
     Python 3.14 has `terminate_workers()`; before it, the table is the only way.
     """
     return list((getattr(executor, "_processes", None) or {}).values())
-
-
-def queue_errors_break_the_pool(executor: Any) -> None:
-    """Make an attempt that a `ProcessPoolExecutor` could not send to a worker fail with
-    `BrokenProcessPool`, as every other attempt its breaking takes, not with the `OSError`
-    of its queue's closed pipe ("handle is closed"), which would read as the URL's own
-    failure and not be run again.
-
-    When a worker dies, the pool closes its call queue; an attempt that the queue's
-    feeder thread was sending meanwhile fails there, and CPython (3.11-3.13) sets that
-    error on the attempt's future (`_SafeQueue._on_queue_feeder_error`, which the feeder
-    thread takes when it starts, at the first submit): here that handler gets the error
-    as `BrokenProcessPool`. Without a call queue (another Python), nothing changes.
-    """
-    queue: Any = getattr(executor, "_call_queue", None)
-    handler = getattr(queue, "_on_queue_feeder_error", None)
-    if handler is None:
-        return
-    from concurrent.futures.process import BrokenProcessPool
-
-    def on_error(error: Exception, item: object) -> None:
-        if isinstance(error, OSError):
-            error = BrokenProcessPool(f"worker process died ({error})")
-        handler(error, item)
-
-    queue._on_queue_feeder_error = on_error
 
 
 _race_hook_installed = False

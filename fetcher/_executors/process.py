@@ -8,9 +8,7 @@ everything in every worker.
 When a worker dies (killed, out of memory), `concurrent.futures` fails every future in
 flight with `BrokenProcessPool` and refuses new work: the next submit starts a fresh
 executor (`rebuilds` counts them). Which URL killed the worker is unknown, so deciding
-what to resubmit is the runner's job: it tries each suspect alone in `alone()`. An
-attempt being sent to a worker as the pool breaks fails with `BrokenProcessPool` too
-(not the closed queue's `OSError`: `_compat.queue_errors_break_the_pool`).
+what to resubmit is the runner's job: it tries each suspect alone in `alone()`.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
-from .._compat import pool_processes, queue_errors_break_the_pool, quiet_cancelled_future_race
+from .._compat import pool_processes, quiet_cancelled_future_race
 from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import Attempt
@@ -52,14 +50,12 @@ class ProcessPool:
         self.rebuilds = 0
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        executor = ProcessPoolExecutor(
+        return ProcessPoolExecutor(
             self._options.workers,
             mp_context=self._context,
             initializer=init_process_worker,
             initargs=(self._options, self._marker),
         )
-        queue_errors_break_the_pool(executor)
-        return executor
 
     def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
         # A submit may start the forkserver or a worker: with Ctrl-C blocked meanwhile,

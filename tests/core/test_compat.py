@@ -12,8 +12,6 @@ import ssl
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any
 
 import httpcore
 import httpx
@@ -25,7 +23,6 @@ from fetcher._compat import (
     left_unread,
     pool_processes,
     protocol_problem,
-    queue_errors_break_the_pool,
     tls_buffered,
     transport_over,
 )
@@ -65,27 +62,6 @@ def test_the_worker_processes_of_a_process_pool() -> None:
         executor.submit(int, "1").result()
         processes = pool_processes(executor)
         assert processes and all(process.is_alive() for process in processes)
-
-
-class Unsendable:
-    """An argument whose sending fails as a closed queue's pipe fails it."""
-
-    def __reduce__(self) -> Any:
-        raise OSError("handle is closed")
-
-
-def test_an_attempt_the_pool_cannot_send_fails_as_the_pool_breaking() -> None:
-    """The queue's feeder thread fails to send the call (here in pickling it, the same
-    handler as a pipe closed by the pool's breaking): `BrokenProcessPool`, not the
-    `OSError`; other errors are left as they are, and the pool goes on."""
-    with ProcessPoolExecutor(1) as executor:
-        queue_errors_break_the_pool(executor)
-        unsent = executor.submit(int, Unsendable())
-        with pytest.raises(BrokenProcessPool, match="handle is closed"):
-            unsent.result(30)
-        unpicklable = executor.submit(int, lambda: 1)
-        assert not isinstance(unpicklable.exception(30), (BrokenProcessPool, OSError))
-        assert executor.submit(int, "1").result(30) == 1
 
 
 def test_click_exceptions_has_the_usage_error() -> None:
