@@ -205,8 +205,10 @@ class Node:
         return {"retries": run.retries, "capped": run.capped, "held": run.held_by_cap}
 
     def _write(self, conn: socket.socket) -> None:
-        """Send finished records in batches, at most one frame per `FLUSH_SECONDS` unless
-        full or holding the node's first success: a record finishing on a quiet link (a
+        """Send finished records in batches, at most one frame per tick of a grid of
+        `FLUSH_SECONDS` unless full or holding the node's first success (a frame on a
+        quiet link just before a tick may be followed by one at the tick, the one time
+        two frames leave less than `FLUSH_SECONDS` apart): a record finishing on a quiet link (a
         slow run's every record) leaves at once, and so does a race's winner; in a busy
         run a record waits at most `FLUSH_SECONDS` (what a full batch left behind is sent
         next, without a wait). A busy node's frames leave on the ticks of a grid of the
