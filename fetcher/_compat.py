@@ -24,7 +24,6 @@ __all__ = [
     "forget_local_cluster",
     "importing_parent_main",
     "left_unread",
-    "pool_broken",
     "pool_processes",
     "protocol_problem",
     "quiet_cancelled_future_race",
@@ -145,17 +144,6 @@ def pool_processes(executor: Any) -> list[Any]:
     Python 3.14 has `terminate_workers()`; before it, the table is the only way.
     """
     return list((getattr(executor, "_processes", None) or {}).values())
-
-
-def pool_broken(executor: Any) -> bool:
-    """True once a `ProcessPoolExecutor` is broken (a worker died: its `_broken` flag).
-
-    A `submit` that passed the pool's own check just before a worker died can fail with
-    another error: the `OSError` of the closed call queue (starting a worker pickles it:
-    "handle is closed") or "cannot schedule new futures after shutdown"; this tells those
-    from a pool that is fine (CPython 3.11-3.13 set the flag before closing the queue).
-    """
-    return bool(getattr(executor, "_broken", False))
 
 
 _race_hook_installed = False

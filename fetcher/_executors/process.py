@@ -8,9 +8,7 @@ everything in every worker.
 When a worker dies (killed, out of memory), `concurrent.futures` fails every future in
 flight with `BrokenProcessPool` and refuses new work: the next submit starts a fresh
 executor (`rebuilds` counts them). Which URL killed the worker is unknown, so deciding
-what to resubmit is the runner's job: it tries each suspect alone in `alone()`. A submit
-that races the breaking (`_compat.pool_broken`) starts a fresh executor too, whatever
-error it met.
+what to resubmit is the runner's job: it tries each suspect alone in `alone()`.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
-from .._compat import pool_broken, pool_processes, quiet_cancelled_future_race
+from .._compat import pool_processes, quiet_cancelled_future_race
 from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import Attempt
@@ -66,9 +64,7 @@ class ProcessPool:
         with signals_blocked():
             try:
                 future = self._executor.submit(fetch_in_process, url, deadline)
-            except (RuntimeError, OSError):  # BrokenProcessPool, or a race with its breaking
-                if not pool_broken(self._executor):
-                    raise
+            except BrokenProcessPool:
                 self._rebuild()
                 future = self._executor.submit(fetch_in_process, url, deadline)
         self._futures.add(future)

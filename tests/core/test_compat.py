@@ -7,13 +7,11 @@ reads, these fail first, with the function's name.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 import httpcore
 import httpx
@@ -23,7 +21,6 @@ from fetcher._compat import (
     click_exceptions,
     connection_of,
     left_unread,
-    pool_broken,
     pool_processes,
     protocol_problem,
     tls_buffered,
@@ -65,16 +62,6 @@ def test_the_worker_processes_of_a_process_pool() -> None:
         executor.submit(int, "1").result()
         processes = pool_processes(executor)
         assert processes and all(process.is_alive() for process in processes)
-
-
-def test_a_process_pool_is_broken_once_a_worker_dies() -> None:
-    with ProcessPoolExecutor(1) as executor:
-        assert executor.submit(int, "1").result(30) == 1
-        assert not pool_broken(executor)
-        dying = executor.submit(os._exit, 1)  # the worker dies running it
-        with pytest.raises(BrokenProcessPool):
-            dying.result(30)
-        assert pool_broken(executor)
 
 
 def test_click_exceptions_has_the_usage_error() -> None:
