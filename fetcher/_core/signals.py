@@ -15,7 +15,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "block_signals",
     "signals_blocked",
     "unblock_in_worker_process",
-    "wait_first",
     "wake",
 ]
 
@@ -45,16 +44,9 @@ SIGNAL_CHECK_SECONDS = 0.2
 
 
 def wake(future: Future[None]) -> None:
-    """Complete a wake-up future for `wait_first`, unless another thread just did."""
+    """Complete a wake-up future (`Waker.wait` names it), unless another thread just did."""
     with contextlib.suppress(InvalidStateError):
         future.set_result(None)
-
-
-def wait_first(futures: Iterable[Future[Any]], timeout: float | None) -> None:
-    """`concurrent.futures.wait(FIRST_COMPLETED)` that returns at least every
-    `SIGNAL_CHECK_SECONDS`, so that a signal's handler runs at most that late."""
-    bounded = SIGNAL_CHECK_SECONDS if timeout is None else min(timeout, SIGNAL_CHECK_SECONDS)
-    wait(futures, timeout=bounded, return_when=FIRST_COMPLETED)
 
 
 class FutureWatch:
@@ -84,9 +76,9 @@ class Waker:
     """What one thread waits on and any other wakes, directly (`wake()`) or by completing
     a future it waits for: a plain lock used as a binary semaphore.
 
-    `wait_first` sets up a waiter, a condition and an event at every call and installs the
-    waiter on every future; passing a turn between two threads that way cost some 125 µs
-    of CPU on a 2-core machine, and through a lock 36 µs (`python
+    `concurrent.futures.wait` sets up a waiter, a condition and an event at every call
+    and installs the waiter on every future; passing a turn between two threads that way
+    cost some 125 µs of CPU on a 2-core machine, and through a lock 36 µs (`python
     scripts/handoff_cost.py`: a turn every 2 ms). A run's thread waits once for every few
     results, so this is a cost every few URLs.
     """
@@ -103,8 +95,9 @@ class Waker:
 
     def wait(self, futures: Iterable[Future[Any]], timeout: float | None) -> None:
         """Until a wake, or a future of `futures` completes; at most `timeout`, and at
-        most `SIGNAL_CHECK_SECONDS` (as `wait_first`). A wake that came before the call,
-        even for a future since renewed, ends it at once: the caller looks again."""
+        most `SIGNAL_CHECK_SECONDS`, so that a signal's handler runs at most that late. A
+        wake that came before the call, even for a future since renewed, ends it at once:
+        the caller looks again."""
         if self._watch.done_or_watch(futures):  # its wake may be spent: none is needed
             self._lock.acquire(blocking=False)  # a wake pending is spent: the caller looks
             return

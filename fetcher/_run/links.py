@@ -188,13 +188,11 @@ class LinkLoop:
         deadline = time.monotonic() + timeout
         self.send()
         events = self._selector.select(max(0.0, deadline - time.monotonic()))
-        woken = any(key.data is None for key, _ in events)
-        if woken:
-            self._drain_waker()
         now = time.monotonic()
         if now < self._read_from and any(key.data is not None for key, _ in events):
             # A frame came within the pace: it waits for the frames that follow it, and
             # a wake (or the caller's deadline) ends the wait, the frames left unread.
+            woken = any(key.data is None for key, _ in events)
             if woken or self._pause.select(min(self._read_from, deadline) - now):
                 self._drain_waker()
                 return 0

@@ -206,14 +206,14 @@ class Node:
 
     def _write(self, conn: socket.socket) -> None:
         """Send finished records in batches, at most one frame per tick of a grid of
-        `FLUSH_SECONDS` unless full or holding the node's first success (a frame on a
-        quiet link just before a tick may be followed by one at the tick, the one time
-        two frames leave less than `FLUSH_SECONDS` apart): a record finishing on a quiet link (a
-        slow run's every record) leaves at once, and so does a race's winner; in a busy
-        run a record waits at most `FLUSH_SECONDS` (what a full batch left behind is sent
-        next, without a wait). A busy node's frames leave on the ticks of a grid of the
-        wall clock that every node shares (`_flush_deadline`): the client then takes the
-        frames of its nodes together, in one wake-up, not one each."""
+        `FLUSH_SECONDS` on the wall clock unless full or holding the node's first
+        success: a record finishing on a quiet link (a slow run's every record) leaves at
+        once, and so does a race's winner; in a busy run a record waits at most
+        `FLUSH_SECONDS` (what a full batch left behind is sent next, without a wait). The
+        grid is every node's (`_flush_deadline`): the client then takes the frames of
+        its nodes together, in one wake-up, not one each. (A frame on a quiet link just
+        before a tick may be followed by one at the tick: the one time two frames leave
+        less than `FLUSH_SECONDS` apart.)"""
         sent_at: float | None = None  # when (`time.time()`) the last frame left, if it waits
         while True:
             with self._condition:

@@ -33,7 +33,7 @@ from .._core.executors import EXECUTORS
 from .._core.limits import ensure_open_files
 from .._core.options import FetchOptions
 from .._core.result import Attempt, FetchResult
-from .._core.signals import Waker, signals_blocked, wait_first, wake
+from .._core.signals import Waker, signals_blocked, wake
 from .._core.urls import origin_of
 from .._executors import Pool, make_pool
 from . import retry, schedule
@@ -358,7 +358,7 @@ class FetchRun(Iterator[FetchResult]):
                     return
                 if self._interrupted or self._wakeup.done():  # interrupted again
                     return
-                wait_first({self._some_done, self._wakeup}, left)
+                self._waker.wait([self._some_done, self._wakeup], left)
         finally:
             self.close()
 
