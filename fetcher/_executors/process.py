@@ -9,6 +9,13 @@ When a worker dies (killed, out of memory), `concurrent.futures` fails every fut
 flight with `BrokenProcessPool` and refuses new work: the next submit starts a fresh
 executor (`rebuilds` counts them). Which URL killed the worker is unknown, so deciding
 what to resubmit is the runner's job: it tries each suspect alone in `alone()`.
+
+All of an executor's workers start with its first URL (`_compat.launch_pool_processes`),
+not one by one on demand: a submit that starts a worker can race the pool's breaking and
+hang its shutdown. A submit can still race the breaking; one that finds the pool broken
+once it returns starts a fresh executor at once, which fails the URL's future if the
+broken pool's manager did not (the runner then tries it alone, like the others in
+flight).
 """
 
 from __future__ import annotations
@@ -17,7 +24,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
-from .._compat import pool_processes, quiet_cancelled_future_race
+from .._compat import (
+    launch_pool_processes,
+    pool_broken,
+    pool_processes,
+    quiet_cancelled_future_race,
+)
 from .._core.errors import ExecutorError
 from .._core.options import FetchOptions
 from .._core.result import Attempt
@@ -50,6 +62,7 @@ class ProcessPool:
         self.rebuilds = 0
 
     def _new_executor(self) -> ProcessPoolExecutor:
+        self._launched = False  # its workers start with its first URL (`_submit`)
         return ProcessPoolExecutor(
             self._options.workers,
             mp_context=self._context,
@@ -58,18 +71,27 @@ class ProcessPool:
         )
 
     def submit(self, url: str, deadline: float | None = None) -> Future[Attempt]:
-        # A submit may start the forkserver or a worker: with Ctrl-C blocked meanwhile,
-        # they inherit a blocked SIGINT and cannot die of it (with a traceback) before
-        # the worker initializer has set it to be ignored; the parent handles Ctrl-C.
+        # Workers start inside a submit: with Ctrl-C blocked meanwhile, they inherit a
+        # blocked SIGINT and cannot die of it (with a traceback) before the worker
+        # initializer has set it to be ignored; the parent handles Ctrl-C.
         with signals_blocked():
             try:
-                future = self._executor.submit(fetch_in_process, url, deadline)
+                future = self._submit(url, deadline)
             except BrokenProcessPool:
                 self._rebuild()
-                future = self._executor.submit(fetch_in_process, url, deadline)
-        self._futures.add(future)
-        future.add_done_callback(self._futures.discard)
+                future = self._submit(url, deadline)
+            self._futures.add(future)
+            future.add_done_callback(self._futures.discard)
+            if pool_broken(self._executor):  # it broke as the URL went in: maybe never run
+                self._rebuild()
         return future
+
+    def _submit(self, url: str, deadline: float | None) -> Future[Attempt]:
+        """Submit to the executor, starting all its workers with its first URL."""
+        if not self._launched:
+            launch_pool_processes(self._executor)
+            self._launched = True
+        return self._executor.submit(fetch_in_process, url, deadline)
 
     def _rebuild(self) -> None:
         """Replace a broken executor (unless its workers could never run: `fatal`)."""
@@ -79,6 +101,7 @@ class ProcessPool:
         orphans, self._futures = self._futures, set()
         self.rebuilds += 1
         broken.shutdown(wait=True)  # its manager has failed all it knew of, and reaped
+        end_processes(pool_processes(broken))  # (none alive, unless its manager failed)
         for future in list(orphans):  # submitted as it broke: it will never run them
             if not future.done():
                 future.set_exception(BrokenProcessPool("worker process died"))

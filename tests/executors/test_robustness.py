@@ -9,11 +9,13 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 import pytest
 
 from fetcher import FetchOptions, FetchResult, fetch_all
+from fetcher._executors.process import ProcessPool
 from fetcher._executors.processes import CRASH_HOOK_ENV
 from fetcher._run import schedule as _schedule
 from fetcher._run.retry import CRASHED_TWICE
@@ -184,6 +186,36 @@ def test_workers_killed_while_urls_stream_cost_no_record(
                 os.kill(_a_worker_pid(run), signal.SIGKILL)
     assert Counter(r.url for r in results) == Counter(urls)
     assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
+
+
+def test_a_worker_dying_among_steady_submits_loses_no_url_and_hangs_nothing(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker dies while URLs keep going in: every future ends (done, or failed as
+    broken, for the runner to try alone) and the pool shuts down. Started on demand,
+    a pool's submit raced its breaking: one pool in three raised `OSError` or hung its
+    shutdown here (the race `_compat.launch_pool_processes` describes)."""
+    monkeypatch.setenv(CRASH_HOOK_ENV, "/steady-crash")
+    crasher = server.html("/steady-crash", "<title>never</title>")
+    plain = server.html("/steady-plain", "<title>ok</title>")
+    for _ in range(12):
+        pool = ProcessPool(FetchOptions(executor="process", workers=8, retries=0))
+        futures = [pool.submit(plain)]
+        futures[0].result(30)
+        futures.append(pool.submit(crasher))
+        while not pool.rebuilds and len(futures) < 3000:  # until the death is seen
+            futures.append(pool.submit(plain))
+            pending = [f for f in futures[-32:] if not f.done()]
+            if len(pending) > 16:
+                wait(pending, 30, return_when=FIRST_COMPLETED)
+        done, stuck = wait(futures, 30)
+        assert not stuck and pool.rebuilds
+        outcomes = {type(f.exception()).__name__ if f.exception() else "ok" for f in done}
+        assert outcomes <= {"ok", "BrokenProcessPool"}, outcomes
+        ending = threading.Thread(target=pool.shutdown, daemon=True)
+        ending.start()
+        ending.join(30)
+        assert not ending.is_alive(), "the pool's shutdown hangs"
 
 
 def _a_worker_pid(run: object) -> int:
