@@ -1,0 +1,191 @@
+"""How long after a fetch node has a record does it reach the client? Measure it.
+
+A record is to reach the client at most 50 ms after it finishes: it waits at most 40 ms
+at its node (`FLUSH_SECONDS`, a frame a tick of the nodes' grid) and at most 8 ms at the
+client (its pace), leaving 2 ms for the network. This checks what a real run delivers.
+It starts `fetcher serve`, a `dask scheduler` and `dask worker --nworkers N --nthreads T`
+(as `cluster_scale.py` does) with this file as the workers' preload, which notes the
+time each record reaches its node's outbox (the node's runner hands it over) and the
+time its frame is encoded to be sent; the client (`fetcher -e dask`, run by this file
+with `--client`) notes when it takes each record from a frame. All on one machine, so
+one clock (`time.time()`). Reported per run: the percentiles of outbox-to-client (and
+its two parts: at the node, outbox to frame; after it, frame to client) and the share of
+records over 50 ms.
+
+    python scripts/cluster_delivery.py --nodes 2 --threads 16 --latency-ms 0
+    python scripts/cluster_delivery.py --nodes 2 --threads 32 --latency-ms 50
+
+The time a record spends in the node's runner before the outbox, and in the client after
+it is taken, is not counted: the figures are a lower bound of the delay. Everything is on
+127.0.0.0/8; on a machine whose cores the nodes keep busy, every thread (a node's writer,
+the client) runs late at times, and the tail says by how much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+LOG_ENV = "FETCHER_DELIVERY_LOG"  # the folder the nodes and the client write their times to
+
+
+def _log_to(kind: str) -> Any:
+    """A function noting (index, now) lines in `kind-PID.txt` of the log folder."""
+    folder = Path(os.environ[LOG_ENV])
+    lines: list[str] = []
+
+    def note(indexes: list[int | None], flush: bool = False) -> None:
+        now = time.time()
+        lines.extend(f"{index} {now:.6f}\n" for index in indexes)
+        if flush or len(lines) >= 500:
+            with (folder / f"{kind}-{os.getpid()}.txt").open("a") as out:
+                out.writelines(lines)
+            lines.clear()
+
+    return note
+
+
+def _patch_node() -> None:
+    """In a Dask worker (the preload): note records reaching the outbox and their frames."""
+    from fetcher._run import node
+
+    if getattr(node.Node, "_delivery_noted", False):  # a preload may run twice
+        return
+    post, write = node.Node._post, node.Node._write
+    encode = node.encode_records  # type: ignore[attr-defined]
+    posted, framed = _log_to("posted"), _log_to("framed")
+
+    def noted_post(self: Any, record: Any) -> None:
+        posted([record.index])
+        post(self, record)
+
+    def noted_encode(records: list[Any], status: dict[str, Any]) -> bytes:
+        framed([record.index for record in records])
+        return encode(records, status)
+
+    def noted_write(self: Any, conn: Any) -> None:
+        try:
+            write(self, conn)
+        finally:
+            posted([], flush=True)
+            framed([], flush=True)
+
+    node.Node._post = noted_post  # type: ignore[method-assign]
+    node.Node._write = noted_write  # type: ignore[method-assign]
+    node.encode_records = noted_encode  # type: ignore[attr-defined]
+    node.Node._delivery_noted = True  # type: ignore[attr-defined]
+
+
+def _run_client(arguments: list[str]) -> None:
+    """`fetcher ARGUMENTS` in this process, noting when each record is taken."""
+    import atexit
+
+    from fetcher._run import cluster
+    from fetcher.cli import main
+
+    accept, taken = cluster.ClusterRun._accept, _log_to("taken")
+
+    def noted_accept(self: Any, link: Any, records: list[Any], message: Any) -> None:
+        taken([record.index for record in records])
+        accept(self, link, records, message)
+
+    cluster.ClusterRun._accept = noted_accept  # type: ignore[method-assign]
+    atexit.register(taken, [], True)
+    sys.argv = ["fetcher", *arguments]
+    main()
+
+
+def _times(folder: Path, kind: str) -> dict[int, float]:
+    times = {}
+    for path in folder.glob(f"{kind}-*.txt"):
+        for line in path.read_text().splitlines():
+            index, moment = line.split()
+            if index != "None":
+                times[int(index)] = float(moment)
+    return times
+
+
+def _summary(delays: list[float]) -> dict[str, float]:
+    ordered = sorted(delays)
+    count = len(ordered)
+
+    def at(share: float) -> float:
+        return ordered[min(count - 1, int(share * count))]
+
+    over = sum(delay > 50 for delay in ordered) / count
+    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": ordered[-1], "over": over}
+
+
+def measure_once(args: argparse.Namespace, address: str, urls: Path) -> dict[str, dict[str, float]]:
+    """One run of the client over `urls`: the delays' summaries, in ms."""
+    logs = Path(os.environ[LOG_ENV])
+    for old in logs.glob("*.txt"):
+        old.unlink()
+    command = [sys.executable, __file__, "--client", str(urls), "-e", "dask"]
+    command += ["--scheduler", address, "-w", str(args.nodes * args.threads)]
+    command += ["-q", "-f", "jsonl", "-o", os.devnull]
+    subprocess.run(command, check=True)
+    time.sleep(0.5)  # the nodes write their last times as their links end
+    posted, framed, taken = (_times(logs, kind) for kind in ("posted", "framed", "taken"))
+    seen = [index for index in taken if index in posted and index in framed]
+    return {
+        "outbox to client": _summary([(taken[i] - posted[i]) * 1000 for i in seen]),
+        "  at the node": _summary([(framed[i] - posted[i]) * 1000 for i in seen]),
+        "  frame to client": _summary([(taken[i] - framed[i]) * 1000 for i in seen]),
+    }
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--client"]:
+        _run_client(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=2, help="Dask worker processes")
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--hosts", type=int, default=64, help="origins the pages spread over")
+    parser.add_argument("--urls", type=int, default=32000)
+    parser.add_argument("--size-kb", type=float, default=20.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).parent))
+    from cluster_scale import start_cluster, start_server
+
+    with tempfile.TemporaryDirectory() as work:
+        logs = Path(work, "times")
+        logs.mkdir()
+        os.environ[LOG_ENV] = str(logs)  # inherited by the workers and the client
+        server, urls = start_server(args, Path(work))
+        address, processes = start_cluster(args, preload=(str(Path(__file__).resolve()),))
+        try:
+            runs = [measure_once(args, address, urls) for _ in range(args.repeat)]
+        finally:
+            ending: list[subprocess.Popen[Any]] = [*processes, server]
+            for process in ending:
+                process.terminate()
+            for process in ending:
+                process.wait(30)
+    print(
+        f"{args.urls} URLs over {args.hosts} hosts, {args.latency_ms:g} ms latency, "
+        f"{args.nodes} x {args.threads} threads; ms, medians of {args.repeat} runs"
+    )
+    print(f"{'':18s} {'p50':>6s} {'p90':>6s} {'p99':>6s} {'max':>6s}  over 50 ms")
+    for part in runs[0]:
+        row = {key: statistics.median(run[part][key] for run in runs) for key in runs[0][part]}
+        print(
+            f"{part:18s} {row['p50']:6.1f} {row['p90']:6.1f} {row['p99']:6.1f} "
+            f"{row['max']:6.1f}  {row['over']:.2%}"
+        )
+
+
+if __name__ == "__main__":
+    main()
+else:
+    _patch_node()  # imported as a Dask worker's preload
