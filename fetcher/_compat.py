@@ -149,18 +149,20 @@ def pool_processes(executor: Any) -> list[Any]:
 
 
 def launch_pool_processes(executor: Any) -> None:
-    """Start every worker process of a `ProcessPoolExecutor` now, not one a submit (call
-    it before the first submit, which starts the pool's manager thread).
+    """On CPython 3.11, start every worker process of a `ProcessPoolExecutor` now, not one
+    a submit (call it before the first submit, which starts the pool's manager thread).
 
-    With forkserver or spawn, CPython 3.11-3.13's `submit` starts a worker when none is
-    idle, and its manager thread marks the pool broken without the lock `submit` holds:
-    a submit racing a worker's death can start a worker after the others were
-    terminated, which the manager thread then joins forever (the pool's shutdown
-    hangs), or pickle the call queue the manager just closed (`OSError: handle is
-    closed`). Measured here with a worker killed among steady submits: 3 hangs and 10
-    such errors in 40 pools started lazily, none in 40 started whole. `_launch_processes`
-    (Python 3.9+) is what `submit` uses under fork; without it, workers start lazily.
+    With forkserver or spawn, 3.11's `submit` starts a worker when none is idle, and its
+    manager thread marks the pool broken without the lock `submit` holds: a submit
+    racing a worker's death can start a worker after the others were terminated, which
+    the manager thread then joins forever (the pool's shutdown hangs), or pickle the
+    call queue the manager just closed (`OSError: handle is closed`). Measured here with
+    a worker killed among steady submits: 3 hangs and 10 such errors in 40 pools started
+    lazily, none in 40 started whole. 3.12 and 3.13 mark the pool broken under that
+    lock: nothing to do there.
     """
+    if sys.version_info >= (3, 12):
+        return
     launch = getattr(executor, "_launch_processes", None)
     if launch is not None:
         launch()
@@ -168,7 +170,8 @@ def launch_pool_processes(executor: Any) -> None:
 
 def pool_broken(executor: Any) -> bool:
     """True once a `ProcessPoolExecutor` is broken (a worker died: its `_broken` flag,
-    which CPython 3.11-3.13's manager thread sets before failing the futures it has)."""
+    which CPython 3.11-3.13's manager thread sets before failing the futures it has;
+    3.11's without the lock a submit holds)."""
     return bool(getattr(executor, "_broken", False))
 
 

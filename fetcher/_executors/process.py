@@ -10,12 +10,12 @@ flight with `BrokenProcessPool` and refuses new work: the next submit starts a f
 executor (`rebuilds` counts them). Which URL killed the worker is unknown, so deciding
 what to resubmit is the runner's job: it tries each suspect alone in `alone()`.
 
-All of an executor's workers start with its first URL (`_compat.launch_pool_processes`),
-not one by one on demand: a submit that starts a worker can race the pool's breaking and
-hang its shutdown. A submit can still race the breaking; one that finds the pool broken
-once it returns starts a fresh executor at once, which fails the URL's future if the
-broken pool's manager did not (the runner then tries it alone, like the others in
-flight).
+On CPython 3.11, all of an executor's workers start with its first URL
+(`_compat.launch_pool_processes`), not one by one on demand: a submit that starts a
+worker can race the pool's breaking and hang its shutdown. A submit can still race the
+breaking; one that finds the pool broken once it returns starts a fresh executor at
+once, which fails the URL's future if the broken pool's manager did not (the runner
+then tries it alone, like the others in flight).
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ class ProcessPool:
                 future = self._submit(url, deadline)
             self._futures.add(future)
             future.add_done_callback(self._futures.discard)
-            if pool_broken(self._executor):  # it broke as the URL went in: maybe never run
-                self._rebuild()
+        if pool_broken(self._executor):  # it broke as the URL went in: maybe never run
+            self._rebuild()
         return future
 
     def _submit(self, url: str, deadline: float | None) -> Future[Attempt]:
@@ -100,8 +100,9 @@ class ProcessPool:
         broken, self._executor = self._executor, self._new_executor()
         orphans, self._futures = self._futures, set()
         self.rebuilds += 1
+        processes = pool_processes(broken)  # (shutdown forgets them)
         broken.shutdown(wait=True)  # its manager has failed all it knew of, and reaped
-        end_processes(pool_processes(broken))  # (none alive, unless its manager failed)
+        end_processes(processes)  # none alive, unless its manager failed on the way
         for future in list(orphans):  # submitted as it broke: it will never run them
             if not future.done():
                 future.set_exception(BrokenProcessPool("worker process died"))

@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,30 +195,86 @@ def test_a_worker_dying_among_steady_submits_loses_no_url_and_hangs_nothing(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker dies while URLs keep going in: every future ends (done, or failed as
-    broken, for the runner to try alone) and the pool shuts down. Started on demand,
-    a pool's submit raced its breaking: one pool in three raised `OSError` or hung its
-    shutdown here (the race `_compat.launch_pool_processes` describes)."""
+    broken, for the runner to try alone) and the pool shuts down. On CPython 3.11, with
+    workers started on demand, a pool's submit raced its breaking: one pool in three
+    raised `OSError` or hung here (the race `_compat.launch_pool_processes` describes).
+    The pools run on a thread of their own, so that a hang fails the test."""
     monkeypatch.setenv(CRASH_HOOK_ENV, "/steady-crash")
     crasher = server.html("/steady-crash", "<title>never</title>")
     plain = server.html("/steady-plain", "<title>ok</title>")
-    for _ in range(12):
-        pool = ProcessPool(FetchOptions(executor="process", workers=8, retries=0))
-        futures = [pool.submit(plain)]
-        futures[0].result(30)
-        futures.append(pool.submit(crasher))
-        while not pool.rebuilds and len(futures) < 3000:  # until the death is seen
-            futures.append(pool.submit(plain))
-            pending = [f for f in futures[-32:] if not f.done()]
-            if len(pending) > 16:
-                wait(pending, 30, return_when=FIRST_COMPLETED)
-        done, stuck = wait(futures, 30)
-        assert not stuck and pool.rebuilds
-        outcomes = {type(f.exception()).__name__ if f.exception() else "ok" for f in done}
-        assert outcomes <= {"ok", "BrokenProcessPool"}, outcomes
-        ending = threading.Thread(target=pool.shutdown, daemon=True)
-        ending.start()
-        ending.join(30)
-        assert not ending.is_alive(), "the pool's shutdown hangs"
+    failures: list[BaseException] = []
+
+    def pools() -> None:
+        try:
+            for _ in range(12):
+                _steady_submits_with_a_death(crasher, plain)
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    running = threading.Thread(target=pools, daemon=True)
+    running.start()
+    running.join(60)
+    if running.is_alive():
+        _end_stuck_pools()
+        pytest.fail("a process pool hangs")
+    assert not failures, failures[0]
+
+
+def _steady_submits_with_a_death(crasher: str, plain: str) -> None:
+    pool = ProcessPool(FetchOptions(executor="process", workers=8, retries=0))
+    futures = [pool.submit(plain)]
+    futures[0].result(30)
+    futures.append(pool.submit(crasher))
+    while not pool.rebuilds and len(futures) < 3000:  # until the death is seen
+        futures.append(pool.submit(plain))
+        pending = [f for f in futures[-32:] if not f.done()]
+        if len(pending) > 16:
+            wait(pending, 30, return_when=FIRST_COMPLETED)
+    done, stuck = wait(futures, 30)
+    assert not stuck and pool.rebuilds
+    outcomes = {type(f.exception()).__name__ if f.exception() else "ok" for f in done}
+    assert outcomes <= {"ok", "BrokenProcessPool"}, outcomes
+    pool.shutdown()
+
+
+def _end_stuck_pools() -> None:
+    """Kill the workers every process pool's manager thread knows (one joining a worker
+    forever would hang the interpreter's exit, which joins those threads)."""
+    from concurrent.futures.process import _ExecutorManagerThread
+
+    for thread in threading.enumerate():
+        if isinstance(thread, _ExecutorManagerThread):
+            for process in list(thread.processes.values()):
+                process.kill()
+
+
+def test_a_pool_that_breaks_as_a_url_goes_in_is_replaced_at_once(server: LocalServer) -> None:
+    """A submit that returns just as the pool breaks (a worker killed, the pool marked
+    broken) starts a fresh pool before returning: the URL's future ends, failed for the
+    runner to try alone unless it ran, and the broken pool's workers are gone."""
+    plain = server.html("/breaks-as-it-goes-in", "<title>ok</title>")
+    pool = ProcessPool(FetchOptions(executor="process", workers=2, retries=0))
+    assert pool.submit(plain).result(30).result.ok
+    broken = pool._executor
+    workers = list(broken._processes.values())  # type: ignore[union-attr]
+    submit = broken.submit
+
+    def submit_then_break(*args: Any) -> Any:
+        future = submit(*args)
+        os.kill(workers[0].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not broken._broken and time.monotonic() < deadline:  # no event says it
+            time.sleep(0.01)
+        return future
+
+    broken.submit = submit_then_break  # type: ignore[method-assign]
+    future = pool.submit(plain)
+    assert pool.rebuilds == 1 and pool._executor is not broken
+    exception = future.exception(30)
+    assert exception is None or isinstance(exception, BrokenProcessPool)
+    assert not any(process.is_alive() for process in workers)
+    assert pool.submit(plain).result(30).result.ok  # the fresh pool works
+    pool.shutdown()
 
 
 def _a_worker_pid(run: object) -> int:
