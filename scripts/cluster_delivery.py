@@ -30,13 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 LOG_ENV = "FETCHER_DELIVERY_LOG"  # the folder the nodes and the client write their times to
 
 
-def _log_to(kind: str) -> Any:
+def _log_to(kind: str) -> Callable[..., None]:
     """A function noting (index, now) lines in `kind-PID.txt` of the log folder."""
     folder = Path(os.environ[LOG_ENV])
     lines: list[str] = []
@@ -155,7 +156,6 @@ def main() -> None:
     parser.add_argument("--size-kb", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
     from cluster_scale import start_cluster, start_server
 
     with tempfile.TemporaryDirectory() as work:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from fetcher import FetchOptions, FetchResult, fetch_all
+from fetcher._compat import pool_processes
 from fetcher._executors.process import ProcessPool
 from fetcher._executors.processes import CRASH_HOOK_ENV
 from fetcher._run import schedule as _schedule
@@ -256,7 +257,7 @@ def test_a_pool_that_breaks_as_a_url_goes_in_is_replaced_at_once(server: LocalSe
     pool = ProcessPool(FetchOptions(executor="process", workers=2, retries=0))
     assert pool.submit(plain).result(30).result.ok
     broken = pool._executor
-    workers = list(broken._processes.values())  # type: ignore[union-attr]
+    workers = pool_processes(broken)
     submit = broken.submit
 
     def submit_then_break(*args: Any) -> Any:
