@@ -27,6 +27,7 @@ from .checks import (
 )
 from .errors import OptionError
 from .executors import EXECUTORS
+from .parts import Parts
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -216,6 +217,9 @@ class FetchOptions:
         help="Never retry a line without a scheme as http:// when https fails.",
     )  # fmt: skip
     keep_body: bool = False
+    #: With `executor="dask"`: the nodes write the records to parts (`--parts DIR`), and
+    #: the run's records carry no title, final URL or location (they are in the parts).
+    parts: Parts | None = None
 
     def __post_init__(self) -> None:
         check_int("workers", self.workers, 1, 1024)
@@ -250,6 +254,9 @@ class FetchOptions:
                 clustered = " and ".join(n for n, s in EXECUTORS.items() if s.clustered)
                 raise OptionError("scheduler", f"applies to the {clustered} executors only")
             check_scheduler(self.scheduler)
+        if self.parts is not None and EXECUTORS[self.executor].engine is None:
+            noded = " and ".join(n for n, s in EXECUTORS.items() if s.engine)
+            raise OptionError("parts", f"applies to the {noded} executor only")
 
     @property
     def window(self) -> int:
@@ -298,3 +305,4 @@ class OptionChanges(TypedDict, total=False):
     follow: bool
     fallback: bool
     keep_body: bool
+    parts: Parts | None

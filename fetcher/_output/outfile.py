@@ -25,7 +25,7 @@ from typing import BinaryIO
 from .._core.errors import OutputError, ResumeError
 from .resume import Finished, FinishedURLs, read_finished
 
-__all__ = ["FileIdentity", "close_quietly", "identity_of", "open_output"]
+__all__ = ["FileIdentity", "close_quietly", "identity_of", "lock", "open_output"]
 
 FileIdentity = tuple[int, int]  # (st_dev, st_ino)
 
@@ -74,7 +74,7 @@ def open_output(
     except OSError as exc:
         raise OutputError(f"cannot write {path!r}: {_reason(exc)}") from None
     try:
-        _lock(fd, path, warn)
+        lock(fd, path, warn)
         if identity_of(fd) in set(inputs):
             raise OutputError(f"--output {path!r} is the URL list itself")
         finished = _prepare(fd, path, resume, lines)
@@ -92,7 +92,9 @@ def _open_special(path: str) -> BinaryIO:
         raise OutputError(f"cannot write {path!r}: {_reason(exc)}") from None
 
 
-def _lock(fd: int, path: str, warn: Callable[[str], None]) -> None:
+def lock(fd: int, path: str, warn: Callable[[str], None]) -> None:
+    """Hold an exclusive lock on `path` (open as `fd`) until it is closed; `OutputError`
+    if another run holds it; a warning if its file system does no locks."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on Windows

@@ -52,6 +52,7 @@ __all__ = [
     "is_record",
     "load_finished",
     "read_finished",
+    "read_parts",
 ]
 
 #: Keys are gathered in buckets by their top byte, then each bucket is sorted on its own,
@@ -234,6 +235,43 @@ def read_finished(
     buckets = _new_buckets()
     torn_at = _read_records(path, stream, lambda index, key: _add(buckets, key))
     return FinishedURLs._from_buckets(buckets), torn_at
+
+
+def read_parts(
+    paths: list[str], lines: Callable[[], Iterable[tuple[int, str]]] | None = None
+) -> Finished:
+    """The records of a run's sealed parts (JSONL files, `--parts DIR`), as one file's
+    (`read_finished`): held as indexes when they all have one and `lines` proves the
+    inputs unchanged, else by URL. Raises `ResumeError` for a part that cannot be read,
+    is not fetcher's, or is torn (a sealed part is written whole before it is named)."""
+    if lines is not None:
+        indexes = FinishedIndexes()
+        try:
+            for path in paths:
+                _read_part(path, indexes.add)
+        except NotCompact:
+            pass
+        else:
+            if not len(indexes):
+                return FinishedURLs()
+            with contextlib.suppress(Exception):  # a list that fails to read: match URLs
+                if indexes.seal().matches(lines(), _key):
+                    return indexes
+    buckets = _new_buckets()
+    for path in paths:
+        _read_part(path, lambda index, key: _add(buckets, key))
+    return FinishedURLs._from_buckets(buckets)
+
+
+def _read_part(path: str, add: Callable[[object, int], None]) -> None:
+    try:
+        with open(path, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise ResumeError(f"{path}: cannot resume: not a regular file")
+            if _read_records(path, stream, add) is not None:
+                raise ResumeError(f"{path}: cannot resume: a sealed part ends in a torn line")
+    except OSError as exc:
+        raise _os_error(path, exc) from None
 
 
 def _read_records(path: str, stream: BinaryIO, add: Callable[[object, int], None]) -> int | None:

@@ -80,6 +80,8 @@ class ClusterRun(FetchRun):
         self._dask: DaskPool | None = None
         self._loop: LinkLoop | None = None
         self._window = options.window  # and a batch per node, once the nodes are known
+        self._unsealed = 0  # with parts: records done at the nodes, not yet in a part
+        self._failure: str | None = None  # a node could not write its parts
 
     # What the session reads -------------------------------------------------------------
 
@@ -152,6 +154,8 @@ class ClusterRun(FetchRun):
             raise
 
     def _collect(self) -> None:
+        if self._failure is not None:
+            raise ExecutorError(self._failure)
         with self._lock:
             arrivals, self._arrivals = self._arrivals, []
             links = list(self._links.values())
@@ -161,9 +165,11 @@ class ClusterRun(FetchRun):
 
     def _fill(self, feeder: Feeder) -> None:
         """Give each new URL to the node owning its origin, while the window has room."""
-        room = self._window - self._outstanding - len(self._ready)
+        room = self._window - (self._outstanding - self._unsealed) - len(self._ready)
         if room <= 0:
             return
+        if feeder.finished and self.options.parts is not None:
+            self._drain_nodes()
         if not self._owners:  # before taking URLs that could then get no record
             raise ExecutorError("lost every Dask worker")
         items = feeder.take(room)
@@ -183,6 +189,14 @@ class ClusterRun(FetchRun):
                     self._outstanding += 1
         self.max_in_flight = max(self.max_in_flight, self._outstanding)
 
+    def _drain_nodes(self) -> None:
+        """Tell each node that no more URLs come (it seals its part once idle)."""
+        with self._lock:
+            for link in self._links.values():
+                if not link.drained:
+                    link.drained = True
+                    link.post({"drain": True})
+
     # Nodes ------------------------------------------------------------------------------
 
     def _start_nodes(self) -> None:
@@ -197,6 +211,8 @@ class ClusterRun(FetchRun):
             start_node, self.options, secret, __version__, share, workers=workers
         )
         for address, info in sorted(infos.items()):
+            if "error" in info:
+                raise ExecutorError(f"the Dask worker at {address}: {info['error']}")
             if info.get("version") != __version__:
                 raise ExecutorError(
                     f"the Dask worker at {address} runs fetcher {info.get('version')}, "
@@ -222,11 +238,45 @@ class ClusterRun(FetchRun):
         records = decode_records(message) if "records" in message else []
         with self._lock:
             if link.alive:
-                if "records" in message:
+                if "done" in message:
+                    self._done_at(link, int(message["done"]), message)
+                if "sealed" in message:
+                    self._take_part(link, str(message["sealed"]), records)
+                elif "records" in message:
                     self._accept(link, records, message)
+                if "failed" in message:
+                    self._failure = f"the Dask worker at {link.name}: {message['failed']}"
                 if message.get("end"):
                     link.ended = True
         return len(records)
+
+    def _done_at(self, link: Link, count: int, message: dict[str, Any]) -> None:
+        """With parts: `count` URLs at `link` are done, their records not yet in a part
+        (the lock is held). Room for more URLs, at the node and in the window."""
+        link.answered(count)
+        link.unsealed += count
+        self._unsealed += count
+        link.status = {key: message.get(key, False) for key in ("retries", "capped", "held")}
+
+    def _take_part(self, link: Link, name: str, records: list[FetchResult]) -> None:
+        """With parts: list the part a node sealed, then take its records (the lock is
+        held); a part that cannot be listed ends the run, its records not taken."""
+        assert self.options.parts is not None
+        try:
+            self.options.parts.sealed(name, len(records))
+        except OSError as exc:
+            self._failure = f"cannot list the part {name}: {exc.strerror or exc}"
+            return
+        taken = 0
+        for record in records:
+            if record.index is None or link.outstanding.pop(record.index, None) is None:
+                continue  # not this node's (any more)
+            self._losses.pop(record.index, None)
+            self._arrivals.append(record)
+            taken += 1
+        self._outstanding -= taken
+        link.unsealed -= taken
+        self._unsealed -= taken
 
     def _accept(self, link: Link, records: list[FetchResult], message: dict[str, Any]) -> None:
         """Keep the records of URLs outstanding at `link` (the lock is held)."""
@@ -249,6 +299,7 @@ class ClusterRun(FetchRun):
             link.alive = False
             self._links.pop(link.name, None)
             self._lost_retries += int(link.status["retries"] or 0)
+            self._unsealed -= link.unsealed  # their URLs are fetched again
             self._owners.remove(link)
             unsent = set(link.pending)
             orphans = sorted(link.outstanding.items())
@@ -328,7 +379,7 @@ class ClusterRun(FetchRun):
             links = list(self._links.values())
             self._links.clear()
             self._owners = Owners({})
-            self.abandoned = sum(link.at_node for link in links)  # sent, unanswered
+            self.abandoned = sum(link.at_node + link.unsealed for link in links)  # not back
             for link in links:
                 link.alive = False
         if self._loop is not None:

@@ -48,6 +48,8 @@ class Link:
         self.pending: deque[int] = deque()  # indexes to send
         self.outstanding: dict[int, str] = {}  # index -> URL, sent or to send
         self.at_node = 0  # sent and not yet answered
+        self.unsealed = 0  # with parts: answered, not yet in a sealed part
+        self.drained = False  # with parts: told that no more URLs come
         self.threads = threads
         self.room = 2 * threads + BATCH  # at most this many at the node at once
         #: Fewer at the node than this, and what waits is sent at once (up to a batch and

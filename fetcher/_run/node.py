@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import math
+import secrets
 import socket
 import threading
 import time
@@ -35,6 +36,7 @@ from typing import Any
 
 from .._core.limits import allow_many_connections
 from .._core.options import FetchOptions
+from .._core.parts import PartSink
 from .._core.result import FetchResult
 from .._core.signals import block_signals, signals_blocked
 from .._executors.wire import (
@@ -46,6 +48,7 @@ from .._executors.wire import (
     read_frame,
     send_frame,
 )
+from .nodeparts import PartsWriting
 from .runner import FetchRun
 
 __all__ = ["BATCH", "BATCH_BODY_BYTES", "FLUSH_SECONDS", "start_node"]
@@ -83,17 +86,30 @@ def start_node(
     host = host.strip("[]")
     threads = max(1, min(threads, 1024))
     node_options = replace(
-        options, executor="thread", workers=threads, scheduler=None, rate=rate_share
+        options, executor="thread", workers=threads, scheduler=None, rate=rate_share, parts=None
     )
-    node = Node(node_options, secret, host)
+    sink = None
+    if options.parts is not None:
+        try:
+            sink = options.parts.sink(secrets.token_hex(4))
+        except OSError as exc:
+            return {"version": __version__, "error": f"cannot write parts: {exc}"}
+    node = Node(node_options, secret, host, sink)
     return {"version": __version__, "host": host, "port": node.port, "threads": threads}
 
 
-class Node:
+class Node(PartsWriting):
     """Serves one client: its batches of URLs in, its batches of records out."""
 
-    def __init__(self, options: FetchOptions, secret: bytes, host: str) -> None:
+    def __init__(
+        self, options: FetchOptions, secret: bytes, host: str, sink: PartSink | None = None
+    ) -> None:
         self._options = options
+        self._sink = sink  # with parts: where the records go; the client gets their outcome
+        self._unsealed: list[FetchResult] = []  # in the open part, as the client gets them
+        self._done = 0  # records finished since the client was last told
+        self._draining = False  # the client has sent its last URL: seal when idle
+        self._failure: str | None = None  # a part could not be written
         self._secret = secret
         self._inbox: deque[tuple[int, str]] = deque()
         self._outbox: deque[FetchResult] = deque()
@@ -128,7 +144,8 @@ class Node:
             try:
                 if hmac.compare_digest(read_frame(conn) or b"", self._secret):
                     fetching = True
-                    for target in (self._fetch, self._write):
+                    writing = self._write if self._sink is None else self._write_parts
+                    for target in (self._fetch, writing):
                         threading.Thread(target=target, args=(conn,), daemon=True).start()
                     self._read(conn)
             except (OSError, ValueError):
@@ -145,6 +162,10 @@ class Node:
                 items = [(int(index), str(url)) for index, url in message["urls"]]
                 with self._condition:
                     self._inbox.extend(items)
+                    self._condition.notify_all()
+            elif "drain" in message:
+                with self._condition:
+                    self._draining = True
                     self._condition.notify_all()
             elif "finish" in message:
                 with self._condition:
@@ -190,6 +211,9 @@ class Node:
     def _post(self, record: FetchResult) -> None:
         """Queue a record for the client; the node's first success leaves at once (a
         race's winner is the first success of the node that fetched it)."""
+        if self._sink is not None:
+            self._post_to_part(record)
+            return
         with self._condition:
             if not self._succeeded and record.ok:  # first in line: in the very next frame
                 self._outbox.appendleft(record)
@@ -203,6 +227,9 @@ class Node:
     def _status(self) -> dict[str, Any]:
         run = self._run
         return {"retries": run.retries, "capped": run.capped, "held": run.held_by_cap}
+
+    def _next_flush(self, sent_at: float) -> float:
+        return _flush_deadline(sent_at)
 
     def _write(self, conn: socket.socket) -> None:
         """Send finished records in batches, at most one frame per tick of a grid of

@@ -66,6 +66,10 @@ def _cli_parameters() -> list[inspect.Parameter]:
                 show_default=f"{GRACE_SECONDS:g}"),
         _option("output", None, str | None, "--output", "-o", metavar="FILE", section=OUTPUT,
                 help="Write records to FILE instead of stdout.", show_default=False),
+        _option("parts", None, str | None, "--parts", metavar="DIR", section=OUTPUT,
+                help="With -e dask: the nodes write the records to part files in DIR "
+                "(on their machines; listed in DIR/manifest.jsonl), not this process.",
+                show_default=False),
         _option("output_format", None, OutputFormat | None, "--format", "-f", section=OUTPUT,
                 metavar="FORMAT",
                 help=f"Output format ({_FORMAT_HELP}).",
@@ -146,29 +150,34 @@ def run_fetch(values: dict[str, Any], env: Environment) -> int:
     """The fetch command with its parsed `values`, in `env`: the exit status."""
     take = values.pop
     inputs, output, resume = take("inputs"), take("output"), take("resume")
-    first_only = take("first_only")
+    first_only, parts = take("first_only"), take("parts")
     if output == "-":
         output = None
-    fmt = _format(take("output_format"), output)
+    fmt = _format(take("output_format"), output, parts)
     grace = take("grace")
     _check_combination(
-        first_only=first_only, resume=resume, output=output, fmt=fmt, grace=grace is not None
-    )
+        first_only=first_only, resume=resume, output=output, fmt=fmt, grace=grace is not None,
+        parts=parts,
+    )  # fmt: skip
     record_filter = _record_filter(take)
+    if parts is not None and record_filter.active:
+        raise click_exceptions().UsageError("--parts takes no filters: nodes write every record")
     stats, progress, quiet, color = take("stats"), take("progress"), take("quiet"), take("color")
     grace = _grace(grace)
     options = options_from(values)
     _check_executor(options)
-    if output is None and env.stdout is None:
+    if parts is not None and EXECUTORS[options.executor].engine is None:
+        raise click_exceptions().UsageError("--parts needs -e dask: its nodes write the parts")
+    if output is None and parts is None and env.stdout is None:
         raise click_exceptions().UsageError("standard output is closed")
     if stats is not None:
         _check_stats(stats, inputs, output)
     from .run import Request, run
 
     request = Request(
-        inputs=inputs, output=output, resume=resume, fmt=fmt, first_only=first_only,
+        inputs=inputs, output=output, resume=resume, fmt=fmt, first_only=first_only, parts=parts,
         record_filter=record_filter, stats=stats,
-        show_progress=_show_progress(env, progress, quiet, output, typing="-" in inputs),
+        show_progress=_show_progress(env, progress, quiet, output or parts, typing="-" in inputs),
         show_summary=not quiet, color=_colour(env, color.value, output), grace=grace,
     )  # fmt: skip
     return run(env, options, request)
@@ -198,10 +207,13 @@ def _grace(seconds: float | None) -> float:
     return abs(seconds)  # -0 is 0
 
 
-def _format(given: Any, output: str | None) -> str:
-    """The format asked for, else the one the output file's name says, else text."""
+def _format(given: Any, output: str | None, parts: str | None) -> str:
+    """The format asked for, else the one the output file's name says, else text (jsonl
+    for parts: files of records for programs)."""
     if given is not None:
         return str(given.value)
+    if parts is not None:
+        return "jsonl"
     suffix = PurePath(output).suffix.lower() if output else ""
     for name, spec in FORMATS.items():
         if suffix and suffix in spec.extensions:
@@ -252,8 +264,9 @@ def _colour(env: Environment, choice: str, output: str | None) -> bool:
 
 
 def _check_combination(
-    *, first_only: bool, resume: bool, output: str | None, fmt: str, grace: bool
-) -> None:
+    *, first_only: bool, resume: bool, output: str | None, fmt: str, grace: bool,
+    parts: str | None,
+) -> None:  # fmt: skip
     """Reject flags that mean nothing together, before any work is done (`grace`: the
     option was given)."""
     usage = click_exceptions().UsageError
@@ -261,8 +274,12 @@ def _check_combination(
         raise usage("--resume does not combine with --first-only: a race has no list to continue")
     if grace and first_only:
         raise usage("--grace does not combine with --first-only: a race stops at once")
-    if resume and output is None:
-        raise usage("--resume needs --output FILE (the file to continue)")
+    if parts is not None and output is not None:
+        raise usage("--parts and --output do not combine: the records go to the parts")
+    if parts is not None and first_only:
+        raise usage("--parts does not combine with --first-only: a race writes one record")
+    if resume and output is None and parts is None:
+        raise usage("--resume needs --output FILE or --parts DIR (what to continue)")
     if resume and not FORMATS[fmt].resumable:
         raise usage("--resume needs --format jsonl (records it can read)")
 

@@ -15,7 +15,7 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 import typer
@@ -26,6 +26,7 @@ from .._core.options import FetchOptions
 from .._output.filters import RecordFilter
 from .._output.formats import FORMATS, make_writer
 from .._output.outfile import close_quietly, identity_of, open_output
+from .._output.parts import DiscardWriter, PartsFolder, open_parts
 from .._output.resume import Finished, FinishedURLs, finished_union
 from .console import Console
 from .env import Environment
@@ -45,7 +46,8 @@ class Request:
     """What the fetch command was asked, beyond the fetch options."""
 
     inputs: list[str]
-    output: str | None  #: None: stdout
+    output: str | None  #: None: stdout (or the parts)
+    parts: str | None  #: `--parts DIR`: the nodes write the records there
     resume: bool
     fmt: str
     first_only: bool
@@ -66,6 +68,8 @@ def run(env: Environment, options: FetchOptions, request: Request) -> int:
         raise usage(str(exc)) from None
     _make_save_folder(options.save_dir)
     out, plan, closing = _outputs(env, request, inputs)
+    if request.parts is not None:
+        options = replace(options, parts=_parts(env, request, inputs, plan, closing))
     if not options.verify:
         env.stderr.line(
             "fetcher: warning: --insecure: TLS certificates are not checked; "
@@ -148,6 +152,24 @@ def _outputs(
     return out, plan, closing
 
 
+def _parts(
+    env: Environment, request: Request, inputs: Inputs, plan: Plan, closing: list[BinaryIO]
+) -> PartsFolder:
+    """`--parts DIR`, its manifest locked, new or resumed (what it holds: `plan.finished`)."""
+    assert request.parts is not None
+    try:
+        folder, plan.finished = open_parts(
+            request.parts, request.fmt, resume=request.resume, warn=_warner(env),
+            lines=inputs.reread(),
+        )  # fmt: skip
+    except OutputError as exc:
+        inputs.close()
+        raise click_exceptions().UsageError(str(exc)) from None
+    if folder.manifest is not None:
+        closing.append(folder.manifest)
+    return folder
+
+
 def _filtered_file(
     request: Request, inputs: Inputs, warn: Callable[[str], None]
 ) -> tuple[BinaryIO | None, Finished]:
@@ -171,7 +193,9 @@ def _filtered_file(
 
 def _resume_hint(env: Environment, request: Request, inputs: Inputs, plan: Plan) -> None:
     """The command that continues this run after a stop (or why there is none)."""
-    if request.output is None or not FORMATS[request.fmt].resumable or request.first_only:
+    if request.output is None and request.parts is None:
+        return
+    if not FORMATS[request.fmt].resumable or request.first_only:
         return
     if inputs.uses_stdin:
         plan.resume_note = "to continue, give the URLs as a file (stdin cannot be read again)"
@@ -183,12 +207,13 @@ def _resume_hint(env: Environment, request: Request, inputs: Inputs, plan: Plan)
 
 
 def _console(env: Environment, out: BinaryIO, request: Request) -> Console:
-    to_stdout = out is env.stdout
+    to_stdout = out is env.stdout and request.parts is None
     if to_stdout:
         env.flush_stdout()
     encoding = env.stdout_encoding if to_stdout else "utf-8"
+    writer = make_writer(request.fmt, out, encoding, color=request.color)
     return Console(
-        make_writer(request.fmt, out, encoding, color=request.color),
+        writer if request.parts is None else DiscardWriter(out),
         env.stderr,
         to_terminal=to_stdout and env.same_terminal,
         show_progress=request.show_progress,

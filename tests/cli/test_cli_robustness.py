@@ -208,7 +208,11 @@ def test_an_interrupted_run_resumes_with_exactly_one_record_per_line(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--resume"], "--resume needs --output FILE"),
+        (["--resume"], "--resume needs --output FILE or --parts DIR"),
+        (["--parts", "p"], "--parts needs -e dask"),
+        (["--parts", "p", "-o", "o"], "--parts and --output do not combine"),
+        (["--parts", "p", "--first-only"], "--parts does not combine with --first-only"),
+        (["--parts", "p", "--match-status", "200"], "--parts takes no filters"),
         (["--resume", "-o", "out.txt"], "--resume needs --format jsonl"),
         (["--first-only", "--resume", "-o", "o", "-f", "jsonl"], "does not combine"),
         (["-H", "no colon"], "is not in the form 'Name: value'"),
@@ -235,7 +239,7 @@ def test_meaningless_flags_exit_2(
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith("fetcher: error: ") and message in result.stderr
     assert result.stderr.count("\n") == 1
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o").exists() and not (tmp_path / "p").exists()
 
 
 def test_output_and_save_cannot_clobber_the_wrong_things(tmp_path: Path) -> None:

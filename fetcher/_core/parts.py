@@ -1,0 +1,53 @@
+"""What a cluster run's nodes write their records to when they write the output themselves
+(`--parts DIR`): the two sides of it, as the run sees them.
+
+The run (`fetcher._run`) may not know the output formats (`fetcher._output`), so the
+caller hands it a `Parts` (`FetchOptions.parts`): each node asks it for a `PartSink` and
+writes its records there, sealing a part now and then; the client is told of each part
+sealed and lists it (`sealed`). Only what a part lists is the run's output.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .result import FetchResult
+
+__all__ = ["PartSink", "Parts"]
+
+
+class PartSink(Protocol):
+    """A node's open part: records go in, and `seal` makes what it holds a part."""
+
+    def write(self, record: FetchResult) -> None:
+        """Add `record` to the open part (a new one is opened first if none is)."""
+
+    def seal(self) -> str | None:
+        """Make the open part whole and visible under its final name, which is returned;
+        None if no part is open."""
+
+    def abandon(self) -> None:
+        """Close the open part unsealed (its node stops): it is never listed."""
+
+    @property
+    def age(self) -> float | None:
+        """Seconds since the open part's first record; None if no part is open."""
+
+    @property
+    def held(self) -> int:
+        """Records in the open part."""
+
+
+class Parts(Protocol):
+    """The parts of one run: what nodes write to, and the client's list of them.
+
+    It travels to every node (pickled with the options), so it holds only names there;
+    the client's side keeps the list (a manifest) open.
+    """
+
+    def sink(self, node: str) -> PartSink:
+        """A node's sink (on the node's machine); `OSError` if it cannot write there."""
+
+    def sealed(self, name: str, records: int) -> None:
+        """The client's side: a node has sealed part `name` of `records` records, and
+        the run takes them (it lists the part); `OSError` if it cannot be listed."""

@@ -1,0 +1,136 @@
+"""A fetch node's side of `--parts DIR`: it writes its records to parts itself, and
+tells the client only how many URLs are done (each tick) and which records each part
+sealed holds (`PartsWriting`, mixed into `node.Node`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import replace
+from typing import Any
+
+from .._core.parts import PartSink
+from .._core.result import FetchResult
+from .._executors.wire import encode, encode_records, send_frame
+from .runner import FetchRun
+
+__all__ = ["SEAL_RECORDS", "SEAL_SECONDS", "PartsWriting"]
+
+#: With parts, a node seals its open part this often and at this size, and once it is
+#: idle after the client has sent its last URL: a sealed part is what a lost node or a
+#: stopped run keeps, and each seal costs two writes to disk.
+SEAL_SECONDS = 1.0
+SEAL_RECORDS = 100_000
+
+
+class PartsWriting:
+    """The part of a node that writes parts (its state is the node's, set up by it)."""
+
+    _sink: PartSink | None
+    _condition: threading.Condition
+    _inbox: deque[tuple[int, str]]
+    _run: FetchRun
+    _closed: bool
+    _ended: bool
+    _draining: bool  # the client has sent its last URL: seal when idle
+    _failure: str | None  # a part could not be written
+    _done: int  # records finished since the client was last told
+    _unsealed: list[FetchResult]  # in the open part, as the client gets them
+
+    def _status(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _next_flush(self, sent_at: float) -> float:
+        """When the next count may leave after one sent at `sent_at` (the node's grid)."""
+        raise NotImplementedError
+
+    def _post_to_part(self, record: FetchResult) -> None:
+        """Write a record to the open part; the client gets its outcome when the part is
+        sealed, and the count of records done with each tick (its URLs leave the node)."""
+        light = replace(record, title=None, final_url=None, location=None, body=None)
+        with self._condition:
+            if self._failure is None and not self._closed:
+                try:
+                    self._sink.write(record)  # type: ignore[union-attr]
+                except OSError as exc:
+                    self._failure = f"cannot write a part: {exc.strerror or exc}"
+            self._unsealed.append(light)
+            self._done += 1
+            if self._done == 1 or self._failure is not None:
+                self._condition.notify_all()
+
+    def _write_parts(self, conn: socket.socket) -> None:
+        """With parts: send how many records are done at most once a tick (their URLs
+        leave the node: the client sends more), and each part sealed with its records'
+        outcomes. A part is sealed every `SEAL_SECONDS`, at `SEAL_RECORDS`, once the
+        node is idle after the client's last URL, and at the end."""
+        sent_at: float | None = None  # when (`time.time()`) the last count left
+        while True:
+            with self._condition:
+                while not (self._done or self._ended or self._closed or self._failure):
+                    if self._seal_due():
+                        break
+                    self._condition.wait(self._seal_wait())
+                flush_at = time.monotonic() if sent_at is None else self._next_flush(sent_at)
+                while not (self._ended or self._closed or self._failure or self._seal_due()):
+                    left = flush_at - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._condition.wait(left)
+                if self._closed:
+                    self._sink.abandon()  # type: ignore[union-attr]
+                    return
+                messages = self._part_messages()
+                last = self._ended or self._failure is not None
+                sent_at = time.time()
+            try:
+                for message in messages:
+                    send_frame(conn, message)
+                if last:
+                    send_frame(conn, encode({"end": True}))
+                    return
+            except Exception:  # the client is gone, or a bug: the client moves the URLs
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                with self._condition:
+                    self._sink.abandon()  # type: ignore[union-attr]
+                return
+
+    def _seal_due(self) -> bool:
+        """Whether the open part is to be sealed now (the lock is held)."""
+        sink = self._sink
+        if sink is None or not sink.held:
+            return False
+        if (sink.age or 0.0) >= SEAL_SECONDS or sink.held >= SEAL_RECORDS or self._ended:
+            return True
+        return self._draining and not self._inbox and not self._run.in_flight
+
+    def _seal_wait(self) -> float | None:
+        """How long the writer may sleep before the open part is due (the lock is held)."""
+        age = None if self._sink is None else self._sink.age
+        return None if age is None else max(0.0, SEAL_SECONDS - age)
+
+    def _part_messages(self) -> list[bytes]:
+        """The count of records done, then the part sealed if one is due, with its
+        records (the lock is held): the client counts a record done before it settles."""
+        status = self._status()
+        messages = []
+        if self._done:
+            messages.append(encode({"done": self._done, **status}))
+            self._done = 0
+        if self._failure is None and self._seal_due():
+            try:
+                name = self._sink.seal() if self._sink is not None else None
+            except OSError as exc:
+                self._failure = f"cannot seal a part: {exc.strerror or exc}"
+            else:
+                if name is not None:
+                    messages.append(encode_records(self._unsealed, {"sealed": name, **status}))
+                    self._unsealed = []
+        if self._failure is not None:
+            messages.append(encode({"failed": self._failure}))
+        return messages

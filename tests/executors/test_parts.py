@@ -1,0 +1,129 @@
+"""`--parts DIR` on a real cluster: the nodes write the records, the client lists the parts,
+and every URL's record is in exactly one listed part, across a lost node and a resume.
+
+The cluster is the shared `dask scheduler` + `dask worker --nworkers 2` (with nannies);
+skipped only when the optional extra is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from fetcher import fetch_all
+from fetcher._output.parts import MANIFEST, open_parts
+from tests.cli.test_cli import FETCHER, write_list
+from tests.executors.test_cluster import origins, worker_pids  # noqa: F401 - a fixture
+from tests.support.local import LocalServer
+
+pytest.importorskip("distributed")
+
+
+def listed_records(folder: Path) -> list[dict[str, object]]:
+    """The records of the parts the manifest lists, in its order."""
+    lines = (folder / MANIFEST).read_text().splitlines()
+    assert json.loads(lines[0]) == {"fetcher": "parts", "format": "jsonl"}
+    records = []
+    for line in lines[1:]:
+        entry = json.loads(line)
+        rows = (folder / entry["part"]).read_text().splitlines()
+        assert len(rows) == entry["records"]
+        records += [json.loads(row) for row in rows]
+    return records
+
+
+def test_the_nodes_write_the_records_and_the_manifest_lists_them(
+    origins: list[LocalServer],  # noqa: F811
+    tmp_path: Path,
+    scheduler_address: str,
+) -> None:
+    urls = [origins[n % 4].html(f"/parts/{n}", f"<title>t{n}</title>") for n in range(40)]
+    folder = tmp_path / "parts"
+    command = [str(FETCHER), write_list(tmp_path, *urls), "-e", "dask", "-w", "8"]
+    done = subprocess.run(
+        [*command, "--scheduler", scheduler_address, "--parts", str(folder)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # the records are in the parts
+    assert "40 URLs, 40 ok" in done.stderr
+    records = listed_records(folder)
+    assert sorted(r["index"] for r in records) == list(range(1, 41))  # type: ignore[type-var]
+    assert all(r["title"] == f"t{r['index'] - 1}" for r in records)  # type: ignore[operator]
+    assert not [name for name in os.listdir(folder) if name.endswith(".partial")]
+    again = subprocess.run(
+        [*command, "--scheduler", scheduler_address, "--parts", str(folder)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 2 and "--resume continues it" in again.stderr
+
+
+def test_a_killed_worker_costs_no_record_and_no_duplicate_in_the_parts(
+    origins: list[LocalServer],  # noqa: F811
+    tmp_path: Path,
+    scheduler_address: str,
+) -> None:
+    pages = [(origins[n % 4], f"/pkill/{n}", f"<title>{n}</title>") for n in range(48)]
+    urls = [origin.html(path, title, delay=0.15) for origin, path, title in pages]
+    victim = next(iter(worker_pids(scheduler_address).values()))
+    killed = threading.Event()
+
+    def kill_when_under_way() -> None:
+        deadline = time.monotonic() + 30
+        while sum(sum(s.hits.values()) for s in origins) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)  # hits on four servers: there is no single event for it
+        os.kill(victim, signal.SIGKILL)
+        killed.set()
+
+    parts, _ = open_parts(str(tmp_path / "parts"), "jsonl", resume=False, warn=print)
+    killer = threading.Thread(target=kill_when_under_way, daemon=True)
+    killer.start()
+    options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8, "per_host": 0}
+    try:
+        results = list(fetch_all(urls, **options, retries=0, timeout=30, parts=parts))
+    finally:
+        assert parts.manifest is not None
+        parts.manifest.close()
+    killer.join(5)
+    assert killed.is_set()
+    assert sorted(r.index or 0 for r in results) == list(range(1, len(urls) + 1))
+    assert all(r.ok and r.title is None for r in results)  # the titles are in the parts
+    records = listed_records(tmp_path / "parts")
+    assert Counter(r["index"] for r in records) == Counter(range(1, len(urls) + 1))
+    worker_pids(scheduler_address)  # the nanny has restarted it for the next test
+
+
+def test_a_stopped_run_resumes_into_its_parts_exactly_once(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    gate = threading.Event()
+    quick = [server.html(f"/presume/q{n}", "<title>q</title>") for n in range(6)]
+    held_paths = ("/presume/held0", "/presume/held1")
+    held = [server.add(path, gate=gate) for path in held_paths]
+    listing = write_list(tmp_path, *quick, *held)
+    folder = tmp_path / "parts"
+    command = [str(FETCHER), listing, "-e", "dask", "-w", "2", "--scheduler", scheduler_address]
+    command += ["--parts", str(folder), "--timeout", "60", "--grace", "0.5"]
+    try:
+        with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
+            server.wait_for(lambda s: all(s.hits.get(p, 0) for p in held_paths), timeout=60)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+    finally:
+        gate.set()
+    assert proc.returncode == 130, err
+    assert "--resume" in err  # how to continue
+    first = sorted(int(r["index"]) for r in listed_records(folder))  # type: ignore[call-overload]
+    assert first == list(range(1, 7))  # the quick ones, each once; the held ones not
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    records = listed_records(folder)
+    assert Counter(r["index"] for r in records) == Counter(range(1, 9))

@@ -1,0 +1,126 @@
+"""`--parts DIR` on disk: parts sealed whole, a manifest only the client writes, and a
+folder touched only once it is proven to be fetcher's."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from fetcher import FetchOptions, FetchResult, __version__
+from fetcher._core.errors import OutputError
+from fetcher._output.parts import MANIFEST, PartsFolder, open_parts
+from fetcher._output.resume import FinishedIndexes
+from fetcher._run.node import start_node
+
+
+def record(index: int) -> FetchResult:
+    url = f"http://127.0.0.1:9/p/{index}"
+    return FetchResult(url, url, 200, f"T{index}", 10, 0.1, None, index=index)
+
+
+def lines_of(count: int) -> list[tuple[int, str]]:
+    return [(i, f"http://127.0.0.1:9/p/{i}") for i in range(1, count + 1)]
+
+
+def no_warning(text: str) -> None:
+    raise AssertionError(text)
+
+
+def test_a_part_is_named_only_once_sealed_and_listed_only_by_the_client(tmp_path: Path) -> None:
+    folder, finished = open_parts(str(tmp_path / "p"), "jsonl", resume=False, warn=no_warning)
+    assert not len(finished)
+    at_node = pickle.loads(pickle.dumps(folder))  # what a node gets: no manifest
+    assert at_node.manifest is None and at_node.run == folder.run
+    sink = at_node.sink("0123abcd")
+    assert sink.seal() is None and sink.age is None  # nothing open
+    for index in (1, 2):
+        sink.write(record(index))
+    names = os.listdir(tmp_path / "p")
+    assert [n for n in names if n != MANIFEST] == [
+        f".part-{folder.run}-0123abcd-000001.jsonl.partial"
+    ]
+    name = sink.seal()
+    assert name == f"part-{folder.run}-0123abcd-000001.jsonl"
+    assert sorted(os.listdir(tmp_path / "p")) == [MANIFEST, name]
+    rows = [json.loads(line) for line in (tmp_path / "p" / name).read_text().splitlines()]
+    assert [(r["index"], r["title"]) for r in rows] == [(1, "T1"), (2, "T2")]
+    with pytest.raises(OSError):
+        at_node.sealed(name, 2)  # a node cannot list
+    folder.sealed(name, 2)
+    assert folder.manifest is not None
+    folder.manifest.close()
+    manifest = (tmp_path / "p" / MANIFEST).read_text().splitlines()
+    assert json.loads(manifest[0]) == {"fetcher": "parts", "format": "jsonl"}
+    assert json.loads(manifest[1]) == {"part": name, "records": 2}
+
+
+def test_a_folder_is_used_only_new_empty_or_proven_fetchers(tmp_path: Path) -> None:
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine\n")
+    with pytest.raises(OutputError, match="not empty and holds no fetcher parts"):
+        open_parts(str(tmp_path / "theirs"), "jsonl", resume=True, warn=no_warning)
+    assert os.listdir(tmp_path / "theirs") == ["notes.txt"]  # untouched
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / MANIFEST).write_text('{"some": "thing"}\n')
+    with pytest.raises(OutputError, match="not a fetcher parts manifest"):
+        open_parts(str(tmp_path / "odd"), "jsonl", resume=True, warn=no_warning)
+    assert (tmp_path / "odd" / MANIFEST).read_text() == '{"some": "thing"}\n'
+    first, _ = open_parts(str(tmp_path / "ours"), "jsonl", resume=False, warn=no_warning)
+    with pytest.raises(OutputError, match="in use by another fetcher run"):
+        open_parts(str(tmp_path / "ours"), "jsonl", resume=True, warn=no_warning)
+    assert first.manifest is not None
+    first.manifest.close()
+    with pytest.raises(OutputError, match="--resume continues it"):
+        open_parts(str(tmp_path / "ours"), "jsonl", resume=False, warn=no_warning)
+    with pytest.raises(OutputError, match="holds jsonl parts"):
+        open_parts(str(tmp_path / "ours"), "csv", resume=True, warn=no_warning)
+
+
+def test_resume_reads_the_listed_parts_and_removes_what_a_lost_run_left(tmp_path: Path) -> None:
+    path = tmp_path / "p"
+    folder, _ = open_parts(str(path), "jsonl", resume=False, warn=no_warning)
+    sink = pickle.loads(pickle.dumps(folder)).sink("0123abcd")
+    for index in (1, 2, 4):
+        sink.write(record(index))
+    listed = sink.seal()
+    assert listed is not None
+    folder.sealed(listed, 3)
+    sink.write(record(3))
+    unlisted = sink.seal()  # sealed, but its node was lost before the client listed it
+    sink.write(record(5))  # partial: its node was killed
+    sink.abandon()
+    assert folder.manifest is not None
+    folder.manifest.write(b'{"part":"part-')  # the client killed while listing
+    folder.manifest.close()
+    again, finished = open_parts(
+        str(path), "jsonl", resume=True, warn=no_warning, lines=lambda: lines_of(5)
+    )
+    assert isinstance(finished, FinishedIndexes)  # small state: the inputs match
+    assert [i for i, url in lines_of(5) if finished.take(url, i)] == [1, 2, 4]
+    assert sorted(os.listdir(path)) == sorted([MANIFEST, listed])  # unlisted and partial gone
+    assert unlisted not in os.listdir(path)
+    assert again.manifest is not None
+    again.manifest.close()
+    assert (path / MANIFEST).read_text().endswith('"records":3}\n')  # the torn line cut
+
+
+def test_parts_in_csv_are_written_by_the_format_registry(tmp_path: Path) -> None:
+    folder = PartsFolder(str(tmp_path), "csv")
+    sink = folder.sink("0123abcd")
+    sink.write(record(1))
+    name = sink.seal()
+    assert name is not None and name.endswith(".csv")
+    assert (tmp_path / name).read_text().splitlines()[0].startswith("url,final_url,status")
+
+
+def test_a_node_that_cannot_write_its_parts_says_so_before_its_first_url(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder\n")
+    parts = PartsFolder(str(tmp_path / "file" / "parts"), "jsonl")
+    options = FetchOptions(executor="dask", parts=parts)
+    info = start_node(options, b"secret", __version__, None)
+    assert info["version"] == __version__ and "port" not in info
+    assert info["error"].startswith("cannot write parts: ")
