@@ -16,6 +16,9 @@ With `--rate R` (fetcher's `--rate`) the client's cost is measured at that URL r
 instead: many nodes at a modest rate each send small frames every 40 ms, and comparing
 `--nodes` at one rate gives what a node's frames cost the client.
 
+With `--parts` the nodes write the records themselves (`--parts DIR`, a new folder each
+run): the client then handles a record's outcome only, not its line.
+
 With `--tree NAME=DIR` (repeatable) the runs alternate between the fetcher of each source
 tree (`PYTHONPATH=DIR`; the installed one is not run): an A/B of two commits in the same
 minutes, since this machine's figures drift by a third between hours. The nodes are the
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,7 +68,12 @@ def run_once(
     client's CPU seconds."""
     command = [FETCHER, str(listing), "-e", "dask", "--scheduler", address]
     command += ["-w", str(args.workers), "--per-host", "0", "--retries", "0"]
-    command += ["-q", "-f", "jsonl", "-o", os.devnull]
+    command += ["-q"]
+    if args.parts:  # the nodes write the records (a new folder each run, removed after)
+        folder = Path(tempfile.mkdtemp(prefix="fetcher-ceiling-parts-")) / "parts"
+        command += ["--parts", str(folder)]
+    else:
+        command += ["-f", "jsonl", "-o", os.devnull]
     if args.rate is not None:
         command += ["--rate", f"{args.rate:g}"]
     started = time.perf_counter()
@@ -72,6 +81,8 @@ def run_once(
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
+    if args.parts:
+        shutil.rmtree(folder.parent)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)}: exit {os.waitstatus_to_exitcode(status)}")
     return wall, usage.ru_utime + usage.ru_stime
@@ -86,6 +97,9 @@ def main() -> None:
     parser.add_argument("-w", "--workers", type=int, default=1024, help="fetcher's -w")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rate", type=float, help="fetcher's --rate (default: none)")
+    parser.add_argument(
+        "--parts", action="store_true", help="the nodes write the records (--parts DIR)"
+    )
     parser.add_argument(
         "--tree", action="append", metavar="NAME=DIR", default=[],
         help="run the fetcher of this source tree, alternating with the other trees",
@@ -117,7 +131,8 @@ def main() -> None:
     print(
         f"{args.urls:,} and {small:,} URLs over {args.hosts:,} hosts; {args.nodes} stand-in "
         f"nodes x {args.threads} threads; -w {args.workers}"
-        f"{'' if args.rate is None else f'; --rate {args.rate:g}'}; medians of {args.repeat}; "
+        f"{'' if args.rate is None else f'; --rate {args.rate:g}'}"
+        f"{'; --parts' if args.parts else '; -f jsonl -o /dev/null'}; medians of {args.repeat}; "
         f"{os.cpu_count()} cores"
     )
     extra = args.urls - small

@@ -7,7 +7,8 @@ small list, alternating, for each executor:
 
 - `dask` with `--scheduler` (fetch nodes fed in batches), `-w N*T`;
 - `dask-tasks` with `--scheduler` (one Dask task per URL), `-w N*T`, unless --no-tasks;
-- `hybrid -w N*T` on this machine alone, the one-machine baseline.
+- `hybrid -w N*T` on this machine alone, the one-machine baseline;
+- with `--parts`, `dask-parts` too: `-e dask --parts DIR`, the nodes writing the records.
 
 For each it reports the median wall time of the large list and its pages/s; the
 *marginal* pages/s (the extra URLs of the large run over its extra time: start-up
@@ -111,8 +112,15 @@ def run_once(
         lines = urls.read_text().splitlines()[:count]
         listing.write_text("".join(line + "\n" for line in lines))
     workers = args.nodes * args.threads
-    command = [FETCHER, str(listing), "-e", executor, "-w", str(workers), "--per-host", "0"]
-    command += ["-q", "-f", "jsonl", "-o", os.devnull, "--retries", "0", "--timeout", "30"]
+    parts = urls.with_name("parts")  # dask-parts: `-e dask --parts DIR`, a new DIR each run
+    name = "dask" if executor == "dask-parts" else executor
+    command = [FETCHER, str(listing), "-e", name, "-w", str(workers), "--per-host", "0"]
+    command += ["-q", "--retries", "0", "--timeout", "30"]
+    if executor == "dask-parts":
+        shutil.rmtree(parts, ignore_errors=True)
+        command += ["--parts", str(parts)]
+    else:
+        command += ["-f", "jsonl", "-o", os.devnull]
     if executor.startswith("dask"):
         command += ["--scheduler", address]
     before = {name: cpu_of(pid) for name, pid in pids.items()}
@@ -141,6 +149,8 @@ def measure(args: argparse.Namespace) -> None:
         address, cluster = start_cluster(args)
         pids = {"server": server.pid, "scheduler": cluster[0].pid, "workers": cluster[1].pid}
         executors = ["dask", *([] if args.no_tasks else ["dask-tasks"]), "hybrid"]
+        if args.parts:
+            executors.insert(1, "dask-parts")
         small = max(1, args.urls // 40)
         runs: dict[tuple[str, int], list[dict[str, float]]] = {}
         try:
@@ -213,6 +223,7 @@ def main() -> None:
     parser.add_argument("--size-kb", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-tasks", action="store_true", help="leave out dask-tasks")
+    parser.add_argument("--parts", action="store_true", help="also dask-parts: -e dask --parts DIR")
     measure(parser.parse_args())
 
 

@@ -218,7 +218,7 @@ class FetchOptions:
     )  # fmt: skip
     keep_body: bool = False
     #: With `executor="dask"`: the nodes write the records to parts (`--parts DIR`), and
-    #: the run's records carry no title, final URL or location (they are in the parts).
+    #: the run's records carry their outcome only (the rest is in the parts).
     parts: Parts | None = None
 
     def __post_init__(self) -> None:
@@ -257,6 +257,8 @@ class FetchOptions:
         if self.parts is not None and EXECUTORS[self.executor].engine is None:
             noded = " and ".join(n for n, s in EXECUTORS.items() if s.engine)
             raise OptionError("parts", f"applies to the {noded} executor only")
+        if self.parts is not None and self.keep_body:
+            raise OptionError("parts", "carries no bodies to the caller: keep_body must be False")
 
     @property
     def window(self) -> int:

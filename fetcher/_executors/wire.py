@@ -5,8 +5,11 @@ is the run's secret (a node's port is open to anyone who can reach the machine, 
 serves only a client that proves it started the node); after that, each frame is a
 JSON object: `{"urls": [[index, url], ...]}` and `{"finish": grace}` from the client;
 `{"records": [[field, ..., body], ...], "retries": n, "capped": b, "held": b}` and, after a
-finish, `{"end": true}` from the node. JSON, not pickle: a frame from the network must
-never run code, and one `json.dumps` of a batch costs a few microseconds a URL.
+finish, `{"end": true}` from the node. With parts (`--parts`), the client also sends
+`{"drain": true}` after its last URL, and the node sends `{"done": n, ...}` (URLs done)
+and `{"sealed": name, "outcomes": [[index, status, ...], ...], ...}`, not records.
+JSON, not pickle: a frame from the network must never run code, and one `json.dumps`
+of a batch costs a few microseconds a URL.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import base64
 import json
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from .._core.result import FIELDS, FetchResult, record_of
@@ -23,8 +27,10 @@ __all__ = [
     "MAX_FRAME",
     "FrameError",
     "decode",
+    "decode_outcomes",
     "decode_records",
     "encode",
+    "encode_outcomes",
     "encode_records",
     "frame",
     "frame_limit",
@@ -124,6 +130,43 @@ def encode_records(records: list[FetchResult], status: dict[str, Any]) -> bytes:
         body = None if result.body is None else base64.b64encode(result.body).decode("ascii")
         rows.append([*fields, body])
     return encode({"records": rows, **status})
+
+
+#: What an outcome row holds of a record (`encode_outcomes`), index first.
+OUTCOME_FIELDS = ("index", "status", "bytes", "elapsed", "error", "attempts", "error_kind")
+_OUTCOME_AT = tuple(FIELDS.index(name) for name in OUTCOME_FIELDS)
+_BLANK = (None,) * (len(FIELDS) + 1)
+
+
+def encode_outcomes(records: list[FetchResult], message: dict[str, Any]) -> bytes:
+    """`message` with the outcomes of `records` (`"outcomes"`): a row of `OUTCOME_FIELDS`
+    each, for a client that has the URLs and needs no more (the text is in a part)."""
+    rows = [[getattr(result, name) for name in OUTCOME_FIELDS] for result in records]
+    return encode({**message, "outcomes": rows})
+
+
+def decode_outcomes(
+    message: dict[str, Any], url_of: Callable[[int], str | None]
+) -> list[FetchResult]:
+    """The records of a message `encode_outcomes` made, each with the URL `url_of` gives
+    for its index (a row whose index it does not know is left out); `FrameError` for
+    anything else."""
+    try:
+        decoded = []
+        for row in message["outcomes"]:
+            if len(row) != len(OUTCOME_FIELDS) or not isinstance(row[0], int):
+                raise ValueError("not a row of outcomes")
+            url = url_of(row[0])
+            if url is None:
+                continue
+            values: list[Any] = list(_BLANK)
+            values[0] = url
+            for position, value in zip(_OUTCOME_AT, row, strict=True):
+                values[position] = value
+            decoded.append(record_of(values))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FrameError(f"not a batch of outcomes: {exc}") from None
+    return decoded
 
 
 def decode_records(message: dict[str, Any]) -> list[FetchResult]:

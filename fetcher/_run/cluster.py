@@ -36,12 +36,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from .._core.errors import ExecutorError
+from .._core.errors import ExecutorError, OutputError
 from .._core.options import FetchOptions
 from .._core.result import FetchResult
 from .._core.signals import SIGNAL_CHECK_SECONDS
 from .._executors.dask import DaskPool
-from .._executors.wire import decode, decode_records, frame_limit
+from .._executors.wire import decode, decode_outcomes, decode_records, frame_limit
 from . import retry
 from .feeder import Feeder
 from .links import Link, LinkLoop, connect
@@ -81,7 +81,7 @@ class ClusterRun(FetchRun):
         self._loop: LinkLoop | None = None
         self._window = options.window  # and a batch per node, once the nodes are known
         self._unsealed = 0  # with parts: records done at the nodes, not yet in a part
-        self._failure: str | None = None  # a node could not write its parts
+        self._failure: str | None = None  # parts could not be written (or listed)
 
     # What the session reads -------------------------------------------------------------
 
@@ -155,7 +155,7 @@ class ClusterRun(FetchRun):
 
     def _collect(self) -> None:
         if self._failure is not None:
-            raise ExecutorError(self._failure)
+            raise OutputError(self._failure)
         with self._lock:
             arrivals, self._arrivals = self._arrivals, []
             links = list(self._links.values())
@@ -212,7 +212,7 @@ class ClusterRun(FetchRun):
         )
         for address, info in sorted(infos.items()):
             if "error" in info:
-                raise ExecutorError(f"the Dask worker at {address}: {info['error']}")
+                raise OutputError(f"the Dask worker at {address}: {info['error']}")
             if info.get("version") != __version__:
                 raise ExecutorError(
                     f"the Dask worker at {address} runs fetcher {info.get('version')}, "
@@ -241,7 +241,7 @@ class ClusterRun(FetchRun):
                 if "done" in message:
                     self._done_at(link, int(message["done"]), message)
                 if "sealed" in message:
-                    self._take_part(link, str(message["sealed"]), records)
+                    self._take_part(link, str(message["sealed"]), message)
                 elif "records" in message:
                     self._accept(link, records, message)
                 if "failed" in message:
@@ -258,25 +258,27 @@ class ClusterRun(FetchRun):
         self._unsealed += count
         link.status = {key: message.get(key, False) for key in ("retries", "capped", "held")}
 
-    def _take_part(self, link: Link, name: str, records: list[FetchResult]) -> None:
-        """With parts: list the part a node sealed, then take its records (the lock is
-        held); a part that cannot be listed ends the run, its records not taken."""
+    def _take_part(self, link: Link, name: str, message: dict[str, Any]) -> None:
+        """With parts: list the part a node sealed, then take the records of its URLs
+        still outstanding there (the lock is held); a part that cannot be listed ends
+        the run, its records not taken."""
         assert self.options.parts is not None
+        outstanding = link.outstanding
+        records = decode_outcomes(message, outstanding.get)  # not this node's: left out
         try:
-            self.options.parts.sealed(name, len(records))
+            self.options.parts.sealed(name, len(message["outcomes"]))
         except OSError as exc:
             self._failure = f"cannot list the part {name}: {exc.strerror or exc}"
             return
-        taken = 0
+        losses = self._losses
         for record in records:
-            if record.index is None or link.outstanding.pop(record.index, None) is None:
-                continue  # not this node's (any more)
-            self._losses.pop(record.index, None)
-            self._arrivals.append(record)
-            taken += 1
-        self._outstanding -= taken
-        link.unsealed -= taken
-        self._unsealed -= taken
+            del outstanding[record.index]  # type: ignore[arg-type]
+            if losses:
+                losses.pop(record.index, None)  # type: ignore[arg-type]
+        self._arrivals += records
+        self._outstanding -= len(records)
+        link.unsealed -= len(records)
+        self._unsealed -= len(records)
 
     def _accept(self, link: Link, records: list[FetchResult], message: dict[str, Any]) -> None:
         """Keep the records of URLs outstanding at `link` (the lock is held)."""

@@ -101,6 +101,8 @@ def start_node(
 class Node(PartsWriting):
     """Serves one client: its batches of URLs in, its batches of records out."""
 
+    _batch = BATCH
+
     def __init__(
         self, options: FetchOptions, secret: bytes, host: str, sink: PartSink | None = None
     ) -> None:

@@ -10,12 +10,11 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import replace
 from typing import Any
 
 from .._core.parts import PartSink
 from .._core.result import FetchResult
-from .._executors.wire import encode, encode_records, send_frame
+from .._executors.wire import encode, encode_outcomes, send_frame
 from .runner import FetchRun
 
 __all__ = ["SEAL_RECORDS", "SEAL_SECONDS", "PartsWriting"]
@@ -30,6 +29,7 @@ SEAL_RECORDS = 100_000
 class PartsWriting:
     """The part of a node that writes parts (its state is the node's, set up by it)."""
 
+    _batch: int  # a count of this many leaves at once, not on the next tick
     _sink: PartSink | None
     _condition: threading.Condition
     _inbox: deque[tuple[int, str]]
@@ -39,7 +39,7 @@ class PartsWriting:
     _draining: bool  # the client has sent its last URL: seal when idle
     _failure: str | None  # a part could not be written
     _done: int  # records finished since the client was last told
-    _unsealed: list[FetchResult]  # in the open part, as the client gets them
+    _unsealed: list[FetchResult]  # in the open part (the client gets their outcomes)
 
     def _status(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -51,23 +51,23 @@ class PartsWriting:
     def _post_to_part(self, record: FetchResult) -> None:
         """Write a record to the open part; the client gets its outcome when the part is
         sealed, and the count of records done with each tick (its URLs leave the node)."""
-        light = replace(record, title=None, final_url=None, location=None, body=None)
         with self._condition:
             if self._failure is None and not self._closed:
                 try:
                     self._sink.write(record)  # type: ignore[union-attr]
                 except OSError as exc:
                     self._failure = f"cannot write a part: {exc.strerror or exc}"
-            self._unsealed.append(light)
+            self._unsealed.append(record)
             self._done += 1
-            if self._done == 1 or self._failure is not None:
+            if self._done in (1, self._batch) or self._failure is not None:
                 self._condition.notify_all()
 
     def _write_parts(self, conn: socket.socket) -> None:
-        """With parts: send how many records are done at most once a tick (their URLs
-        leave the node: the client sends more), and each part sealed with its records'
-        outcomes. A part is sealed every `SEAL_SECONDS`, at `SEAL_RECORDS`, once the
-        node is idle after the client's last URL, and at the end."""
+        """With parts: send how many records are done at most once a tick, or at once
+        when a batch is (their URLs leave the node: the client sends more), and each
+        part sealed with its records' outcomes. A part is sealed every `SEAL_SECONDS`,
+        at `SEAL_RECORDS`, once the node is idle after the client's last URL, and at
+        the end."""
         sent_at: float | None = None  # when (`time.time()`) the last count left
         while True:
             with self._condition:
@@ -77,6 +77,8 @@ class PartsWriting:
                     self._condition.wait(self._seal_wait())
                 flush_at = time.monotonic() if sent_at is None else self._next_flush(sent_at)
                 while not (self._ended or self._closed or self._failure or self._seal_due()):
+                    if self._done >= self._batch:  # the node has room for a batch: now
+                        break
                     left = flush_at - time.monotonic()
                     if left <= 0:
                         break
@@ -129,7 +131,8 @@ class PartsWriting:
                 self._failure = f"cannot seal a part: {exc.strerror or exc}"
             else:
                 if name is not None:
-                    messages.append(encode_records(self._unsealed, {"sealed": name, **status}))
+                    sealed = {"sealed": name, **status}
+                    messages.append(encode_outcomes(self._unsealed, sealed))
                     self._unsealed = []
         if self._failure is not None:
             messages.append(encode({"failed": self._failure}))

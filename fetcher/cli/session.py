@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from .._core.errors import ExecutorError, InputError, SaveDirError
+from .._core.errors import ExecutorError, InputError, OutputError, SaveDirError
 from .._core.options import FetchOptions
 from .._core.result import FetchResult
 from .._core.signals import GRACE_SECONDS, HANDLED_SIGNALS
@@ -152,7 +152,7 @@ class Session:
             pass
         except BrokenPipeError:
             outcome.broken_pipe = True
-        except WriteFailed as exc:
+        except (WriteFailed, OutputError) as exc:  # (OutputError: the nodes' parts)
             outcome.write_error = str(exc)
             self._console.error(f"cannot write records: {exc}")
         except (InputError, ExecutorError, SaveDirError) as exc:

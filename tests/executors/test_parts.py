@@ -14,11 +14,13 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from fetcher import fetch_all
+from fetcher import FetchResult, fetch_all
+from fetcher._executors.wire import FrameError, decode, decode_outcomes, encode_outcomes
 from fetcher._output.parts import MANIFEST, open_parts
 from tests.cli.test_cli import FETCHER, write_list
 from tests.executors.test_cluster import origins, worker_pids  # noqa: F401 - a fixture
@@ -127,3 +129,17 @@ def test_a_stopped_run_resumes_into_its_parts_exactly_once(
     assert resumed.returncode == 0, resumed.stderr
     records = listed_records(folder)
     assert Counter(r["index"] for r in records) == Counter(range(1, 9))
+
+
+def test_a_parts_outcomes_cross_the_wire_without_their_text() -> None:
+    full = FetchResult("http://a/1", "http://a/one", 200, "T", 5, 0.25, None, index=7)
+    failed = FetchResult("http://b/2", None, None, None, 0, 0.5, "boom", 3, error_kind="refused")
+    failed = replace(failed, index=9)
+    message = decode(encode_outcomes([full, failed], {"sealed": "p"}))
+    assert message["sealed"] == "p" and len(message["outcomes"]) == 2
+    urls = {7: "http://a/1"}  # the client's URLs out at the node; 9 is not (any more)
+    (record,) = decode_outcomes(message, urls.get)
+    assert record == replace(full, final_url=None, title=None)
+    assert record.ok
+    with pytest.raises(FrameError):
+        decode_outcomes({"outcomes": [["x", 200]]}, urls.get)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fetcher import FetchOptions, FetchResult, __version__
+from fetcher import FetchOptions, FetchResult, OptionError, __version__
 from fetcher._core.errors import OutputError
 from fetcher._output.parts import MANIFEST, PartsFolder, open_parts
 from fetcher._output.resume import FinishedIndexes
@@ -124,3 +124,11 @@ def test_a_node_that_cannot_write_its_parts_says_so_before_its_first_url(tmp_pat
     info = start_node(options, b"secret", __version__, None)
     assert info["version"] == __version__ and "port" not in info
     assert info["error"].startswith("cannot write parts: ")
+
+
+def test_parts_are_an_option_of_the_node_executor_only_and_carry_no_bodies() -> None:
+    parts = PartsFolder("/nonexistent/parts", "jsonl")
+    with pytest.raises(OptionError, match="applies to the dask executor only"):
+        FetchOptions(executor="thread", parts=parts)
+    with pytest.raises(OptionError, match="keep_body must be False"):
+        FetchOptions(executor="dask", parts=parts, keep_body=True)
