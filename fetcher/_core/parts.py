@@ -13,7 +13,17 @@ from typing import Protocol
 
 from .result import FetchResult
 
-__all__ = ["PartSink", "Parts"]
+__all__ = ["PartSink", "Parts", "Sealing"]
+
+
+class Sealing(Protocol):
+    """A part closed to writes, to be made whole on disk under its `name`."""
+
+    name: str
+
+    def finish(self) -> None:
+        """Put the part on disk under its name (file I/O: call it holding no lock);
+        `OSError` if it cannot be."""
 
 
 class PartSink(Protocol):
@@ -22,9 +32,9 @@ class PartSink(Protocol):
     def write(self, record: FetchResult) -> None:
         """Add `record` to the open part (a new one is opened first if none is)."""
 
-    def seal(self) -> str | None:
-        """Make the open part whole and visible under its final name, which is returned;
-        None if no part is open."""
+    def seal(self) -> Sealing | None:
+        """Close the open part to writes (the next record opens another); None if no
+        part is open. Its `finish` makes it whole under its final name."""
 
     def abandon(self) -> None:
         """Close the open part unsealed (its node stops): it is never listed."""

@@ -20,6 +20,7 @@ folder must be visible to the client (on its machine or shared with the nodes).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -40,8 +41,12 @@ MANIFEST = "manifest.jsonl"
 _KIND = "parts"
 _MAX_HEADER = 4096  # the longest line a manifest holds (a part's name is 40 characters)
 #: A part's name: `part-RUN-NODE-SEQ.EXT`, and `.NAME.partial` while it is written.
-_PART = re.compile(r"part-[0-9a-f]{8}-[0-9a-f]{8}-[0-9]{6}\.[a-z]+")
-_PARTIAL = re.compile(r"\.part-[0-9a-f]{8}-[0-9a-f]{8}-[0-9]{6}\.[a-z]+\.partial")
+_PART = re.compile(r"part-[0-9a-f]{8}-[0-9a-f]{8}-[0-9]{6,}\.[a-z]+")
+_PARTIAL = re.compile(r"\.part-[0-9a-f]{8}-[0-9a-f]{8}-[0-9]{6,}\.[a-z]+\.partial")
+#: An open part's lines go to its file every this many records (memory stays bounded).
+_WRITE_EVERY = 256
+#: What fsync of a folder may answer on file systems that do not do it (some network ones).
+_NO_FOLDER_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
 
 
 class PartWriter:
@@ -72,8 +77,8 @@ class PartWriter:
             self._stream = open(path, "xb")  # noqa: SIM115 - closed by `seal`
             self._writer = make_writer(self._fmt, self._stream)
             self._opened = time.monotonic()
-        self._writer.write(record, flush=False)
         self.held += 1
+        self._writer.write(record, flush=not self.held % _WRITE_EVERY)
 
     def abandon(self) -> None:
         if self._stream is not None:
@@ -81,19 +86,31 @@ class PartWriter:
         self._stream = self._writer = None
         self.held = 0
 
-    def seal(self) -> str | None:
+    def seal(self) -> Sealing | None:
         stream, writer = self._stream, self._writer
         if stream is None or writer is None:
             return None
         self._stream = self._writer = None
         self.held = 0
-        name = self._name()
-        with stream:
-            writer.close()
+        return Sealing(self._name(), self._folder, stream, writer)
+
+
+class Sealing:
+    """A part closed to writes: `finish` puts it on disk under its name (no lock needed)."""
+
+    def __init__(self, name: str, folder: str, stream: BinaryIO, writer: RecordWriter) -> None:
+        self.name = name
+        self._folder = folder
+        self._stream = stream
+        self._writer = writer
+
+    def finish(self) -> None:
+        with self._stream as stream:
+            self._writer.close()
             os.fsync(stream.fileno())
-        os.rename(os.path.join(self._folder, f".{name}.partial"), os.path.join(self._folder, name))
+        partial = os.path.join(self._folder, f".{self.name}.partial")
+        os.rename(partial, os.path.join(self._folder, self.name))
         _sync_folder(self._folder)
-        return name
 
 
 class PartsFolder:
@@ -103,7 +120,7 @@ class PartsFolder:
     """
 
     def __init__(self, folder: str, fmt: str, manifest: BinaryIO | None = None) -> None:
-        self.folder = folder
+        self.folder = os.path.abspath(folder)  # the nodes' working folders are not ours
         self.fmt = fmt
         self.run = secrets.token_hex(4)
         self.manifest = manifest  #: the client's; None at a node
@@ -122,6 +139,8 @@ class PartsFolder:
     def sealed(self, name: str, records: int) -> None:
         """List part `name` in the manifest, on disk before this returns."""
         manifest = self.manifest
+        if not _PART.fullmatch(name):
+            raise OSError(f"{name!r} is not the name of a part")
         if manifest is None:
             raise OSError(f"{name}: no manifest to list it in (a node's copy of the parts)")
         line = json.dumps({"part": name, "records": records}, separators=(",", ":"))
@@ -150,7 +169,9 @@ def open_parts(
 ) -> tuple[PartsFolder, Finished]:
     """The parts of a new run in `folder`, or of the run it holds (`resume`), the manifest
     locked; what is finished already. `OutputError` with a one-line message, the folder
-    then as it was found."""
+    then as it was found (a manifest that lists no part, left by a run that sealed none,
+    and its partial parts, are taken over by a new run)."""
+    folder = os.path.abspath(folder)
     path = os.path.join(folder, MANIFEST)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -161,18 +182,47 @@ def open_parts(
         raise OutputError(f"cannot use {folder!r} for parts: {_reason(exc)}") from None
     try:
         lock(stream.fileno(), path, warn)
-        names = _listed(folder, fmt, stream)
-        if not resume:
-            raise OutputError(
-                f"{folder} holds the parts of an earlier run: --resume continues it "
-                "(or choose another folder)"
-            )
-        finished = _finished(folder, fmt, names, lines)
-        _tidy(folder, set(names))
+        finished = _continue(folder, fmt, stream, resume, lines)
+    except OSError as exc:
+        stream.close()
+        raise OutputError(f"cannot use {folder!r} for parts: {_reason(exc)}") from None
     except BaseException:
         stream.close()
         raise
     return PartsFolder(folder, fmt, stream), finished
+
+
+def _continue(
+    folder: str,
+    fmt: str,
+    stream: BinaryIO,
+    resume: bool,
+    lines: Callable[[], Iterable[tuple[int, str]]] | None,
+) -> Finished:
+    """Take over a folder with a manifest (locked): resume it, or start anew in it if it
+    lists no part and holds nothing but partial parts."""
+    first = _header(folder, stream)
+    names = _listed(folder, stream, cut=resume)
+    others = [n for n in os.listdir(folder) if n != MANIFEST and not _PARTIAL.fullmatch(n)]
+    if not resume and not names and not others:  # a run that sealed no part: ours again
+        _tidy(folder, set())
+        stream.seek(0)
+        stream.truncate()
+        _write_header(folder, fmt, stream)
+        return FinishedURLs()
+    if not resume:
+        raise OutputError(
+            f"{folder} holds the parts of an earlier run: --resume continues it "
+            "(or choose another folder)"
+        )
+    if first.get("format") != fmt or not FORMATS[fmt].resumable:
+        held = first.get("format")
+        if not FORMATS.get(str(held), FORMATS["text"]).resumable:
+            raise OutputError(f"{folder} holds {held} parts, which --resume cannot read")
+        raise OutputError(f"{folder} holds {held} parts: add --format {held}")
+    finished = _finished(folder, names, lines)
+    _tidy(folder, set(names))
+    return finished
 
 
 def _start(folder: str, fmt: str, path: str, warn: Callable[[str], None]) -> PartsFolder:
@@ -188,20 +238,24 @@ def _start(folder: str, fmt: str, path: str, warn: Callable[[str], None]) -> Par
     stream = os.fdopen(descriptor, "r+b")
     try:
         lock(descriptor, path, warn)
-        header = {"fetcher": _KIND, "format": fmt}
-        stream.write(json.dumps(header).encode() + b"\n")
-        stream.flush()
-        os.fsync(descriptor)
-        _sync_folder(folder)
+        _write_header(folder, fmt, stream)
     except BaseException:
         stream.close()
+        os.unlink(path)  # this run's, and it holds nothing yet
         raise
     return PartsFolder(folder, fmt, stream)
 
 
-def _listed(folder: str, fmt: str, stream: BinaryIO) -> list[str]:
-    """The parts a manifest lists, once its header proves it fetcher's and of `fmt`; a
-    torn last line (the client killed while listing) is cut."""
+def _write_header(folder: str, fmt: str, stream: BinaryIO) -> None:
+    header = {"fetcher": _KIND, "format": fmt}
+    stream.write(json.dumps(header).encode() + b"\n")
+    stream.flush()
+    os.fsync(stream.fileno())
+    _sync_folder(folder)
+
+
+def _header(folder: str, stream: BinaryIO) -> dict[str, Any]:
+    """The manifest's first line, once it proves the folder fetcher's."""
     header = stream.readline(_MAX_HEADER)
     try:
         first = json.loads(header)
@@ -209,8 +263,12 @@ def _listed(folder: str, fmt: str, stream: BinaryIO) -> list[str]:
         first = None
     if not isinstance(first, dict) or first.get("fetcher") != _KIND or not header.endswith(b"\n"):
         raise OutputError(f"{os.path.join(folder, MANIFEST)} is not a fetcher parts manifest")
-    if first.get("format") != fmt:
-        raise OutputError(f"{folder} holds {first.get('format')} parts: use --format with it")
+    return first
+
+
+def _listed(folder: str, stream: BinaryIO, *, cut: bool) -> list[str]:
+    """The parts the manifest lists after its header; a torn last line (the client
+    killed while listing) is cut when `cut`, else left."""
     names: list[str] = []
     good = stream.tell()
     while line := stream.readline(_MAX_HEADER):
@@ -222,7 +280,8 @@ def _listed(folder: str, fmt: str, stream: BinaryIO) -> list[str]:
         if not isinstance(name, str) or not _PART.fullmatch(name):
             if line.endswith(b"\n"):
                 raise OutputError(f"{os.path.join(folder, MANIFEST)}: not a list of parts")
-            os.ftruncate(stream.fileno(), good)  # torn: the part is fetched again
+            if cut:
+                os.ftruncate(stream.fileno(), good)  # torn: the part is fetched again
             break
         names.append(name)
         good += len(line)
@@ -231,13 +290,8 @@ def _listed(folder: str, fmt: str, stream: BinaryIO) -> list[str]:
 
 
 def _finished(
-    folder: str,
-    fmt: str,
-    names: list[str],
-    lines: Callable[[], Iterable[tuple[int, str]]] | None,
+    folder: str, names: list[str], lines: Callable[[], Iterable[tuple[int, str]]] | None
 ) -> Finished:
-    if not FORMATS[fmt].resumable:
-        raise OutputError(f"--resume reads jsonl parts only; {folder} holds {fmt} parts")
     try:
         return read_parts([os.path.join(folder, name) for name in names], lines)
     except ResumeError as exc:
@@ -252,10 +306,13 @@ def _tidy(folder: str, listed: set[str]) -> None:
 
 
 def _sync_folder(folder: str) -> None:
-    """Put a new name in `folder` on disk."""
+    """Put a new name in `folder` on disk (where the file system can be asked to)."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
+    except OSError as exc:
+        if exc.errno not in _NO_FOLDER_SYNC:
+            raise
     finally:
         os.close(descriptor)
 

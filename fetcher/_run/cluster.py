@@ -38,11 +38,13 @@ from typing import Any
 
 from .._core.errors import ExecutorError, OutputError
 from .._core.options import FetchOptions
+from .._core.parts import PartSink
 from .._core.result import FetchResult
 from .._core.signals import SIGNAL_CHECK_SECONDS
 from .._executors.dask import DaskPool
-from .._executors.wire import decode, decode_outcomes, decode_records, frame_limit
+from .._executors.wire import decode, decode_records, frame_limit
 from . import retry
+from .clusterparts import PartsTaking
 from .feeder import Feeder
 from .links import Link, LinkLoop, connect
 from .node import BATCH, start_node
@@ -58,7 +60,7 @@ _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records m
 _PACE_SECONDS = 0.008
 
 
-class ClusterRun(FetchRun):
+class ClusterRun(PartsTaking, FetchRun):
     """A `FetchRun` whose URLs run at fetch nodes on a Dask cluster (`-e dask`).
 
     `FetchRun(urls, options)` with `executor="dask"` makes one; it is iterated, stopped
@@ -82,12 +84,13 @@ class ClusterRun(FetchRun):
         self._window = options.window  # and a batch per node, once the nodes are known
         self._unsealed = 0  # with parts: records done at the nodes, not yet in a part
         self._failure: str | None = None  # parts could not be written (or listed)
+        self._own: PartSink | None = None  # with parts: for records made here
 
     # What the session reads -------------------------------------------------------------
 
     @property
     def in_flight(self) -> int:
-        return self._outstanding
+        return self._outstanding - self._unsealed  # (with parts: done, not yet in one)
 
     @property
     def held_by_cap(self) -> bool:
@@ -131,7 +134,7 @@ class ClusterRun(FetchRun):
         window or an interruption (a signal's handler runs at most `SIGNAL_CHECK_SECONDS`
         late, as in every run's wait)."""
         waiting = [self._wakeup]
-        if self._outstanding < self._window and not feeder.source_ended:
+        if self._outstanding - self._unsealed < self._window and not feeder.source_ended:
             waiting.append(feeder.arrival)
         self._turn(waiting, SIGNAL_CHECK_SECONDS)
 
@@ -181,21 +184,13 @@ class ClusterRun(FetchRun):
             alive = bool(owners)  # else the last node was lost since the look above
             for index, url in items:
                 if not isinstance(url, str):
-                    self._ready.append(retry.not_a_string_record(url, index))
+                    self._settle(retry.not_a_string_record(url, index))
                 elif not alive:
-                    self._ready.append(retry.executor_record(url, index, "lost every Dask worker"))
+                    self._settle(retry.executor_record(url, index, "lost every Dask worker"))
                 else:
                     owners.owner(partition_of(url)).queue(index, url)
                     self._outstanding += 1
-        self.max_in_flight = max(self.max_in_flight, self._outstanding)
-
-    def _drain_nodes(self) -> None:
-        """Tell each node that no more URLs come (it seals its part once idle)."""
-        with self._lock:
-            for link in self._links.values():
-                if not link.drained:
-                    link.drained = True
-                    link.post({"drain": True})
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
     # Nodes ------------------------------------------------------------------------------
 
@@ -233,7 +228,8 @@ class ClusterRun(FetchRun):
 
     def _receive(self, link: Link, payload: bytes) -> int:
         """Take a message from a node (in a turn of the links' loop): how many records it
-        held. `FrameError` if it is not a message of the protocol."""
+        held (with parts: how many URLs it says are done). `FrameError` if it is not a
+        message of the protocol."""
         message = decode(payload)
         records = decode_records(message) if "records" in message else []
         with self._lock:
@@ -248,37 +244,7 @@ class ClusterRun(FetchRun):
                     self._failure = f"the Dask worker at {link.name}: {message['failed']}"
                 if message.get("end"):
                     link.ended = True
-        return len(records)
-
-    def _done_at(self, link: Link, count: int, message: dict[str, Any]) -> None:
-        """With parts: `count` URLs at `link` are done, their records not yet in a part
-        (the lock is held). Room for more URLs, at the node and in the window."""
-        link.answered(count)
-        link.unsealed += count
-        self._unsealed += count
-        link.status = {key: message.get(key, False) for key in ("retries", "capped", "held")}
-
-    def _take_part(self, link: Link, name: str, message: dict[str, Any]) -> None:
-        """With parts: list the part a node sealed, then take the records of its URLs
-        still outstanding there (the lock is held); a part that cannot be listed ends
-        the run, its records not taken."""
-        assert self.options.parts is not None
-        outstanding = link.outstanding
-        records = decode_outcomes(message, outstanding.get)  # not this node's: left out
-        try:
-            self.options.parts.sealed(name, len(message["outcomes"]))
-        except OSError as exc:
-            self._failure = f"cannot list the part {name}: {exc.strerror or exc}"
-            return
-        losses = self._losses
-        for record in records:
-            del outstanding[record.index]  # type: ignore[arg-type]
-            if losses:
-                losses.pop(record.index, None)  # type: ignore[arg-type]
-        self._arrivals += records
-        self._outstanding -= len(records)
-        link.unsealed -= len(records)
-        self._unsealed -= len(records)
+        return len(records) or int(message.get("done", 0))  # (a batch done: no pause)
 
     def _accept(self, link: Link, records: list[FetchResult], message: dict[str, Any]) -> None:
         """Keep the records of URLs outstanding at `link` (the lock is held)."""
@@ -324,7 +290,7 @@ class ClusterRun(FetchRun):
             if why is not None:
                 self._outstanding -= 1
                 self._losses.pop(index, None)
-                self._arrivals.append(retry.executor_record(url, index, why))
+                self._settle(retry.executor_record(url, index, why))
                 continue
             self._losses[index] = losses
             self.resubmitted += index not in unsent

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from typing import Any
 
-from .._core.parts import PartSink
+from .._core.parts import PartSink, Sealing
 from .._core.result import FetchResult
 from .._executors.wire import encode, encode_outcomes, send_frame
 from .runner import FetchRun
@@ -86,9 +86,12 @@ class PartsWriting:
                 if self._closed:
                     self._sink.abandon()  # type: ignore[union-attr]
                     return
-                messages = self._part_messages()
-                last = self._ended or self._failure is not None
+                counted, sealing, records = self._take_work()
+                last = self._ended  # then its every record is in what is sealed now
                 sent_at = time.time()
+            messages = self._part_messages(counted, sealing, records)
+            with self._condition:
+                last = last or self._failure is not None
             try:
                 for message in messages:
                     send_frame(conn, message)
@@ -116,24 +119,37 @@ class PartsWriting:
         age = None if self._sink is None else self._sink.age
         return None if age is None else max(0.0, SEAL_SECONDS - age)
 
-    def _part_messages(self) -> list[bytes]:
-        """The count of records done, then the part sealed if one is due, with its
-        records (the lock is held): the client counts a record done before it settles."""
-        status = self._status()
-        messages = []
+    def _take_work(self) -> tuple[bytes | None, Sealing | None, list[FetchResult]]:
+        """What to tell the client now (the lock is held): the count of records done
+        (as a message), and the part to seal if one is due, with its records."""
+        counted = None
         if self._done:
-            messages.append(encode({"done": self._done, **status}))
+            counted = encode({"done": self._done, **self._status()})
             self._done = 0
-        if self._failure is None and self._seal_due():
+        sealing = None
+        records: list[FetchResult] = []
+        if self._failure is None and self._seal_due() and self._sink is not None:
+            sealing = self._sink.seal()
+            records, self._unsealed = self._unsealed, []
+        return counted, sealing, records
+
+    def _part_messages(
+        self, counted: bytes | None, sealing: Sealing | None, records: list[FetchResult]
+    ) -> list[bytes]:
+        """The count, then the part sealed (put on disk here, holding no lock: a slow
+        disk holds up no fetch) with its records' outcomes, or what failed."""
+        messages = [] if counted is None else [counted]
+        if sealing is not None:
             try:
-                name = self._sink.seal() if self._sink is not None else None
+                sealing.finish()
             except OSError as exc:
-                self._failure = f"cannot seal a part: {exc.strerror or exc}"
+                with self._condition:
+                    self._failure = f"cannot seal a part: {exc.strerror or exc}"
             else:
-                if name is not None:
-                    sealed = {"sealed": name, **status}
-                    messages.append(encode_outcomes(self._unsealed, sealed))
-                    self._unsealed = []
-        if self._failure is not None:
-            messages.append(encode({"failed": self._failure}))
+                sealed = {"sealed": sealing.name, **self._status()}
+                messages.append(encode_outcomes(records, sealed))
+        with self._condition:
+            failure = self._failure
+        if failure is not None:
+            messages.append(encode({"failed": failure}))
         return messages

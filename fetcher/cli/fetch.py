@@ -171,7 +171,7 @@ def run_fetch(values: dict[str, Any], env: Environment) -> int:
     if output is None and parts is None and env.stdout is None:
         raise click_exceptions().UsageError("standard output is closed")
     if stats is not None:
-        _check_stats(stats, inputs, output)
+        _check_stats(stats, inputs, output, parts)
     from .run import Request, run
 
     request = Request(
@@ -183,7 +183,7 @@ def run_fetch(values: dict[str, Any], env: Environment) -> int:
     return run(env, options, request)
 
 
-def _check_stats(path: str, inputs: list[str], output: str | None) -> None:
+def _check_stats(path: str, inputs: list[str], output: str | None, parts: str | None) -> None:
     """Refuse a --stats FILE that would replace another file, before any work is done."""
     from .run import FILTERED_SUFFIX
     from .summary import stats_file_problem
@@ -191,6 +191,8 @@ def _check_stats(path: str, inputs: list[str], output: str | None) -> None:
     others = {f"the URL list {name!r}": name for name in inputs if os.path.isfile(name)}
     if output is not None:
         others |= {"the --output file": output, "the filtered records": output + FILTERED_SUFFIX}
+    if parts is not None:
+        others["the manifest of the parts"] = os.path.join(parts, "manifest.jsonl")
     problem = stats_file_problem(path, others)
     if problem is not None:
         raise typer.BadParameter(problem, param_hint="'--stats'")

@@ -11,6 +11,7 @@ does not fetch them again.
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import signal
@@ -115,7 +116,7 @@ def _credentials_in_clear(options: FetchOptions) -> bool:
 def _open(env: Environment, request: Request) -> Inputs:
     inputs = open_inputs(request.inputs, env, COMMANDS)
     inputs.prefetch()
-    if request.output is None and identity_of(1) in inputs.identities:
+    if request.output is None and request.parts is None and identity_of(1) in inputs.identities:
         raise InputError("standard output is the URL list itself: the records would feed the run")
     return inputs
 
@@ -126,6 +127,8 @@ def _outputs(
     """The stream for records, the session's plan, and the files to close at the end."""
     plan = Plan(record_filter=request.record_filter, grace=request.grace)
     _resume_hint(env, request, inputs, plan)
+    if request.parts is not None:  # the nodes write the records: nothing is written here
+        return io.BytesIO(), plan, []
     if request.output is None:
         assert env.stdout is not None
         return env.stdout, plan, []

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from fetcher import FetchResult, fetch_all
+from fetcher import FetchOptions, FetchResult, fetch_all
 from fetcher._executors.wire import FrameError, decode, decode_outcomes, encode_outcomes
 from fetcher._output.parts import MANIFEST, open_parts
+from fetcher._run import retry
+from fetcher._run.cluster import ClusterRun
 from tests.cli.test_cli import FETCHER, write_list
 from tests.executors.test_cluster import origins, worker_pids  # noqa: F401 - a fixture
 from tests.support.local import LocalServer
@@ -143,3 +145,19 @@ def test_a_parts_outcomes_cross_the_wire_without_their_text() -> None:
     assert record.ok
     with pytest.raises(FrameError):
         decode_outcomes({"outcomes": [["x", 200]]}, urls.get)
+
+
+def test_a_record_made_by_the_client_goes_to_a_part_of_its_own(tmp_path: Path) -> None:
+    """A URL whose node was lost twice gets its record here, not at a node: with parts it
+    is written to a part of the client's own, listed before the record is taken."""
+    parts, _ = open_parts(str(tmp_path / "parts"), "jsonl", resume=False, warn=print)
+    run = ClusterRun([], FetchOptions(executor="dask", parts=parts))
+    record = retry.executor_record("http://127.0.0.1:9/x", 5, "lost the Dask worker twice")
+    with run._lock:
+        run._settle(record)
+    assert run._arrivals == [record]
+    run.close()
+    assert parts.manifest is not None
+    parts.manifest.close()
+    (listed,) = listed_records(tmp_path / "parts")
+    assert listed["index"] == 5 and listed["error"] == "lost the Dask worker twice"

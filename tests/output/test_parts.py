@@ -12,7 +12,7 @@ import pytest
 
 from fetcher import FetchOptions, FetchResult, OptionError, __version__
 from fetcher._core.errors import OutputError
-from fetcher._output.parts import MANIFEST, PartsFolder, open_parts
+from fetcher._output.parts import MANIFEST, PartsFolder, PartWriter, open_parts
 from fetcher._output.resume import FinishedIndexes
 from fetcher._run.node import start_node
 
@@ -30,6 +30,14 @@ def no_warning(text: str) -> None:
     raise AssertionError(text)
 
 
+def seal(sink: PartWriter) -> str:
+    """Seal the open part as a node does: closed under the lock, then put on disk."""
+    sealing = sink.seal()
+    assert sealing is not None
+    sealing.finish()
+    return sealing.name
+
+
 def test_a_part_is_named_only_once_sealed_and_listed_only_by_the_client(tmp_path: Path) -> None:
     folder, finished = open_parts(str(tmp_path / "p"), "jsonl", resume=False, warn=no_warning)
     assert not len(finished)
@@ -43,7 +51,7 @@ def test_a_part_is_named_only_once_sealed_and_listed_only_by_the_client(tmp_path
     assert [n for n in names if n != MANIFEST] == [
         f".part-{folder.run}-0123abcd-000001.jsonl.partial"
     ]
-    name = sink.seal()
+    name = seal(sink)
     assert name == f"part-{folder.run}-0123abcd-000001.jsonl"
     assert sorted(os.listdir(tmp_path / "p")) == [MANIFEST, name]
     rows = [json.loads(line) for line in (tmp_path / "p" / name).read_text().splitlines()]
@@ -73,11 +81,17 @@ def test_a_folder_is_used_only_new_empty_or_proven_fetchers(tmp_path: Path) -> N
     with pytest.raises(OutputError, match="in use by another fetcher run"):
         open_parts(str(tmp_path / "ours"), "jsonl", resume=True, warn=no_warning)
     assert first.manifest is not None
-    first.manifest.close()
+    first.manifest.close()  # a run that ended before any part: the folder is taken over
+    again, _ = open_parts(str(tmp_path / "ours"), "csv", resume=False, warn=no_warning)
+    sink = pickle.loads(pickle.dumps(again)).sink("0123abcd")
+    sink.write(record(1))
+    again.sealed(seal(sink), 1)
+    assert again.manifest is not None
+    again.manifest.close()
     with pytest.raises(OutputError, match="--resume continues it"):
-        open_parts(str(tmp_path / "ours"), "jsonl", resume=False, warn=no_warning)
-    with pytest.raises(OutputError, match="holds jsonl parts"):
-        open_parts(str(tmp_path / "ours"), "csv", resume=True, warn=no_warning)
+        open_parts(str(tmp_path / "ours"), "csv", resume=False, warn=no_warning)
+    with pytest.raises(OutputError, match="holds csv parts, which --resume cannot read"):
+        open_parts(str(tmp_path / "ours"), "jsonl", resume=True, warn=no_warning)
 
 
 def test_resume_reads_the_listed_parts_and_removes_what_a_lost_run_left(tmp_path: Path) -> None:
@@ -86,11 +100,10 @@ def test_resume_reads_the_listed_parts_and_removes_what_a_lost_run_left(tmp_path
     sink = pickle.loads(pickle.dumps(folder)).sink("0123abcd")
     for index in (1, 2, 4):
         sink.write(record(index))
-    listed = sink.seal()
-    assert listed is not None
+    listed = seal(sink)
     folder.sealed(listed, 3)
     sink.write(record(3))
-    unlisted = sink.seal()  # sealed, but its node was lost before the client listed it
+    unlisted = seal(sink)  # sealed, but its node was lost before the client listed it
     sink.write(record(5))  # partial: its node was killed
     sink.abandon()
     assert folder.manifest is not None
@@ -112,8 +125,8 @@ def test_parts_in_csv_are_written_by_the_format_registry(tmp_path: Path) -> None
     folder = PartsFolder(str(tmp_path), "csv")
     sink = folder.sink("0123abcd")
     sink.write(record(1))
-    name = sink.seal()
-    assert name is not None and name.endswith(".csv")
+    name = seal(sink)
+    assert name.endswith(".csv")
     assert (tmp_path / name).read_text().splitlines()[0].startswith("url,final_url,status")
 
 
