@@ -15,11 +15,11 @@ of a batch costs a few microseconds a URL.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import struct
-from collections.abc import Callable
-from dataclasses import fields
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._core.result import FIELDS, FetchResult, record_of
@@ -38,6 +38,7 @@ __all__ = [
     "keep_alive",
     "read_frame",
     "send_frame",
+    "send_or_drop",
     "take_frame",
 ]
 
@@ -60,6 +61,20 @@ def frame(payload: bytes) -> bytes:
 def send_frame(sock: socket.socket, payload: bytes) -> None:
     """Send one frame (the caller holds the socket's send side alone)."""
     sock.sendall(frame(payload))
+
+
+def send_or_drop(sock: socket.socket, payloads: Iterable[bytes]) -> bool:
+    """Send each payload as a frame, in order (an iterator's as it makes them); if one
+    cannot be made or sent (the peer is gone, or a bug), shut the connection down, so
+    the peer sees it end, and return False."""
+    try:
+        for payload in payloads:
+            send_frame(sock, payload)
+    except Exception:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        return False
+    return True
 
 
 def frame_limit(max_bytes: int, keep_body: bool) -> int:
@@ -135,6 +150,13 @@ def encode_records(records: list[FetchResult], status: dict[str, Any]) -> bytes:
 
 #: What an outcome row holds of a record (`encode_outcomes`), index first.
 OUTCOME_FIELDS = ("index", "status", "bytes", "elapsed", "error", "attempts", "error_kind")
+#: The record fields `decode_outcomes` fills from a row (and the URL), by position.
+_OUTCOME_ORDER = (
+    "url", "final_url", "status", "title", "bytes", "elapsed", "error", "attempts", "path",
+    "error_kind", "location", "index",
+)  # fmt: skip
+if FIELDS != _OUTCOME_ORDER:  # a field added to records must be placed here too
+    raise ImportError(f"decode_outcomes knows the fields {_OUTCOME_ORDER}, records {FIELDS}")
 
 
 def encode_outcomes(records: list[FetchResult], message: dict[str, Any]) -> bytes:
@@ -151,42 +173,17 @@ def decode_outcomes(
     for its index (a row whose index it does not know is left out); `FrameError` for
     anything else."""
     try:
-        return _records_of_outcomes(message["outcomes"], url_of)
+        decoded = []
+        for index, status, size, elapsed, error, attempts, kind in message["outcomes"]:
+            if index.__class__ is not int:
+                raise TypeError("an index is not an integer")
+            url = url_of(index)
+            if url is not None:  # the values of every field, in `FIELDS` order, then body
+                values = (url, None, status, None, size, elapsed, error, attempts, None, kind)
+                decoded.append(record_of((*values, None, index, None)))
     except (ValueError, TypeError, KeyError) as exc:
         raise FrameError(f"not a batch of outcomes: {exc}") from None
-
-
-def _outcomes_maker() -> Callable[[list[Any], Callable[[int], str | None]], list[FetchResult]]:
-    """`_records_of_outcomes`: the records of rows of outcomes, each built by setting its
-    slots, written out (a general loop over the fields cost 2.2 us a record, this some
-    0.8, the client's largest cost a record with parts)."""
-    names = [f.name for f in fields(FetchResult)]
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": FetchResult, "_int": int}
-    scope |= {f"_set{i}": getattr(FetchResult, name).__set__ for i, name in enumerate(names)}
-    bound = ", ".join(f"{name}={name}" for name in scope)  # locals, not globals: faster
-    given = {"url": "url", **{name: f"_{name}" for name in OUTCOME_FIELDS}}
-    lines = [
-        f"def records_of(rows, url_of, *, {bound}):",
-        "    records = []",
-        "    for row in rows:",
-        f"        {', '.join(f'_{name}' for name in OUTCOME_FIELDS)}, = row",
-        "        if _index.__class__ is not _int:",
-        "            raise TypeError('an index is not an integer')",
-        "        url = url_of(_index)",
-        "        if url is None:",
-        "            continue",
-        "        record = _new(_cls)",
-    ]
-    lines += [f"        _set{i}(record, {given.get(name, 'None')})" for i, name in enumerate(names)]
-    lines.append("        records.append(record)")
-    lines.append("    return records")
-    exec(compile("\n".join(lines), "<records_of_outcomes>", "exec"), scope)  # from field names
-    maker: Callable[[list[Any], Callable[[int], str | None]], list[FetchResult]]
-    maker = scope["records_of"]
-    return maker
-
-
-_records_of_outcomes = _outcomes_maker()
+    return decoded
 
 
 def decode_records(message: dict[str, Any]) -> list[FetchResult]:

@@ -219,22 +219,13 @@ def read_finished(
         kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
         raise ResumeError(f"{path}: cannot resume: {kind}")
     start = stream.tell()
-    if lines is not None:
-        indexes = FinishedIndexes()
-        try:
-            torn_at = _read_records(path, stream, indexes.add)
-        except NotCompact:
-            pass
-        else:
-            if not len(indexes):
-                return FinishedURLs(), torn_at
-            with contextlib.suppress(Exception):  # a list that fails to read: match URLs
-                if indexes.seal().matches(lines(), _key):
-                    return indexes, torn_at
+    torn: list[int | None] = [None]
+
+    def read(add: Callable[[object, int], None]) -> None:
         stream.seek(start)
-    buckets = _new_buckets()
-    torn_at = _read_records(path, stream, lambda index, key: _add(buckets, key))
-    return FinishedURLs._from_buckets(buckets), torn_at
+        torn[0] = _read_records(path, stream, add)
+
+    return _finished_from(read, lines), torn[0]
 
 
 def read_parts(
@@ -244,11 +235,24 @@ def read_parts(
     (`read_finished`): held as indexes when they all have one and `lines` proves the
     inputs unchanged, else by URL. Raises `ResumeError` for a part that cannot be read,
     is not fetcher's, or is torn (a sealed part is written whole before it is named)."""
+
+    def read(add: Callable[[object, int], None]) -> None:
+        for path in paths:
+            _read_part(path, add)
+
+    return _finished_from(read, lines)
+
+
+def _finished_from(
+    read: Callable[[Callable[[object, int], None]], None],
+    lines: Callable[[], Iterable[tuple[int, str]]] | None,
+) -> Finished:
+    """The records `read` passes (index, key) of, each time it is called: as indexes
+    when they all have one and `lines` proves the inputs unchanged, else by URL."""
     if lines is not None:
         indexes = FinishedIndexes()
         try:
-            for path in paths:
-                _read_part(path, indexes.add)
+            read(indexes.add)
         except NotCompact:
             pass
         else:
@@ -258,8 +262,7 @@ def read_parts(
                 if indexes.seal().matches(lines(), _key):
                     return indexes
     buckets = _new_buckets()
-    for path in paths:
-        _read_part(path, lambda index, key: _add(buckets, key))
+    read(lambda index, key: _add(buckets, key))
     return FinishedURLs._from_buckets(buckets)
 
 

@@ -46,7 +46,7 @@ from .._executors.wire import (
     encode_records,
     keep_alive,
     read_frame,
-    send_frame,
+    send_or_drop,
 )
 from .nodeparts import PartsWriting
 from .runner import FetchRun
@@ -261,16 +261,15 @@ class Node(PartsWriting):
                 last = self._ended and not self._outbox
                 # Records left behind (more than a batch came) have waited: they go next.
                 sent_at = time.time() if not self._outbox else None
-            try:
-                if batch:
-                    send_frame(conn, encode_records(batch, self._status()))
-                if last:
-                    send_frame(conn, encode({"end": True}))
-                    return
-            except Exception:  # the client is gone, or a bug: the client moves the URLs
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-                return
+            if not send_or_drop(conn, self._frames(batch, last)) or last:
+                return  # (gone: the client moves the URLs)
+
+    def _frames(self, batch: list[FetchResult], last: bool) -> Iterator[bytes]:
+        """The frames of a batch of records, and the end if `last`, made as they leave."""
+        if batch:
+            yield encode_records(batch, self._status())
+        if last:
+            yield encode({"end": True})
 
     def _take_batch(self) -> list[FetchResult]:
         """Up to `BATCH` records from the outbox, and no more bodies (`keep_body`) than

@@ -5,7 +5,6 @@ sealed holds (`PartsWriting`, mixed into `node.Node`).
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 import time
@@ -14,7 +13,7 @@ from typing import Any
 
 from .._core.parts import PartSink, Sealing
 from .._core.result import FetchResult
-from .._executors.wire import encode, encode_outcomes, send_frame
+from .._executors.wire import encode, encode_outcomes, send_or_drop
 from .runner import FetchRun
 
 __all__ = ["SEAL_RECORDS", "SEAL_SECONDS", "PartsWriting"]
@@ -92,17 +91,11 @@ class PartsWriting:
             messages = self._part_messages(counted, sealing, records)
             with self._condition:
                 last = last or self._failure is not None
-            try:
-                for message in messages:
-                    send_frame(conn, message)
-                if last:
-                    send_frame(conn, encode({"end": True}))
-                    return
-            except Exception:  # the client is gone, or a bug: the client moves the URLs
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-                with self._condition:
+            if not send_or_drop(conn, messages + ([encode({"end": True})] if last else [])):
+                with self._condition:  # gone: the client moves the URLs
                     self._sink.abandon()  # type: ignore[union-attr]
+                return
+            if last:
                 return
 
     def _seal_due(self) -> bool:

@@ -60,6 +60,26 @@ def worker_pids(address: str) -> dict[str, int]:
     return pids
 
 
+def kill_a_worker_under_way(
+    origins: list[LocalServer], address: str
+) -> tuple[threading.Thread, threading.Event]:
+    """A thread that kills one Dask worker process (SIGKILL) once the origins have had 8
+    requests, and the event it sets then; started."""
+    victim = next(iter(worker_pids(address).values()))
+    killed = threading.Event()
+
+    def kill_when_under_way() -> None:
+        deadline = time.monotonic() + 30
+        while sum(sum(s.hits.values()) for s in origins) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)  # hits on four servers: there is no single event for it
+        os.kill(victim, signal.SIGKILL)
+        killed.set()
+
+    killer = threading.Thread(target=kill_when_under_way, daemon=True)
+    killer.start()
+    return killer, killed
+
+
 def test_each_origin_has_one_owner_and_a_lost_node_moves_only_its_partitions() -> None:
     owners = Owners({"a": 4, "b": 4, "c": 4})
     urls = [f"http://10.0.{i // 256}.{i % 256}:80/" for i in range(300)]
@@ -243,18 +263,7 @@ def test_a_killed_worker_costs_no_record_and_no_duplicate(
     origins: list[LocalServer], scheduler_address: str
 ) -> None:
     urls = [origins[n % 4].html(f"/kill/{n}", f"<title>{n}</title>", delay=0.15) for n in range(48)]
-    victim = next(iter(worker_pids(scheduler_address).values()))
-    killed = threading.Event()
-
-    def kill_when_under_way() -> None:
-        deadline = time.monotonic() + 30
-        while sum(sum(s.hits.values()) for s in origins) < 8 and time.monotonic() < deadline:
-            time.sleep(0.01)  # hits on four servers: there is no single event for it
-        os.kill(victim, signal.SIGKILL)
-        killed.set()
-
-    killer = threading.Thread(target=kill_when_under_way, daemon=True)
-    killer.start()
+    killer, killed = kill_a_worker_under_way(origins, scheduler_address)
     options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8, "per_host": 0}
     results = list(fetch_all(urls, **options, retries=0, timeout=30))
     killer.join(5)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +24,11 @@ from fetcher._output.parts import MANIFEST, open_parts
 from fetcher._run import retry
 from fetcher._run.cluster import ClusterRun
 from tests.cli.test_cli import FETCHER, write_list
-from tests.executors.test_cluster import origins, worker_pids  # noqa: F401 - a fixture
+from tests.executors.test_cluster import (  # noqa: F401 - origins: a fixture
+    kill_a_worker_under_way,
+    origins,
+    worker_pids,
+)
 from tests.support.local import LocalServer
 
 pytest.importorskip("distributed")
@@ -77,19 +80,8 @@ def test_a_killed_worker_costs_no_record_and_no_duplicate_in_the_parts(
 ) -> None:
     pages = [(origins[n % 4], f"/pkill/{n}", f"<title>{n}</title>") for n in range(48)]
     urls = [origin.html(path, title, delay=0.15) for origin, path, title in pages]
-    victim = next(iter(worker_pids(scheduler_address).values()))
-    killed = threading.Event()
-
-    def kill_when_under_way() -> None:
-        deadline = time.monotonic() + 30
-        while sum(sum(s.hits.values()) for s in origins) < 8 and time.monotonic() < deadline:
-            time.sleep(0.01)  # hits on four servers: there is no single event for it
-        os.kill(victim, signal.SIGKILL)
-        killed.set()
-
     parts, _ = open_parts(str(tmp_path / "parts"), "jsonl", resume=False, warn=print)
-    killer = threading.Thread(target=kill_when_under_way, daemon=True)
-    killer.start()
+    killer, killed = kill_a_worker_under_way(origins, scheduler_address)
     options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8, "per_host": 0}
     try:
         results = list(fetch_all(urls, **options, retries=0, timeout=30, parts=parts))
