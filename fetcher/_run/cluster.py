@@ -218,8 +218,11 @@ class ClusterRun(PartsTaking, FetchRun):
         if not self._links:
             raise ExecutorError("no Dask worker could start a fetch node")
         # Records reach this process up to a flush late, and a busy node is sent URLs
-        # half a batch or more at a time: a batch per node more keeps the nodes fed.
-        self._window = self.options.window + BATCH * len(self._links)
+        # half a batch or more at a time: a batch per node more keeps the nodes fed. And
+        # a batch per node more again waits for its node: URLs go to their host's owner,
+        # so what the window lets in for one node brings as many for the others, and a
+        # node under its mark found its share waiting behind a full node's.
+        self._window = self.options.window + 2 * BATCH * len(self._links)
         self._owners = Owners({link: link.threads for link in self._links.values()})
         limit = frame_limit(self.options.max_bytes, self.options.keep_body)
         self._loop = LinkLoop(self._lock, limit, self._receive, self._lose, _PACE_SECONDS)

@@ -25,7 +25,7 @@ from typing import Any
 from .._core.errors import ExecutorError
 from .._core.signals import FutureWatch
 from .._executors.wire import encode, frame, keep_alive, send_frame, take_frame
-from .node import BATCH
+from .node import BATCH, refill_mark
 
 __all__ = ["Link", "LinkLoop", "connect"]
 
@@ -54,11 +54,8 @@ class Link:
         self.room = 2 * threads + BATCH  # at most this many at the node at once
         #: Fewer at the node than this, and what waits is sent at once (up to a batch and
         #: the room); this many or more, and nothing: the node is busy for a while, and
-        #: what waits meanwhile leaves later in one frame of more than half a batch. Half
-        #: a batch above twice the threads, because what the node counts as out includes
-        #: records waiting up to a flush to come back, and the node must not run dry
-        #: while they do.
-        self.refill_at = 2 * threads + BATCH // 2
+        #: what waits meanwhile leaves later in one frame of more than half a batch.
+        self.refill_at = refill_mark(threads)
         self.control: deque[dict[str, Any]] = deque()  # messages to send after the URLs
         self.status: dict[str, Any] = {"retries": 0, "capped": False, "held": False}
         #: Tells the loop that this link may have something to send (the lock is held).

@@ -51,7 +51,7 @@ from .._executors.wire import (
 from .nodeparts import PartsWriting
 from .runner import FetchRun
 
-__all__ = ["BATCH", "BATCH_BODY_BYTES", "FLUSH_SECONDS", "start_node"]
+__all__ = ["BATCH", "BATCH_BODY_BYTES", "FLUSH_SECONDS", "refill_mark", "start_node"]
 
 #: Records sent at most in one frame, and the longest a finished record waits for others
 #: (a record is to reach the client within 50 ms of finishing; each frame costs both ends
@@ -61,6 +61,14 @@ BATCH = 256
 FLUSH_SECONDS = 0.04
 BATCH_BODY_BYTES = 16 * 1024 * 1024  # bodies in one frame, when records carry them
 _ACCEPT_SECONDS = 30.0  # the client connects right after starting the node
+
+
+def refill_mark(threads: int) -> int:
+    """The client sends a node of `threads` more URLs only while it holds fewer than
+    this: half a batch above twice the threads, because what the node counts as out
+    includes records waiting up to a flush to come back, and the node must not run dry
+    while they do."""
+    return 2 * threads + BATCH // 2
 
 
 def start_node(
@@ -110,6 +118,8 @@ class Node(PartsWriting):
         self._sink = sink  # with parts: where the records go; the client gets their outcome
         self._unsealed: list[FetchResult] = []  # in the open part, as the client gets them
         self._done = 0  # records finished since the client was last told
+        self._held = 0  # URLs received, not yet told done (with parts)
+        self._refill_at = refill_mark(options.workers)  # the client's mark for this node
         self._draining = False  # the client has sent its last URL: seal when idle
         self._failure: str | None = None  # a part could not be written
         self._secret = secret
@@ -164,6 +174,7 @@ class Node(PartsWriting):
                 items = [(int(index), str(url)) for index, url in message["urls"]]
                 with self._condition:
                     self._inbox.extend(items)
+                    self._held += len(items)
                     self._condition.notify_all()
             elif "drain" in message:
                 with self._condition:

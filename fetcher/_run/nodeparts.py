@@ -1,6 +1,14 @@
 """A fetch node's side of `--parts DIR`: it writes its records to parts itself, and
-tells the client only how many URLs are done (each tick) and which records each part
-sealed holds (`PartsWriting`, mixed into `node.Node`).
+tells the client only how many URLs are done (when that lets the client send more) and
+which records each part sealed holds (`PartsWriting`, mixed into `node.Node`).
+
+The count of URLs done is flow control, nothing more: the records themselves reach the
+client with their part. So a count leaves only once the client, learning it, would send
+more (the node then holds fewer URLs than the client's `refill_mark`), at most once a
+tick, and with every part sealed. A count each tick woke a no-latency run's client some
+45 times a second for a few dozen URLs each, and the same work costs two to three times
+as much CPU in small bursts (docs/cluster-client-bursts.txt); the figures of both ways
+are in docs/cluster-parts.txt.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ class PartsWriting:
     _draining: bool  # the client has sent its last URL: seal when idle
     _failure: str | None  # a part could not be written
     _done: int  # records finished since the client was last told
+    _held: int  # URLs received, not yet told done
+    _refill_at: int  # the client sends more once the node holds fewer URLs than this
     _unsealed: list[FetchResult]  # in the open part (the client gets their outcomes)
 
     def _status(self) -> dict[str, Any]:
@@ -49,7 +59,8 @@ class PartsWriting:
 
     def _post_to_part(self, record: FetchResult) -> None:
         """Write a record to the open part; the client gets its outcome when the part is
-        sealed, and the count of records done with each tick (its URLs leave the node)."""
+        sealed, and the count of records done once it is worth telling (`_worth_telling`:
+        the writer is woken when that becomes so, not for every record)."""
         with self._condition:
             if self._failure is None and not self._closed:
                 try:
@@ -58,28 +69,33 @@ class PartsWriting:
                     self._failure = f"cannot write a part: {exc.strerror or exc}"
             self._unsealed.append(record)
             self._done += 1
-            if self._done in (1, self._batch) or self._failure is not None:
+            left = self._held - self._done  # falls by one a record: it meets the mark
+            worth = left == self._refill_at - 1 or (self._done == 1 and left < self._refill_at)
+            if worth or self._done == self._batch or self._failure is not None:
                 self._condition.notify_all()
 
+    def _worth_telling(self) -> bool:
+        """Whether the count of records done lets the client send more (the lock is
+        held): the node then holds fewer URLs than the client's mark. (URLs on their
+        way here count only once they come: the count may then leave early, never
+        late.)"""
+        return bool(self._done) and self._held - self._done < self._refill_at
+
     def _write_parts(self, conn: socket.socket) -> None:
-        """With parts: send how many records are done at most once a tick, or at once
-        when a batch is (their URLs leave the node: the client sends more), and each
-        part sealed with its records' outcomes. A part is sealed every `SEAL_SECONDS`,
-        at `SEAL_RECORDS`, once the node is idle after the client's last URL, and at
-        the end."""
+        """With parts: send how many records are done once that is worth telling, at
+        most once a tick (or at once when a batch is), and each part sealed with its
+        records' outcomes. A part is sealed every `SEAL_SECONDS`, at `SEAL_RECORDS`,
+        once the node is idle after the client's last URL, and at the end."""
         sent_at: float | None = None  # when (`time.time()`) the last count left
         while True:
             with self._condition:
-                while not (self._done or self._ended or self._closed or self._failure):
-                    if self._seal_due():
-                        break
-                    self._condition.wait(self._seal_wait())
-                flush_at = time.monotonic() if sent_at is None else self._next_flush(sent_at)
                 while not (self._ended or self._closed or self._failure or self._seal_due()):
-                    if self._done >= self._batch:  # the node has room for a batch: now
-                        break
+                    if not self._worth_telling():  # (a refill came since the wake-up)
+                        self._condition.wait(self._seal_wait())
+                        continue
+                    flush_at = time.monotonic() if sent_at is None else self._next_flush(sent_at)
                     left = flush_at - time.monotonic()
-                    if left <= 0:
+                    if left <= 0 or self._done >= self._batch:
                         break
                     self._condition.wait(left)
                 if self._closed:
@@ -118,6 +134,7 @@ class PartsWriting:
         counted = None
         if self._done:
             counted = encode({"done": self._done, **self._status()})
+            self._held -= self._done
             self._done = 0
         sealing = None
         records: list[FetchResult] = []

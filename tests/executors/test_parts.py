@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 from collections import Counter
@@ -19,10 +20,20 @@ from pathlib import Path
 import pytest
 
 from fetcher import FetchOptions, FetchResult, fetch_all
-from fetcher._executors.wire import FrameError, decode, decode_outcomes, encode_outcomes
+from fetcher._executors.wire import (
+    FrameError,
+    decode,
+    decode_outcomes,
+    encode,
+    encode_outcomes,
+    read_frame,
+    send_frame,
+)
 from fetcher._output.parts import MANIFEST, open_parts
-from fetcher._run import retry
+from fetcher._run import node as node_module
+from fetcher._run import nodeparts, retry
 from fetcher._run.cluster import ClusterRun
+from fetcher._run.node import Node, refill_mark
 from tests.cli.test_cli import FETCHER, write_list
 from tests.executors.test_cluster import (  # noqa: F401 - origins: a fixture
     kill_a_worker_under_way,
@@ -137,6 +148,37 @@ def test_a_parts_outcomes_cross_the_wire_without_their_text() -> None:
     assert record.ok
     with pytest.raises(FrameError):
         decode_outcomes({"outcomes": [["x", 200]]}, urls.get)
+
+
+def test_a_node_tells_its_count_only_once_it_lets_the_client_send_more(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With parts, the count of URLs done is flow control: a node holding as many URLs
+    as the client's mark or more keeps it (the client would send nothing), so a busy
+    node's client wakes for a refill, not every tick; the records come with the part."""
+    monkeypatch.setattr(node_module, "BATCH", 4)  # the mark of one thread: 2 + 4 // 2
+    monkeypatch.setattr(nodeparts, "SEAL_SECONDS", 600.0)  # sealed on the drain only
+    mark = refill_mark(1)
+    urls = [server.html(f"/flow/{n}", f"<title>{n}</title>", delay=0.01) for n in range(9)]
+    parts, _ = open_parts(str(tmp_path / "parts"), "jsonl", resume=False, warn=print)
+    node = Node(FetchOptions(workers=1, retries=0), b"s", "127.0.0.1", parts.sink("0000abcd"))
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        send_frame(sock, b"s")
+        send_frame(sock, encode({"urls": [[n + 1, url] for n, url in enumerate(urls)]}))
+        held, counts = len(urls), []
+        while held:
+            message = decode(read_frame(sock) or b"{}")
+            assert held - message["done"] < mark  # told once it frees room, never before
+            held -= message["done"]
+            counts.append(message["done"])
+        assert counts[0] > len(urls) - mark  # not 1 at once, as a quiet link's record was
+        send_frame(sock, encode({"drain": True}))
+        sealed = decode(read_frame(sock) or b"{}")
+        assert sorted(row[0] for row in sealed["outcomes"]) == list(range(1, 10))
+        send_frame(sock, encode({"finish": 1}))
+        assert decode(read_frame(sock) or b"{}") == {"end": True}
+    assert parts.manifest is not None
+    parts.manifest.close()
 
 
 def test_a_record_made_by_the_client_goes_to_a_part_of_its_own(tmp_path: Path) -> None:
