@@ -81,7 +81,7 @@ class ClusterRun(PartsTaking, FetchRun):
         self._was_capped = False
         self._dask: DaskPool | None = None
         self._loop: LinkLoop | None = None
-        self._window = options.window  # and a batch per node, once the nodes are known
+        self._window = options.window  # and two batches a node, once the nodes are known
         self._unsealed = 0  # with parts: records done at the nodes, not yet in a part
         self._failure: str | None = None  # parts could not be written (or listed)
         self._own: PartSink | None = None  # with parts: for records made here
@@ -107,8 +107,8 @@ class ClusterRun(PartsTaking, FetchRun):
 
     def _start(self) -> Feeder:
         """Start the nodes, then read the URLs as far ahead as the run's window, which
-        holds a batch a node more than the options' window: the feeder's thread then
-        wakes once every half window (288 URLs with two nodes), not every `workers` URLs
+        holds two batches a node more than the options' window: the feeder's thread then
+        wakes once every half window (544 URLs with two nodes), not every `workers` URLs
         (each wake-up of another thread costs some 55 µs of CPU, `python
         scripts/handoff_cost.py`)."""
         if self._feeder is None:
