@@ -16,6 +16,7 @@ stack: both are imported when first needed.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from ._core.errors import (
@@ -46,6 +47,7 @@ from ._run.urllist import read_urls
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._output.parts import PartsFolder
     from ._run.arun import AsyncFetchRun
 
 __all__ = [
@@ -73,8 +75,33 @@ __all__ = [
     "afetch_all",
     "fetch_all",
     "fetch_first",
+    "open_parts",
     "read_urls",
 ]
+
+
+def open_parts(folder: str | os.PathLike[str], format: str = "jsonl") -> PartsFolder:
+    """The parts of a new cluster run in `folder`, for `fetch_all(urls, executor="dask",
+    parts=...)`: each fetch node writes its records there in `format` (a name of the
+    output-format registry), and this process lists each part sealed in
+    `folder/manifest.jsonl`, which the parts returned hold locked until closed (use it
+    as a context manager). The rules of the command line's `--parts DIR` hold: `folder`
+    is new or empty (or its manifest lists no part), else `OutputError` and the folder
+    is left as it was. Resuming into parts is the command line's (`--resume`): it reads
+    the inputs again."""
+    from ._output.formats import FORMATS
+    from ._output.parts import open_parts as open_folder
+
+    if format not in FORMATS:
+        raise OptionError("format", f"{format!r} is not one of {', '.join(FORMATS)}")
+    parts, _ = open_folder(os.fspath(folder), format, resume=False, warn=_warn)
+    return parts
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
 def __getattr__(name: str) -> Any:

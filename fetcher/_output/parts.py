@@ -128,6 +128,18 @@ class PartsFolder:
     def __getstate__(self) -> dict[str, Any]:
         return {"folder": self.folder, "fmt": self.fmt, "run": self.run, "manifest": None}
 
+    def __enter__(self) -> PartsFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the manifest, which releases its lock (a run's parts are all listed
+        by the time its iteration ends; the command line closes it as it exits)."""
+        if self.manifest is not None:
+            self.manifest.close()
+
     def sink(self, node: str) -> PartWriter:
         """The writer of node `node` (8 hex digits); `OSError` if the folder cannot be
         written here (it is created if missing: a node's machine may not have it yet)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import fetcher
 from fetcher import FetchOptions, FetchResult, fetch_all
 from fetcher._executors.wire import (
     FrameError,
@@ -82,6 +83,23 @@ def test_the_nodes_write_the_records_and_the_manifest_lists_them(
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert again.returncode == 2 and "--resume continues it" in again.stderr
+
+
+def test_the_api_runs_into_parts_it_opens(
+    origins: list[LocalServer],  # noqa: F811
+    tmp_path: Path,
+    scheduler_address: str,
+) -> None:
+    """From Python: `open_parts`, then `fetch_all(..., parts=...)`, which yields each
+    record's outcome once its part is listed; the text is in the parts."""
+    urls = [origins[n % 4].html(f"/api-parts/{n}", f"<title>a{n}</title>") for n in range(12)]
+    options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8}
+    with fetcher.open_parts(tmp_path / "parts") as parts:
+        results = list(fetch_all(urls, **options, parts=parts))
+    assert sorted(r.index or 0 for r in results) == list(range(1, 13))
+    assert all(r.ok and r.title is None for r in results)
+    records = listed_records(tmp_path / "parts")
+    assert sorted(str(r["title"]) for r in records) == sorted(f"a{n}" for n in range(12))
 
 
 def test_a_killed_worker_costs_no_record_and_no_duplicate_in_the_parts(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import fetcher
 from fetcher import FetchOptions, FetchResult, OptionError, __version__
 from fetcher._core.errors import OutputError
 from fetcher._output.parts import MANIFEST, PartsFolder, PartWriter, open_parts
@@ -145,3 +146,27 @@ def test_parts_are_an_option_of_the_node_executor_only_and_carry_no_bodies() -> 
         FetchOptions(executor="thread", parts=parts)
     with pytest.raises(OptionError, match="keep_body must be False"):
         FetchOptions(executor="dask", parts=parts, keep_body=True)
+
+
+def test_the_public_open_parts_locks_a_new_folder_until_closed(tmp_path: Path) -> None:
+    """`fetcher.open_parts`: the command line's rules from Python; the manifest is
+    locked while the parts are open, and a folder that is not fetcher's is refused and
+    left as it was."""
+    folder = tmp_path / "parts"
+    with fetcher.open_parts(folder) as parts:
+        assert parts.fmt == "jsonl" and (folder / MANIFEST).exists()
+        with pytest.raises(OutputError, match="in use by another fetcher run"):
+            fetcher.open_parts(folder)
+        sink = parts.sink("0000abcd")
+        sink.write(record(1))
+        parts.sealed(seal(sink), 1)
+    assert parts.manifest is not None and parts.manifest.closed
+    with pytest.raises(OutputError, match="--resume continues it"):  # it lists a part now
+        fetcher.open_parts(folder)
+    with pytest.raises(OptionError, match="'yaml' is not one of"):
+        fetcher.open_parts(tmp_path / "other", "yaml")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError, match="not empty"):
+        fetcher.open_parts(tmp_path / "mine", "csv")
+    assert os.listdir(tmp_path / "mine") == ["notes.txt"]
