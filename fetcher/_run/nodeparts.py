@@ -71,7 +71,8 @@ class PartsWriting:
             self._done += 1
             left = self._held - self._done  # falls by one a record: it meets the mark
             worth = left == self._refill_at - 1 or (self._done == 1 and left < self._refill_at)
-            if worth or self._done == self._batch or self._failure is not None:
+            opened = len(self._unsealed) == 1  # the writer's sleep is now until its seal
+            if worth or opened or self._done == self._batch or self._failure is not None:
                 self._condition.notify_all()
 
     def _worth_telling(self) -> bool:
@@ -89,11 +90,14 @@ class PartsWriting:
         sent_at: float | None = None  # when (`time.time()`) the last count left
         while True:
             with self._condition:
+                flush_at: float | None = None  # once worth telling: when the count leaves
                 while not (self._ended or self._closed or self._failure or self._seal_due()):
                     if not self._worth_telling():  # (a refill came since the wake-up)
                         self._condition.wait(self._seal_wait())
                         continue
-                    flush_at = time.monotonic() if sent_at is None else self._next_flush(sent_at)
+                    if flush_at is None:
+                        flush_at = time.monotonic()
+                        flush_at = flush_at if sent_at is None else self._next_flush(sent_at)
                     left = flush_at - time.monotonic()
                     if left <= 0 or self._done >= self._batch:
                         break

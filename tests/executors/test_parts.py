@@ -199,6 +199,31 @@ def test_a_node_tells_its_count_only_once_it_lets_the_client_send_more(
     parts.manifest.close()
 
 
+def test_a_busy_node_seals_its_part_on_time_though_its_count_waits(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node that holds more URLs than the mark keeps its count, but not its records:
+    the part they open is sealed `SEAL_SECONDS` later, its count with it, long before
+    the node would fall under the mark."""
+    monkeypatch.setattr(node_module, "BATCH", 4)  # the mark of one thread: 2 + 4 // 2
+    monkeypatch.setattr(nodeparts, "SEAL_SECONDS", 0.2)
+    slow = [server.html(f"/seal/{n}", f"<title>{n}</title>", delay=0.03) for n in range(40)]
+    parts, _ = open_parts(str(tmp_path / "parts"), "jsonl", resume=False, warn=print)
+    node = Node(FetchOptions(workers=1, retries=0), b"s", "127.0.0.1", parts.sink("0000abcd"))
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        send_frame(sock, b"s")
+        send_frame(sock, encode({"urls": [[n + 1, url] for n, url in enumerate(slow)]}))
+        counted = decode(read_frame(sock) or b"{}")
+        sealed = decode(read_frame(sock) or b"{}")
+        # Worth telling only at 37 done (1.1 s in); sealed at 0.2 s, about 7 done.
+        assert 0 < counted["done"] < 30 and "sealed" in sealed
+        assert len(sealed["outcomes"]) == counted["done"]
+        send_frame(sock, encode({"finish": 0}))
+        while decode(read_frame(sock) or b'{"end": true}').get("end") is not True:
+            pass
+    parts.close()
+
+
 def test_a_record_made_by_the_client_goes_to_a_part_of_its_own(tmp_path: Path) -> None:
     """A URL whose node was lost twice gets its record here, not at a node: with parts it
     is written to a part of the client's own, listed before the record is taken."""
