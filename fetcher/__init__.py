@@ -69,6 +69,7 @@ __all__ = [
     "OptionChanges",
     "OptionError",
     "OutputError",
+    "PartsFolder",
     "ResumeError",
     "SaveDirError",
     "__version__",
@@ -87,27 +88,32 @@ def open_parts(folder: str | os.PathLike[str], format: str = "jsonl") -> PartsFo
     `folder/manifest.jsonl`, which the parts returned hold locked until closed (use it
     as a context manager). The rules of the command line's `--parts DIR` hold: `folder`
     is new or empty (or its manifest lists no part), else `OutputError` and the folder
-    is left as it was. Resuming into parts is the command line's (`--resume`): it reads
-    the inputs again."""
+    is left as it was. The parts are one run's: open new ones for each run (a run given
+    closed parts ends with `OutputError` at its first part). Resuming into parts is the
+    command line's (`--resume`): it reads the inputs again."""
+    import warnings
+
     from ._output.formats import FORMATS
     from ._output.parts import open_parts as open_folder
 
     if format not in FORMATS:
         raise OptionError("format", f"{format!r} is not one of {', '.join(FORMATS)}")
-    parts, _ = open_folder(os.fspath(folder), format, resume=False, warn=_warn)
+    said: list[str] = []  # (a file system that cannot lock the manifest)
+    parts, _ = open_folder(os.fspath(folder), format, resume=False, warn=said.append)
+    for message in said:
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     return parts
 
 
-def _warn(message: str) -> None:
-    import warnings
-
-    warnings.warn(message, RuntimeWarning, stacklevel=4)
-
-
 def __getattr__(name: str) -> Any:
-    """`AsyncFetchRun` is imported when first used: asyncio stays out of `import fetcher`."""
+    """`AsyncFetchRun` and `PartsFolder` are imported when first used: asyncio and the
+    output formats stay out of `import fetcher`."""
     if name == "AsyncFetchRun":
         from ._run.arun import AsyncFetchRun
 
         return AsyncFetchRun
+    if name == "PartsFolder":
+        from ._output.parts import PartsFolder
+
+        return PartsFolder
     raise AttributeError(f"module 'fetcher' has no attribute {name!r}")

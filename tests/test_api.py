@@ -28,7 +28,7 @@ PUBLIC = {
     "ERROR_KINDS", "EXECUTORS", "FIELDS", "ExecutorError", "ExecutorSpec", "FetchOptions",
     "FetchResult", "FetchRun", "FetcherError", "InputError", "OptionError", "OutputError",
     "ResumeError", "SaveDirError", "__version__", "fetch_all", "fetch_first", "read_urls",
-    "afetch_all", "AsyncFetchRun", "OptionChanges", "open_parts",
+    "afetch_all", "AsyncFetchRun", "OptionChanges", "open_parts", "PartsFolder",
 }  # fmt: skip
 
 

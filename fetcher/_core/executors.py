@@ -83,8 +83,9 @@ EXECUTORS: dict[str, ExecutorSpec] = {
             engine="cluster:ClusterRun",
             summary="fetch nodes on a Dask cluster, local or at --scheduler, each running "
             "the hosts it owns",
-            workers_are="bounds the URLs out at the nodes (2 x N and a batch per node); each "
-            "node runs its worker's nthreads (local: a process per core, N threads each)",
+            workers_are="bounds the URLs read ahead of their records (2 x N and two batches "
+            "per node); each node runs its worker's nthreads (local: a process per core, N "
+            "threads each)",
             choose_when="many hosts, more than one machine's cores can fetch: a node per Dask "
             "worker, one client drives some 30-50 machines (no gain for one host)",
             needs="distributed",

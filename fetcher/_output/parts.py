@@ -136,7 +136,8 @@ class PartsFolder:
 
     def close(self) -> None:
         """Close the manifest, which releases its lock (a run's parts are all listed
-        by the time its iteration ends; the command line closes it as it exits)."""
+        by the time its iteration ends; the command line closes it as it exits). A run
+        given closed parts ends at its first part with `OutputError`."""
         if self.manifest is not None:
             self.manifest.close()
 
@@ -155,6 +156,8 @@ class PartsFolder:
             raise OSError(f"{name!r} is not the name of a part")
         if manifest is None:
             raise OSError(f"{name}: no manifest to list it in (a node's copy of the parts)")
+        if manifest.closed:
+            raise OSError(f"{name}: the parts are closed (open new ones for each run)")
         line = json.dumps({"part": name, "records": records}, separators=(",", ":"))
         manifest.write(line.encode() + b"\n")
         manifest.flush()

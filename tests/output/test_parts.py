@@ -161,6 +161,10 @@ def test_the_public_open_parts_locks_a_new_folder_until_closed(tmp_path: Path) -
         sink.write(record(1))
         parts.sealed(seal(sink), 1)
     assert parts.manifest is not None and parts.manifest.closed
+    assert isinstance(parts, fetcher.PartsFolder)
+    with pytest.raises(OSError, match="the parts are closed"):  # a run ends: OutputError
+        parts.sealed(f"part-{parts.run}-0000abcd-000002.jsonl", 1)
+    parts.close()  # twice: nothing more
     with pytest.raises(OutputError, match="--resume continues it"):  # it lists a part now
         fetcher.open_parts(folder)
     with pytest.raises(OptionError, match="'yaml' is not one of"):
