@@ -89,8 +89,8 @@ def open_parts(folder: str | os.PathLike[str], format: str = "jsonl") -> PartsFo
     as a context manager). The rules of the command line's `--parts DIR` hold: `folder`
     is new or empty (or its manifest lists no part), else `OutputError` and the folder
     is left as it was. The parts are one run's: open new ones for each run (a run given
-    closed parts ends with `OutputError` at its first part). Resuming into parts is the
-    command line's (`--resume`): it reads the inputs again."""
+    closed parts, or parts that had a run, ends with `OutputError` before it starts).
+    Resuming into parts is the command line's (`--resume`): it reads the inputs again."""
     import warnings
 
     from ._output.formats import FORMATS

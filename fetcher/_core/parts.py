@@ -55,6 +55,11 @@ class Parts(Protocol):
     the client's side keeps the list (a manifest) open.
     """
 
+    def claim(self) -> None:
+        """The client's side, as a run starts: `OSError` if the parts are closed, or
+        have had a run already (a run's indexes start at 1: two runs in one manifest
+        would list two records of an index)."""
+
     def sink(self, node: str) -> PartSink:
         """A node's sink (on the node's machine); `OSError` if it cannot write there."""
 

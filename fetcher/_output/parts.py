@@ -124,6 +124,7 @@ class PartsFolder:
         self.fmt = fmt
         self.run = secrets.token_hex(4)
         self.manifest = manifest  #: the client's; None at a node
+        self.claimed = False  # a run has started with these parts (the client's side)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"folder": self.folder, "fmt": self.fmt, "run": self.run, "manifest": None}
@@ -136,10 +137,17 @@ class PartsFolder:
 
     def close(self) -> None:
         """Close the manifest, which releases its lock (a run's parts are all listed
-        by the time its iteration ends; the command line closes it as it exits). A run
-        given closed parts ends at its first part with `OutputError`."""
+        by the time its iteration ends; the command line closes it as it exits)."""
         if self.manifest is not None:
             self.manifest.close()
+
+    def claim(self) -> None:
+        """A run starts with these parts: `OSError` if they are closed or had one."""
+        if self.manifest is None or self.manifest.closed:
+            raise OSError("the parts are closed (open new ones for each run)")
+        if self.claimed:
+            raise OSError("the parts have had a run already (open new ones for each run)")
+        self.claimed = True
 
     def sink(self, node: str) -> PartWriter:
         """The writer of node `node` (8 hex digits); `OSError` if the folder cannot be

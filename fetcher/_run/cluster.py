@@ -115,6 +115,7 @@ class ClusterRun(PartsTaking, FetchRun):
             if self._closed:  # `start()` after a failed start, or after `close()`
                 raise ExecutorError("this Dask run is closed")
             try:
+                self._claim_parts()
                 self._start_nodes()
             except BaseException:  # once only: what started is shut down, and stays so
                 self.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from .._core.errors import OutputError
 from .._core.options import FetchOptions
 from .._core.parts import PartSink
 from .._core.result import FetchResult
@@ -29,6 +30,15 @@ class PartsTaking:
     _unsealed: int  # records done at the nodes, not yet in a part
     _failure: str | None  # parts could not be written (or listed)
     _own: PartSink | None  # for records made here
+
+    def _claim_parts(self) -> None:
+        """With parts: take them for this run, before any node starts; `OutputError` if
+        they are closed or had a run already."""
+        if self.options.parts is not None:
+            try:
+                self.options.parts.claim()
+            except OSError as exc:
+                raise OutputError(f"cannot run into these parts: {exc}") from None
 
     def _drain_nodes(self) -> None:
         """Tell each node that no more URLs come (it seals its part once idle)."""

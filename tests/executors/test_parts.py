@@ -21,6 +21,7 @@ import pytest
 
 import fetcher
 from fetcher import FetchOptions, FetchResult, fetch_all
+from fetcher._core.errors import OutputError
 from fetcher._executors.wire import (
     FrameError,
     decode,
@@ -96,6 +97,10 @@ def test_the_api_runs_into_parts_it_opens(
     options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8}
     with fetcher.open_parts(tmp_path / "parts") as parts:
         results = list(fetch_all(urls, **options, parts=parts))
+        with pytest.raises(OutputError, match="the parts have had a run already"):
+            list(fetch_all(urls, **options, parts=parts))  # its indexes would start at 1
+    with pytest.raises(OutputError, match="the parts are closed"):
+        list(fetch_all(urls, **options, parts=parts))
     assert sorted(r.index or 0 for r in results) == list(range(1, 13))
     assert all(r.ok and r.title is None for r in results)
     records = listed_records(tmp_path / "parts")

@@ -157,11 +157,16 @@ def test_the_public_open_parts_locks_a_new_folder_until_closed(tmp_path: Path) -
         assert parts.fmt == "jsonl" and (folder / MANIFEST).exists()
         with pytest.raises(OutputError, match="in use by another fetcher run"):
             fetcher.open_parts(folder)
+        parts.claim()
+        with pytest.raises(OSError, match="had a run already"):
+            parts.claim()
         sink = parts.sink("0000abcd")
         sink.write(record(1))
         parts.sealed(seal(sink), 1)
     assert parts.manifest is not None and parts.manifest.closed
     assert isinstance(parts, fetcher.PartsFolder)
+    with pytest.raises(OSError, match="the parts are closed"):  # a run's start: OutputError
+        parts.claim()
     with pytest.raises(OSError, match="the parts are closed"):  # a run ends: OutputError
         parts.sealed(f"part-{parts.run}-0000abcd-000002.jsonl", 1)
     parts.close()  # twice: nothing more
