@@ -25,7 +25,7 @@ from typing import BinaryIO
 from .._core.errors import OutputError, ResumeError
 from .resume import Finished, FinishedURLs, read_finished
 
-__all__ = ["FileIdentity", "close_quietly", "identity_of", "lock", "open_output"]
+__all__ = ["FileIdentity", "close_quietly", "identity_of", "lock", "open_output", "reason"]
 
 FileIdentity = tuple[int, int]  # (st_dev, st_ino)
 
@@ -62,7 +62,7 @@ def open_output(
     except FileNotFoundError:
         info = None
     except OSError as exc:
-        raise OutputError(f"cannot write {path!r}: {_reason(exc)}") from None
+        raise OutputError(f"cannot write {path!r}: {reason(exc)}") from None
     if info is not None and stat.S_ISDIR(info.st_mode):
         raise OutputError(f"cannot write {path!r}: Is a directory")
     if info is not None and not stat.S_ISREG(info.st_mode):
@@ -72,7 +72,7 @@ def open_output(
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     except OSError as exc:
-        raise OutputError(f"cannot write {path!r}: {_reason(exc)}") from None
+        raise OutputError(f"cannot write {path!r}: {reason(exc)}") from None
     try:
         lock(fd, path, warn)
         if identity_of(fd) in set(inputs):
@@ -89,7 +89,7 @@ def _open_special(path: str) -> BinaryIO:
     try:
         return open(path, "wb")
     except OSError as exc:
-        raise OutputError(f"cannot write {path!r}: {_reason(exc)}") from None
+        raise OutputError(f"cannot write {path!r}: {reason(exc)}") from None
 
 
 def lock(fd: int, path: str, warn: Callable[[str], None]) -> None:
@@ -105,8 +105,8 @@ def lock(fd: int, path: str, warn: Callable[[str], None]) -> None:
         raise OutputError(f"{path} is in use by another fetcher run") from None
     except OSError as exc:
         if exc.errno not in _NO_LOCKS:
-            raise OutputError(f"cannot lock {path!r}: {_reason(exc)}") from None
-        warn(f"cannot lock {path!r} ({_reason(exc)}): another run could write it too")
+            raise OutputError(f"cannot lock {path!r}: {reason(exc)}") from None
+        warn(f"cannot lock {path!r} ({reason(exc)}): another run could write it too")
 
 
 def _prepare(
@@ -125,10 +125,11 @@ def _prepare(
     except ResumeError as exc:
         raise OutputError(str(exc)) from None
     except OSError as exc:
-        raise OutputError(f"cannot use {path!r}: {_reason(exc)}") from None
+        raise OutputError(f"cannot use {path!r}: {reason(exc)}") from None
 
 
-def _reason(exc: OSError) -> str:
+def reason(exc: OSError) -> str:
+    """An OS error in a few words, for a one-line message."""
     return exc.strerror or str(exc) or type(exc).__name__
 
 

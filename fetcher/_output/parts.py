@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 from .._core.errors import OutputError, ResumeError
 from .._core.result import FetchResult
 from .formats import FORMATS, RecordWriter, make_writer
-from .outfile import lock
+from .outfile import lock, reason
 from .resume import Finished, FinishedURLs, read_parts
 
 __all__ = ["MANIFEST", "DiscardWriter", "PartWriter", "PartsFolder", "open_parts"]
@@ -47,6 +47,7 @@ _PARTIAL = re.compile(r"\.part-[0-9a-f]{8}-[0-9a-f]{8}-[0-9]{6,}\.[a-z]+\.partia
 _WRITE_EVERY = 256
 #: What fsync of a folder may answer on file systems that do not do it (some network ones).
 _NO_FOLDER_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
+_CLOSED = "the parts are closed (open new ones for each run)"
 
 
 class PartWriter:
@@ -144,7 +145,7 @@ class PartsFolder:
     def claim(self) -> None:
         """A run starts with these parts: `OSError` if they are closed or had one."""
         if self.manifest is None or self.manifest.closed:
-            raise OSError("the parts are closed (open new ones for each run)")
+            raise OSError(_CLOSED)
         if self.claimed:
             raise OSError("the parts have had a run already (open new ones for each run)")
         self.claimed = True
@@ -165,7 +166,7 @@ class PartsFolder:
         if manifest is None:
             raise OSError(f"{name}: no manifest to list it in (a node's copy of the parts)")
         if manifest.closed:
-            raise OSError(f"{name}: the parts are closed (open new ones for each run)")
+            raise OSError(f"{name}: {_CLOSED}")
         line = json.dumps({"part": name, "records": records}, separators=(",", ":"))
         manifest.write(line.encode() + b"\n")
         manifest.flush()
@@ -202,13 +203,13 @@ def open_parts(
             return _start(folder, fmt, path, warn), FinishedURLs()
         stream = open(path, "r+b")  # noqa: SIM115 - the run's, closed at its end
     except OSError as exc:
-        raise OutputError(f"cannot use {folder!r} for parts: {_reason(exc)}") from None
+        raise OutputError(f"cannot use {folder!r} for parts: {reason(exc)}") from None
     try:
         lock(stream.fileno(), path, warn)
         finished = _continue(folder, fmt, stream, resume, lines)
     except OSError as exc:
         stream.close()
-        raise OutputError(f"cannot use {folder!r} for parts: {_reason(exc)}") from None
+        raise OutputError(f"cannot use {folder!r} for parts: {reason(exc)}") from None
     except BaseException:
         stream.close()
         raise
@@ -338,7 +339,3 @@ def _sync_folder(folder: str) -> None:
             raise
     finally:
         os.close(descriptor)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__

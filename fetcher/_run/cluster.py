@@ -261,7 +261,7 @@ class ClusterRun(PartsTaking, FetchRun):
             taken += 1
         link.answered(taken)
         self._outstanding -= taken
-        link.status = {key: message.get(key, False) for key in ("retries", "capped", "held")}
+        link.note_status(message)
 
     def _lose(self, link: Link) -> None:
         """Fence a node that is gone and move its URLs to the nodes now owning them."""

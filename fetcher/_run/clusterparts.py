@@ -72,7 +72,7 @@ class PartsTaking:
         link.answered(count)
         link.unsealed += count
         self._unsealed += count
-        link.status = {key: message.get(key, False) for key in ("retries", "capped", "held")}
+        link.note_status(message)
 
     def _take_part(self, link: Link, name: str, message: dict[str, Any]) -> None:
         """With parts: list the part a node sealed, then take the records of its URLs

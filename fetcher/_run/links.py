@@ -93,6 +93,10 @@ class Link:
         self.control.append(message)
         self.poke(self)
 
+    def note_status(self, message: dict[str, Any]) -> None:
+        """Keep the node's status a message of records or of a count carries."""
+        self.status = {key: message.get(key, False) for key in ("retries", "capped", "held")}
+
     def take(self) -> list[dict[str, Any]]:
         """The messages to send now: frames of URLs while `sendable` (a node of more
         threads than a batch takes more than one), then any posted (the lock is held)."""

@@ -214,9 +214,13 @@ def _console(env: Environment, out: BinaryIO, request: Request) -> Console:
     if to_stdout:
         env.flush_stdout()
     encoding = env.stdout_encoding if to_stdout else "utf-8"
-    writer = make_writer(request.fmt, out, encoding, color=request.color)
+    writer = (
+        make_writer(request.fmt, out, encoding, color=request.color)
+        if request.parts is None
+        else DiscardWriter(out)  # the nodes write the records
+    )
     return Console(
-        writer if request.parts is None else DiscardWriter(out),
+        writer,
         env.stderr,
         to_terminal=to_stdout and env.same_terminal,
         show_progress=request.show_progress,

@@ -7,6 +7,7 @@ skipped only when the optional extra is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -173,6 +175,18 @@ def test_a_parts_outcomes_cross_the_wire_without_their_text() -> None:
         decode_outcomes({"outcomes": [["x", 200]]}, urls.get)
 
 
+@contextlib.contextmanager
+def node_writing_parts(tmp_path: Path, urls: list[str]) -> Iterator[socket.socket]:
+    """A node of one thread writing parts in `tmp_path`, its client's connection, which
+    has sent `urls` (indexes 1, 2, ...)."""
+    with open_parts(str(tmp_path / "parts"), "jsonl", resume=False, warn=print)[0] as parts:
+        node = Node(FetchOptions(workers=1, retries=0), b"s", "127.0.0.1", parts.sink("0000abcd"))
+        with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+            send_frame(sock, b"s")
+            send_frame(sock, encode({"urls": [[n + 1, url] for n, url in enumerate(urls)]}))
+            yield sock
+
+
 def test_a_node_tells_its_count_only_once_it_lets_the_client_send_more(
     server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,11 +197,7 @@ def test_a_node_tells_its_count_only_once_it_lets_the_client_send_more(
     monkeypatch.setattr(nodeparts, "SEAL_SECONDS", 600.0)  # sealed on the drain only
     mark = refill_mark(1)
     urls = [server.html(f"/flow/{n}", f"<title>{n}</title>", delay=0.01) for n in range(9)]
-    parts, _ = open_parts(str(tmp_path / "parts"), "jsonl", resume=False, warn=print)
-    node = Node(FetchOptions(workers=1, retries=0), b"s", "127.0.0.1", parts.sink("0000abcd"))
-    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
-        send_frame(sock, b"s")
-        send_frame(sock, encode({"urls": [[n + 1, url] for n, url in enumerate(urls)]}))
+    with node_writing_parts(tmp_path, urls) as sock:
         held, counts = len(urls), []
         while held:
             message = decode(read_frame(sock) or b"{}")
@@ -200,8 +210,6 @@ def test_a_node_tells_its_count_only_once_it_lets_the_client_send_more(
         assert sorted(row[0] for row in sealed["outcomes"]) == list(range(1, 10))
         send_frame(sock, encode({"finish": 1}))
         assert decode(read_frame(sock) or b"{}") == {"end": True}
-    assert parts.manifest is not None
-    parts.manifest.close()
 
 
 def test_a_busy_node_seals_its_part_on_time_though_its_count_waits(
@@ -213,11 +221,7 @@ def test_a_busy_node_seals_its_part_on_time_though_its_count_waits(
     monkeypatch.setattr(node_module, "BATCH", 4)  # the mark of one thread: 2 + 4 // 2
     monkeypatch.setattr(nodeparts, "SEAL_SECONDS", 0.2)
     slow = [server.html(f"/seal/{n}", f"<title>{n}</title>", delay=0.03) for n in range(40)]
-    parts, _ = open_parts(str(tmp_path / "parts"), "jsonl", resume=False, warn=print)
-    node = Node(FetchOptions(workers=1, retries=0), b"s", "127.0.0.1", parts.sink("0000abcd"))
-    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
-        send_frame(sock, b"s")
-        send_frame(sock, encode({"urls": [[n + 1, url] for n, url in enumerate(slow)]}))
+    with node_writing_parts(tmp_path, slow) as sock:
         counted = decode(read_frame(sock) or b"{}")
         sealed = decode(read_frame(sock) or b"{}")
         # Worth telling only at 37 done (1.1 s in); sealed at 0.2 s, about 7 done.
@@ -226,7 +230,6 @@ def test_a_busy_node_seals_its_part_on_time_though_its_count_waits(
         send_frame(sock, encode({"finish": 0}))
         while decode(read_frame(sock) or b'{"end": true}').get("end") is not True:
             pass
-    parts.close()
 
 
 def test_a_record_made_by_the_client_goes_to_a_part_of_its_own(tmp_path: Path) -> None:
