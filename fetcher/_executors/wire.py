@@ -5,9 +5,12 @@ is the run's secret (a node's port is open to anyone who can reach the machine, 
 serves only a client that proves it started the node); after that, each frame is a
 JSON object: `{"urls": [[index, url], ...]}` and `{"finish": grace}` from the client;
 `{"records": [[field, ..., body], ...], "retries": n, "capped": b, "held": b}` and, after a
-finish, `{"end": true}` from the node. With parts (`--parts`), the client also sends
-`{"drain": true}` after its last URL, and the node sends `{"done": n, ...}` (URLs done)
-and `{"sealed": name, "outcomes": [[index, status, ...], ...], ...}`, not records.
+finish, `{"end": true}` from the node. A client that writes its records in a standalone
+format (JSONL) has each node make their lines too: they follow a batch's JSON, after a
+newline (JSON made here never holds one), a line a record in order. With parts
+(`--parts`), the client also sends `{"drain": true}` after its last URL, and the node
+sends `{"done": n, ...}` (URLs done) and `{"sealed": name, "outcomes": [[index, status,
+...], ...], ...}`, not records.
 JSON, not pickle: a frame from the network must never run code, and one `json.dumps`
 of a batch costs a few microseconds a URL.
 """
@@ -28,6 +31,7 @@ __all__ = [
     "MAX_FRAME",
     "FrameError",
     "decode",
+    "decode_batch",
     "decode_outcomes",
     "decode_records",
     "encode",
@@ -39,6 +43,7 @@ __all__ = [
     "read_frame",
     "send_frame",
     "send_or_drop",
+    "split_lines",
     "take_frame",
 ]
 
@@ -138,14 +143,38 @@ def _read_exactly(sock: socket.socket, count: int, *, eof_ok: bool) -> bytes | N
     return bytes(chunks)
 
 
-def encode_records(records: list[FetchResult], status: dict[str, Any]) -> bytes:
-    """A node's batch of finished records, with its run's `status` (retries, the cap)."""
+def encode_records(
+    records: list[FetchResult],
+    status: dict[str, Any],
+    lines: Callable[[FetchResult], bytes] | None = None,
+) -> bytes:
+    """A node's batch of finished records, with its run's `status` (retries, the cap),
+    and after it, with `lines` (which makes a record's line), their lines."""
     rows = []
     for result in records:
         fields = [getattr(result, name) for name in FIELDS]
         body = None if result.body is None else base64.b64encode(result.body).decode("ascii")
         rows.append([*fields, body])
-    return encode({"records": rows, **status})
+    payload = encode({"records": rows, **status})
+    if lines is None:
+        return payload
+    return b"".join([payload, b"\n", *map(lines, records)])
+
+
+def decode_batch(payload: bytes) -> tuple[dict[str, Any], bytes | None]:
+    """A frame's message, and the lines that follow it (`encode_records`), if any;
+    `FrameError` if the message is not a JSON object."""
+    head, newline, tail = payload.partition(b"\n")
+    return decode(head), tail if newline else None
+
+
+def split_lines(tail: bytes, count: int) -> list[bytes]:
+    """The lines of a batch of `count` records (`decode_batch`), each with its newline;
+    `FrameError` unless there are that many, the last one ended."""
+    lines = tail.split(b"\n")
+    if lines.pop() or len(lines) != count:
+        raise FrameError(f"not the lines of {count} records")
+    return [line + b"\n" for line in lines]
 
 
 #: What an outcome row holds of a record (`encode_outcomes`), index first.

@@ -27,7 +27,7 @@ import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, ClassVar, Final
 
 from .._core.result import FIELDS, FetchResult
 from .sanitize import csv_safe, json_escape_unprintable, sanitize_text
@@ -147,6 +147,9 @@ class RecordWriter(ABC):
 
     #: The encoding of the format's bytes (text: the one it is given).
     encoding = "utf-8"
+    #: A record's bytes depend on the record alone (no header, no terminal's colours), so
+    #: another process may make them (`LineMaker`): a cluster's nodes then do.
+    standalone: ClassVar[bool] = False
 
     def __init__(self, stream: BinaryIO) -> None:
         """Bind the writer to `stream`, which the caller owns and closes."""
@@ -157,9 +160,16 @@ class RecordWriter(ABC):
     def line(self, result: FetchResult) -> str:
         """`result` in this format: whole lines, each ending in a newline."""
 
-    def write(self, result: FetchResult, *, flush: bool = True) -> None:
-        """Write one record, and flush unless `flush` is false (more follow at once)."""
-        self._held.append(self.line(result).encode(self.encoding, "replace"))
+    def render(self, result: FetchResult) -> bytes:
+        """`result` as the bytes `write` writes."""
+        return self.line(result).encode(self.encoding, "replace")
+
+    def write(
+        self, result: FetchResult, *, flush: bool = True, rendered: bytes | None = None
+    ) -> None:
+        """Write one record, and flush unless `flush` is false (more follow at once).
+        `rendered` is its bytes when another process made them (`LineMaker`)."""
+        self._held.append(self.render(result) if rendered is None else rendered)
         if flush:
             self.flush()
 
@@ -201,6 +211,8 @@ class JsonlWriter(RecordWriter):
     compact) and non-printable characters are escaped by `json_escape_unprintable`, so
     titles round-trip exactly through a JSON parser while the raw line stays safe to view.
     """
+
+    standalone = True
 
     def __init__(self, stream: BinaryIO) -> None:
         super().__init__(stream)

@@ -176,7 +176,9 @@ class PartsFolder:
 class DiscardWriter(RecordWriter):
     """The client's writer when the nodes write the records: nothing goes out here."""
 
-    def write(self, result: FetchResult, *, flush: bool = True) -> None:
+    def write(
+        self, result: FetchResult, *, flush: bool = True, rendered: bytes | None = None
+    ) -> None:
         """The record is in a part already."""
 
     def line(self, result: FetchResult) -> str:

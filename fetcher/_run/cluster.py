@@ -28,11 +28,12 @@ partitions mid-run would let two nodes fetch one host at once.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -42,7 +43,7 @@ from .._core.parts import PartSink
 from .._core.result import FetchResult
 from .._core.signals import SIGNAL_CHECK_SECONDS
 from .._executors.dask import DaskPool
-from .._executors.wire import decode, decode_records, frame_limit
+from .._executors.wire import decode_batch, decode_records, frame_limit, split_lines
 from . import retry
 from .clusterparts import PartsTaking
 from .feeder import Feeder
@@ -68,9 +69,12 @@ class ClusterRun(PartsTaking, FetchRun):
     """
 
     def __init__(
-        self, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False
-    ) -> None:
+        self, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False,
+        lines: Callable[[FetchResult], bytes] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(urls, options, numbered=numbered)
+        self._make_lines = lines  # travels to the nodes, which send each record's line
+        self._lines: dict[int, bytes] = {}  # index -> the line of a record not yet taken
         self._lock = threading.Lock()
         self._links: dict[str, Link] = {}
         self._owners: Owners[Link] = Owners({})  # partition -> the node owning it
@@ -99,6 +103,9 @@ class ClusterRun(PartsTaking, FetchRun):
     @property
     def capped(self) -> bool:
         return self._was_capped
+
+    def line_of(self, record: FetchResult) -> bytes | None:
+        return None if record.index is None else self._lines.pop(record.index, None)
 
     # Iterating --------------------------------------------------------------------------
 
@@ -203,8 +210,9 @@ class ClusterRun(PartsTaking, FetchRun):
         secret = secrets.token_hex(32).encode()
         workers = sorted(dask.client.scheduler_info()["workers"])
         share = None if self.options.rate is None else self.options.rate / max(1, len(workers))
+        lines = self._make_lines
         infos = dask.client.run(
-            start_node, self.options, secret, __version__, share, workers=workers
+            start_node, self.options, secret, __version__, share, lines, workers=workers
         )
         for address, info in sorted(infos.items()):
             if "error" in info:
@@ -234,8 +242,11 @@ class ClusterRun(PartsTaking, FetchRun):
         """Take a message from a node (in a turn of the links' loop): how many records it
         held (with parts: how many URLs it says are done). `FrameError` if it is not a
         message of the protocol."""
-        message = decode(payload)
+        message, tail = decode_batch(payload)
         records = decode_records(message) if "records" in message else []
+        lines = None
+        if tail is not None and self._make_lines is not None:
+            lines = split_lines(tail, len(records))
         with self._lock:
             if link.alive:
                 if "done" in message:
@@ -243,21 +254,31 @@ class ClusterRun(PartsTaking, FetchRun):
                 if "sealed" in message:
                     self._take_part(link, str(message["sealed"]), message)
                 elif "records" in message:
-                    self._accept(link, records, message)
+                    self._accept(link, records, lines, message)
                 if "failed" in message:
                     self._failure = f"the Dask worker at {link.name}: {message['failed']}"
                 if message.get("end"):
                     link.ended = True
         return len(records) or int(message.get("done", 0))  # (a batch done: no pause)
 
-    def _accept(self, link: Link, records: list[FetchResult], message: dict[str, Any]) -> None:
-        """Keep the records of URLs outstanding at `link` (the lock is held)."""
+    def _accept(
+        self,
+        link: Link,
+        records: list[FetchResult],
+        lines: list[bytes] | None,
+        message: dict[str, Any],
+    ) -> None:
+        """Keep the records of URLs outstanding at `link`, and their `lines` if its node
+        made them (the lock is held)."""
         taken = 0
-        for record in records:
-            if record.index is None or link.outstanding.pop(record.index, None) is None:
+        for record, line in zip(records, lines or itertools.repeat(None), strict=False):
+            index = record.index
+            if index is None or link.outstanding.pop(index, None) is None:
                 continue  # not this node's (any more): fenced, or never sent there
-            self._losses.pop(record.index, None)
+            self._losses.pop(index, None)
             self._arrivals.append(record)
+            if line is not None:
+                self._lines[index] = line
             taken += 1
         link.answered(taken)
         self._outstanding -= taken

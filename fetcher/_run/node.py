@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -73,13 +73,14 @@ def refill_mark(threads: int) -> int:
 
 def start_node(
     options: FetchOptions, secret: bytes, version: str, rate_share: float | None,
-    dask_worker: Any = None,
+    lines: Callable[[FetchResult], bytes] | None = None, dask_worker: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
     """On a Dask worker (run by `Client.run`): start a node; where to reach it.
 
-    `rate_share` is this node's part of `--rate`. Returns the node's host and port, its
-    threads, and this worker's fetcher version (a node of another version is not used:
-    the client stops with an error).
+    `rate_share` is this node's part of `--rate`; `lines`, if given, makes each record's
+    line for the client, which writes it as it comes (`FetchRun(lines=...)`). Returns
+    the node's host and port, its threads, and this worker's fetcher version (a node of
+    another version is not used: the client stops with an error).
     """
     from .._version import __version__
 
@@ -102,7 +103,7 @@ def start_node(
             sink = options.parts.sink(secrets.token_hex(4))
         except OSError as exc:
             return {"version": __version__, "error": f"cannot write parts: {exc}"}
-    node = Node(node_options, secret, host, sink)
+    node = Node(node_options, secret, host, sink, lines)
     return {"version": __version__, "host": host, "port": node.port, "threads": threads}
 
 
@@ -112,9 +113,15 @@ class Node(PartsWriting):
     _batch = BATCH
 
     def __init__(
-        self, options: FetchOptions, secret: bytes, host: str, sink: PartSink | None = None
+        self,
+        options: FetchOptions,
+        secret: bytes,
+        host: str,
+        sink: PartSink | None = None,
+        lines: Callable[[FetchResult], bytes] | None = None,
     ) -> None:
         self._options = options
+        self._lines = lines  # makes a record's line, sent with it (the client writes it)
         self._sink = sink  # with parts: where the records go; the client gets their outcome
         self._unsealed: list[FetchResult] = []  # in the open part, as the client gets them
         self._done = 0  # records finished since the client was last told
@@ -278,7 +285,7 @@ class Node(PartsWriting):
     def _frames(self, batch: list[FetchResult], last: bool) -> Iterator[bytes]:
         """The frames of a batch of records, and the end if `last`, made as they leave."""
         if batch:
-            yield encode_records(batch, self._status())
+            yield encode_records(batch, self._status(), self._lines)
         if last:
             yield encode({"end": True})
 

@@ -11,11 +11,10 @@ a time, in a one-process quarantine pool beside the main pool. A URL whose worke
 while it runs there alone gets an error record; the others carry on. A pool whose
 workers can never run (`Pool.fatal`) ends the run with its error instead.
 
-The loop waits (on a `Waker`) for the first of three futures: "a result is done", "more
-input has arrived" and "interrupted", with a timeout when a retry is due (and a short one
-always, so that a signal's handler runs). Each submitted future's done-callback queues it
-and completes the first of those (waiting on the whole window cost a third of the GIL at
-64: a waiter on every future).
+The loop waits (on a `Waker`) for the first of "a result is done", "more input has
+arrived" and "interrupted", or a retry falling due: each future's done-callback queues it
+and completes the first (a waiter on every future of a window of 64 cost a third of the
+GIL).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import importlib
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, CancelledError, Future
 from typing import Any
 
@@ -55,7 +54,7 @@ class FetchRun(Iterator[FetchResult]):
     ahead of the pool. A run is iterated by one thread at a time.
     """
 
-    def __new__(cls, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False) -> Any:
+    def __new__(cls, urls: Iterable[Any], options: FetchOptions, **how: Any) -> Any:
         """A run of the registry's engine for `options.executor` when it has one (`dask`:
         `cluster.ClusterRun`, which schedules at the nodes), else a run over a pool."""
         engine = EXECUTORS[options.executor].engine if cls is FetchRun else None
@@ -65,10 +64,13 @@ class FetchRun(Iterator[FetchResult]):
         return super().__new__(getattr(importlib.import_module(f"{__package__}.{module}"), name))
 
     def __init__(
-        self, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False
-    ) -> None:
+        self, urls: Iterable[Any], options: FetchOptions, *, numbered: bool = False,
+        lines: Callable[[FetchResult], bytes] | None = None,
+    ) -> None:  # fmt: skip
         """`urls`: the URLs in order; with `numbered`, (index, URL) pairs whose index is
-        the record's (a resumed run skips URLs but keeps every line's number)."""
+        the record's (a resumed run skips URLs but keeps every line's number). `lines`
+        makes a record's line in a standalone format: a run whose records are made
+        elsewhere (a cluster's nodes) has their lines made there too (`line_of`)."""
         self.options = options
         self._urls = iter(urls) if numbered else enumerate(urls, 1)
         self._feeder: Feeder | None = None
@@ -121,6 +123,10 @@ class FetchRun(Iterator[FetchResult]):
 
     def __iter__(self) -> FetchRun:
         return self
+
+    def line_of(self, record: FetchResult) -> bytes | None:
+        """`record`'s line as the process that made it made it (`lines`), once, or None."""
+        return None
 
     def interrupt(self) -> None:
         """Make the iteration raise `KeyboardInterrupt` at its next safe point.
@@ -177,9 +183,8 @@ class FetchRun(Iterator[FetchResult]):
             and not feeder.source_ended
         ):
             waiting.add(feeder.arrival)
-        # A held URL falling due matters only if a slot is free to submit it: with a full
-        # window, the next result is what frees one (and waiting for the due time instead
-        # would spin). A held URL running out of total time needs no slot: its record is due.
+        # A held URL falling due matters only with a free slot (with a full window, waiting
+        # for it would spin); one running out of total time needs none: its record is due.
         wakes = [self._scheduler.next_expiry()]
         if len(self._in_flight) < window:
             wakes.append(self._scheduler.wake_at())
@@ -205,11 +210,8 @@ class FetchRun(Iterator[FetchResult]):
             if state is None:
                 continue
             alone = state is self._alone
-            if not alone:
-                self._scheduler.finished(state)
+            self._release(state)  # it ran: its origin (or the quarantine) has room again
             record = self._outcome(future, state, alone)
-            if alone:
-                self._alone = None
             if record is not None:
                 self._ready.append(record)
 
@@ -250,11 +252,8 @@ class FetchRun(Iterator[FetchResult]):
         return self._feeder
 
     def _fill(self, feeder: Feeder) -> None:
-        """Submit what the scheduler allows while the window has room.
-
-        Records not yet yielded count against the window, so a slow consumer slows the run
-        instead of growing memory.
-        """
+        """Submit what the scheduler allows while the window has room (which records not
+        yet yielded take too: a slow consumer slows the run instead of growing memory)."""
         now = time.monotonic()
         window = self.options.window
         for held in self._scheduler.expired(now):  # held past its total time: it ends now
@@ -312,7 +311,7 @@ class FetchRun(Iterator[FetchResult]):
             raise error from None
 
     def _release(self, state: URLState) -> None:
-        """`state` will not run after all: its origin (or the quarantine) has room again."""
+        """`state` ran, or will not run after all: its origin (or the quarantine) has room."""
         if state is self._alone:
             self._alone = None
         else:

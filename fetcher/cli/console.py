@@ -141,19 +141,22 @@ class Console:
             self._set_counts(bar)
         bar.update(1)
 
-    def write(self, result: FetchResult, *, flush: bool = True) -> bool:
-        """Write one record: held for the next `flush()` if `flush` is false, unless a bar
-        is drawn around it on the terminal (then it goes out at once). True if it went
-        out. `WriteFailed` if it cannot be written, `BrokenPipeError` as it comes."""
+    def write(
+        self, result: FetchResult, *, flush: bool = True, rendered: bytes | None = None
+    ) -> bool:
+        """Write one record (`rendered`: its bytes, when its node made them): held for
+        the next `flush()` if `flush` is false, unless a bar is drawn around it on the
+        terminal (then it goes out at once). True if it went out. `WriteFailed` if it
+        cannot be written, `BrokenPipeError` as it comes."""
         if self._bar is not None and self._to_terminal:  # a bar to clear and redraw
             with _write_errors(), self._bar_cleared(True):
-                self._writer.write(result)
+                self._writer.write(result, rendered=rendered)
             return True
-        if not flush:
-            self._writer.write(result, flush=False)  # held in memory: no write to fail yet
+        if not flush:  # held in memory: no write to fail yet
+            self._writer.write(result, flush=False, rendered=rendered)
             return False
         with _write_errors():
-            self._writer.write(result)
+            self._writer.write(result, rendered=rendered)
         return True
 
     def flush(self) -> None:

@@ -26,6 +26,7 @@ from .._core.errors import InputError, OutputError
 from .._core.options import FetchOptions
 from .._output.filters import RecordFilter
 from .._output.formats import FORMATS, make_writer
+from .._output.lines import LineMaker
 from .._output.outfile import close_quietly, identity_of, open_output
 from .._output.parts import DiscardWriter, PartsFolder, open_parts
 from .._output.resume import Finished, FinishedURLs, finished_union
@@ -129,6 +130,8 @@ def _outputs(
     _resume_hint(env, request, inputs, plan)
     if request.parts is not None:  # the nodes write the records: nothing is written here
         return io.BytesIO(), plan, []
+    if FORMATS[request.fmt].writer.standalone:  # a cluster's nodes make the lines
+        plan.lines = LineMaker(request.fmt)
     if request.output is None:
         assert env.stdout is not None
         return env.stdout, plan, []

@@ -54,6 +54,8 @@ class Plan:
     resume_command: str | None = None  #: the command that continues the run
     resume_note: str | None = None  #: why the run cannot simply be continued
     grace: float = GRACE_SECONDS  #: seconds requests in flight get after Ctrl-C or SIGTERM
+    #: makes a record's line where the record is made, when the output format allows it
+    lines: Callable[[FetchResult], bytes] | None = None
 
 
 class Session:
@@ -77,7 +79,9 @@ class Session:
         total = self._plan.total
         if total is not None and len(finished):
             total = max(0, total - len(finished))
-        run = self.run = FetchRun(self._unfinished(urls), self._options, numbered=True)
+        run = self.run = FetchRun(
+            self._unfinished(urls), self._options, numbered=True, lines=self._plan.lines
+        )
         self._console.start_bar(total, run)
         with self._ending(run):
             with _stopping_signals(run, self._signals):
@@ -208,12 +212,15 @@ class Session:
         written, then counted, before the run waits. Records whose write failed are not
         counted."""
         run = self.run
+        line_of = run.line_of if run is not None else _no_line
+        passes = self._passes if self._plan.record_filter.active else _passes_all
         try:
             for result in results:
-                if self._passes(result):
+                rendered = line_of(result)  # (taken even if filtered: the run keeps none)
+                if passes(result):
                     self._held.append(result)
-                    if self._console.write(result, flush=False):  # it went out at once
-                        self._count_held()
+                    if self._console.write(result, flush=False, rendered=rendered):
+                        self._count_held()  # it went out at once
                 if self._held and not (run is not None and run.has_ready):
                     self._flush_held()
         except (WriteFailed, BrokenPipeError):
@@ -370,6 +377,14 @@ def _stopping_signals(run: FetchRun, received: list[int]) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _no_line(result: FetchResult) -> None:
+    return None
+
+
+def _passes_all(result: FetchResult) -> bool:
+    return True
 
 
 def _reason(result: FetchResult) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -21,18 +22,21 @@ from pathlib import Path
 
 import pytest
 
-from fetcher import FetchOptions, FetchResult, fetch_all
+from fetcher import FetchOptions, FetchResult, FetchRun, fetch_all
 from fetcher._executors.wire import (
     MAX_FRAME,
     FrameError,
     decode,
+    decode_batch,
     decode_records,
     encode,
     encode_records,
     frame_limit,
     read_frame,
     send_frame,
+    split_lines,
 )
+from fetcher._output.lines import LineMaker
 from fetcher._run import node as node_module
 from fetcher._run.cluster import ClusterRun
 from fetcher._run.node import Node
@@ -126,6 +130,50 @@ def test_a_batch_of_records_crosses_the_wire_unchanged() -> None:
         decode(b"\xff not json")
     with pytest.raises(FrameError):
         decode(b"[1, 2]")  # not a message
+
+
+def test_a_batch_carries_its_records_lines_when_asked() -> None:
+    records = [
+        FetchResult("http://a/", None, 200, "caf\u00e9 \x1b[2J\n", 5, 0.25, None, index=3),
+        FetchResult("http://b/\udcff", None, None, None, 0, 0.5, "boom", error_kind="refused"),
+    ]
+    lines = pickle.loads(pickle.dumps(LineMaker("jsonl")))  # as it travels to a node
+    message, tail = decode_batch(encode_records(records, {"retries": 0}, lines))
+    assert decode_records(message) == records and tail is not None
+    made = split_lines(tail, 2)
+    assert made == [LineMaker("jsonl")(record) for record in records]
+    assert [json.loads(line)["title"] for line in made] == ["caf\u00e9 \x1b[2J\n", None]
+    assert decode_batch(encode_records(records, {}))[1] is None  # not asked: no lines
+    for wrong in (made[0], b"".join(made) + b"{}", b"".join(made)[:-1]):
+        with pytest.raises(FrameError):
+            split_lines(wrong, 2)
+    for fmt in ("text", "csv", "xml"):  # a header, or colours: made where they are written
+        with pytest.raises(ValueError):
+            LineMaker(fmt)
+
+
+def test_a_cluster_clients_jsonl_is_made_by_its_nodes_and_is_the_same(
+    server: LocalServer, tmp_path: Path, scheduler_address: str
+) -> None:
+    urls = [server.html(f"/lines/{n}", f"<title>caf\u00e9 {n}\x07</title>") for n in range(6)]
+    urls.append(server.add("/lines/404", status=404))
+    options = FetchOptions(executor="dask", scheduler=scheduler_address)
+    with FetchRun(urls, options, lines=LineMaker("jsonl")) as run:
+        records = list(run)
+        made = {record.index: run.line_of(record) for record in records}
+        assert all(run.line_of(record) is None for record in records)  # given once
+    assert {index: LineMaker("jsonl")(r) for r in records if (index := r.index)} == made
+    listed = write_list(tmp_path, *urls)
+    written = {}
+    for executor in ("dask", "thread"):
+        out = tmp_path / f"{executor}.jsonl"
+        command = [str(FETCHER), listed, "-e", executor, "-o", str(out), "-q"]
+        command += ["--scheduler", scheduler_address] if executor == "dask" else []
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and not done.stderr, done.stderr  # (one 404)
+        rows = [json.loads(line) for line in out.read_bytes().splitlines()]
+        written[executor] = sorted(({**row, "elapsed": 0} for row in rows), key=str)
+    assert written["dask"] == written["thread"] and len(written["dask"]) == 7
 
 
 def test_a_dask_run_is_a_cluster_run_that_starts_early_and_carries_bodies(
