@@ -67,9 +67,9 @@ def _patch_node() -> None:
         posted([record.index])
         post(self, record)
 
-    def noted_encode(records: list[Any], status: dict[str, Any]) -> bytes:
+    def noted_encode(records: list[Any], status: dict[str, Any], lines: Any = None) -> bytes:
         framed([record.index for record in records])
-        return encode(records, status)
+        return encode(records, status, lines)
 
     def noted_write(self: Any, conn: Any) -> None:
         try:
@@ -93,9 +93,9 @@ def _run_client(arguments: list[str]) -> None:
 
     accept, taken = cluster.ClusterRun._accept, _log_to("taken")
 
-    def noted_accept(self: Any, link: Any, records: list[Any], message: Any) -> None:
+    def noted_accept(self: Any, link: Any, records: list[Any], lines: Any, message: Any) -> None:
         taken([record.index for record in records])
-        accept(self, link, records, message)
+        accept(self, link, records, lines, message)
 
     cluster.ClusterRun._accept = noted_accept  # type: ignore[method-assign]
     atexit.register(taken, [], True)
