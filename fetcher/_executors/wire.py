@@ -7,7 +7,9 @@ JSON object: `{"urls": [[index, url], ...]}` and `{"finish": grace}` from the cl
 `{"records": [[field, ..., body], ...], "retries": n, "capped": b, "held": b}` and, after a
 finish, `{"end": true}` from the node. A client that writes its records in a standalone
 format (JSONL) has each node make their lines too: they follow a batch's JSON, after a
-newline (JSON made here never holds one), a line a record in order. With parts
+newline (JSON made here never holds one), a line a record in order, and are written as
+they came (a node is trusted as Dask trusts its workers, whose results the client
+unpickles; lines that do not fit their records are not used). With parts
 (`--parts`), the client also sends `{"drain": true}` after its last URL, and the node
 sends `{"done": n, ...}` (URLs done) and `{"sealed": name, "outcomes": [[index, status,
 ...], ...], ...}`, not records.

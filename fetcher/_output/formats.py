@@ -147,8 +147,9 @@ class RecordWriter(ABC):
 
     #: The encoding of the format's bytes (text: the one it is given).
     encoding = "utf-8"
-    #: A record's bytes depend on the record alone (no header, no terminal's colours), so
-    #: another process may make them (`LineMaker`): a cluster's nodes then do.
+    #: A record's bytes are one line in UTF-8 that depends on the record alone (no header,
+    #: no terminal's colours), so another process may make them (`LineMaker`): a cluster's
+    #: nodes then do, and `write` takes them as `rendered`.
     standalone: ClassVar[bool] = False
 
     def __init__(self, stream: BinaryIO) -> None:
@@ -169,6 +170,7 @@ class RecordWriter(ABC):
     ) -> None:
         """Write one record, and flush unless `flush` is false (more follow at once).
         `rendered` is its bytes when another process made them (`LineMaker`)."""
+        assert rendered is None or self.standalone
         self._held.append(self.render(result) if rendered is None else rendered)
         if flush:
             self.flush()

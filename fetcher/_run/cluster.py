@@ -43,7 +43,7 @@ from .._core.parts import PartSink
 from .._core.result import FetchResult
 from .._core.signals import SIGNAL_CHECK_SECONDS
 from .._executors.dask import DaskPool
-from .._executors.wire import decode_batch, decode_records, frame_limit, split_lines
+from .._executors.wire import FrameError, decode_batch, decode_records, frame_limit, split_lines
 from . import retry
 from .clusterparts import PartsTaking
 from .feeder import Feeder
@@ -211,9 +211,15 @@ class ClusterRun(PartsTaking, FetchRun):
         workers = sorted(dask.client.scheduler_info()["workers"])
         share = None if self.options.rate is None else self.options.rate / max(1, len(workers))
         lines = self._make_lines
-        infos = dask.client.run(
-            start_node, self.options, secret, __version__, share, lines, workers=workers
-        )
+        try:
+            infos = dask.client.run(
+                start_node, self.options, secret, __version__, share, lines, workers=workers
+            )
+        except Exception as exc:  # a worker of another version may fail to even call it
+            raise ExecutorError(
+                f"cannot start fetch nodes on the Dask workers ({type(exc).__name__}: {exc}): "
+                f"every worker must run fetcher {__version__}"
+            ) from None
         for address, info in sorted(infos.items()):
             if "error" in info:
                 raise OutputError(f"the Dask worker at {address}: {info['error']}")
@@ -246,7 +252,8 @@ class ClusterRun(PartsTaking, FetchRun):
         records = decode_records(message) if "records" in message else []
         lines = None
         if tail is not None and self._make_lines is not None:
-            lines = split_lines(tail, len(records))
+            with contextlib.suppress(FrameError):  # (lines that do not fit: made here)
+                lines = split_lines(tail, len(records))
         with self._lock:
             if link.alive:
                 if "done" in message:

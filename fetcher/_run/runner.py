@@ -69,8 +69,9 @@ class FetchRun(Iterator[FetchResult]):
     ) -> None:  # fmt: skip
         """`urls`: the URLs in order; with `numbered`, (index, URL) pairs whose index is
         the record's (a resumed run skips URLs but keeps every line's number). `lines`
-        makes a record's line in a standalone format: a run whose records are made
-        elsewhere (a cluster's nodes) has their lines made there too (`line_of`)."""
+        makes a record's line (one, ending in a newline): a run whose records are made
+        elsewhere (a cluster's nodes) has their lines made there too, kept until
+        `line_of` is asked for each record."""
         self.options = options
         self._urls = iter(urls) if numbered else enumerate(urls, 1)
         self._feeder: Feeder | None = None
@@ -125,7 +126,7 @@ class FetchRun(Iterator[FetchResult]):
         return self
 
     def line_of(self, record: FetchResult) -> bytes | None:
-        """`record`'s line as the process that made it made it (`lines`), once, or None."""
+        """The line a node made for `record` (`lines`), given once; None if none was."""
         return None
 
     def interrupt(self) -> None:

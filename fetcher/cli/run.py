@@ -130,8 +130,10 @@ def _outputs(
     _resume_hint(env, request, inputs, plan)
     if request.parts is not None:  # the nodes write the records: nothing is written here
         return io.BytesIO(), plan, []
-    if FORMATS[request.fmt].writer.standalone:  # a cluster's nodes make the lines
-        plan.lines = LineMaker(request.fmt)
+    if FORMATS[request.fmt].writer.standalone and not (
+        request.output is None and env.stdout_isatty
+    ):
+        plan.lines = LineMaker(request.fmt)  # made where the records are (a cluster's nodes)
     if request.output is None:
         assert env.stdout is not None
         return env.stdout, plan, []

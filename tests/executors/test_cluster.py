@@ -7,6 +7,7 @@ as shipped); skipped only when the optional extra is not installed.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pickle
@@ -19,10 +20,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fetcher import FetchOptions, FetchResult, FetchRun, fetch_all
+from fetcher._core.errors import ExecutorError
 from fetcher._executors.wire import (
     MAX_FRAME,
     FrameError,
@@ -39,6 +42,7 @@ from fetcher._executors.wire import (
 from fetcher._output.lines import LineMaker
 from fetcher._run import node as node_module
 from fetcher._run.cluster import ClusterRun
+from fetcher._run.links import Link
 from fetcher._run.node import Node
 from fetcher._run.owners import Owners, partition_of
 from fetcher.cli.run import _credentials_in_clear
@@ -150,6 +154,44 @@ def test_a_batch_carries_its_records_lines_when_asked() -> None:
     for fmt in ("text", "csv", "xml"):  # a header, or colours: made where they are written
         with pytest.raises(ValueError):
             LineMaker(fmt)
+
+
+def test_lines_that_do_not_fit_their_records_are_not_used() -> None:
+    record = FetchResult("http://a/", None, 200, "a", 5, 0.25, None, index=1)
+    other = replace(record, url="http://b/", index=2)
+    options = FetchOptions(executor="dask", scheduler="tcp://127.0.0.1:9")
+    ours, theirs = socket.socketpair()
+    with ours, theirs, FetchRun([], options, lines=LineMaker("jsonl")) as run:
+        assert isinstance(run, ClusterRun)
+        link = Link("node", ours, threads=1)
+        for made in (b"{}\n{}\n", b"{}"):  # two lines for one record; none ended
+            link.outstanding[1] = record.url
+            run._receive(link, encode_records([record], {}) + b"\n" + made)
+            (taken,) = run._arrivals
+            assert taken == record and run.line_of(taken) is None  # made here instead
+            run._arrivals.clear()
+        link.outstanding[2] = other.url
+        run._receive(link, encode_records([other], {}, LineMaker("jsonl")))
+        assert run.line_of(other) == LineMaker("jsonl")(other)
+
+
+def test_workers_that_cannot_start_a_node_end_the_run_with_one_error(
+    scheduler_address: str,
+) -> None:
+    options = FetchOptions(executor="dask", scheduler=scheduler_address)
+    run = FetchRun(["http://127.0.0.1:9/"], options, lines=_FromAnotherVersion())
+    with run, pytest.raises(ExecutorError, match="every worker must run fetcher"):
+        run.start()
+
+
+class _FromAnotherVersion:
+    """What a worker of another fetcher version cannot load: a module it lacks."""
+
+    def __call__(self, record: FetchResult) -> bytes:
+        return b"\n"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (importlib.import_module, ("fetcher._not_in_this_version",))
 
 
 def test_a_cluster_clients_jsonl_is_made_by_its_nodes_and_is_the_same(
@@ -312,10 +354,15 @@ def test_a_killed_worker_costs_no_record_and_no_duplicate(
 ) -> None:
     urls = [origins[n % 4].html(f"/kill/{n}", f"<title>{n}</title>", delay=0.15) for n in range(48)]
     killer, killed = kill_a_worker_under_way(origins, scheduler_address)
-    options = {"executor": "dask", "scheduler": scheduler_address, "workers": 8, "per_host": 0}
-    results = list(fetch_all(urls, **options, retries=0, timeout=30))
+    options = FetchOptions(
+        executor="dask", scheduler=scheduler_address, workers=8, per_host=0, retries=0
+    )
+    with FetchRun(urls, options, lines=LineMaker("jsonl")) as run:
+        results = list(run)
+        made = [run.line_of(record) for record in results]
     killer.join(5)
     assert killed.is_set()
+    assert made == [LineMaker("jsonl")(record) for record in results]  # each its own line
     assert sorted(r.index or 0 for r in results) == list(range(1, len(urls) + 1))
     assert [r for r in results if not r.ok] == []  # its URLs moved to the live node
     assert all(r.title == r.url.rsplit("/", 1)[1] for r in results)
