@@ -173,10 +173,10 @@ def decode_batch(payload: bytes) -> tuple[dict[str, Any], bytes | None]:
 def split_lines(tail: bytes, count: int) -> list[bytes]:
     """The lines of a batch of `count` records (`decode_batch`), each with its newline;
     `FrameError` unless there are that many, the last one ended."""
-    lines = tail.split(b"\n")
-    if lines.pop() or len(lines) != count:
+    lines = tail.splitlines(keepends=True)  # (a JSONL line holds no raw CR either)
+    if len(lines) != count or (lines and not lines[-1].endswith(b"\n")):
         raise FrameError(f"not the lines of {count} records")
-    return [line + b"\n" for line in lines]
+    return lines
 
 
 #: What an outcome row holds of a record (`encode_outcomes`), index first.
