@@ -6,8 +6,8 @@ their workers to run the tree too. For each round this starts, for each tree in 
 worker processes, and then the client, import fetcher from DIR), runs `fetcher LIST -e
 dask -f jsonl -o /dev/null` on a large and a small list against one `fetcher serve`, and
 stops the cluster: the trees alternate within minutes, since this machine's figures
-drift between hours. It reports, from medians, the marginal pages/s and the workers'
-CPU per URL (from /proc).
+drift between hours. It reports, from medians, the marginal pages/s and the CPU per URL
+of the workers (from /proc) and of the client (fetcher's process).
 
     git worktree add /tmp/before HEAD~1
     python scripts/cluster_ab.py --tree before=/tmp/before --tree after=. --repeat 3
@@ -42,7 +42,7 @@ def main() -> None:
     if len(args.tree) < 2 or not all("=" in tree for tree in args.tree):
         parser.error("give two or more --tree NAME=DIR")
     trees = dict(tree.split("=", 1) for tree in args.tree)
-    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    runs: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     small = args.urls // 10
     with tempfile.TemporaryDirectory() as folder:
         server, urls = start_server(args, Path(folder))
@@ -52,9 +52,10 @@ def main() -> None:
         try:
             for _ in range(args.repeat):
                 for name, tree in trees.items():
-                    for count, (wall, cpu) in one_round(args, tree, lists).items():
-                        runs.setdefault((name, count), []).append((wall, cpu))
-                        print(f"  {name} {count}: {wall:.2f}s, workers {cpu:.2f}s", file=sys.stderr)
+                    for count, run in one_round(args, tree, lists).items():
+                        runs.setdefault((name, count), []).append(run)
+                        print(f"  {name} {count}: {run[0]:.2f}s, workers {run[1]:.2f}s, "
+                              f"client {run[2]:.2f}s", file=sys.stderr)  # fmt: skip
         finally:
             server.terminate()
     print(f"{args.urls} and {small} URLs over 64 hosts, 0 ms latency, {args.nodes} x "
@@ -62,15 +63,18 @@ def main() -> None:
           "trees in turn")  # fmt: skip
     for name in trees:
         large, few = runs[name, args.urls], runs[name, small]
-        wall = statistics.median(r[0] for r in large) - statistics.median(r[0] for r in few)
-        cpu = statistics.median(r[1] for r in large) - statistics.median(r[1] for r in few)
+        wall, workers, client = (
+            statistics.median(r[i] for r in large) - statistics.median(r[i] for r in few)
+            for i in range(3)
+        )
         extra = args.urls - small
-        print(f"{name}: marginal {extra / wall:,.0f} pages/s; workers {cpu / extra * 1e6:,.0f} "
-              "us of CPU per URL")  # fmt: skip
+        print(f"{name}: marginal {extra / wall:,.0f} pages/s; CPU per URL: workers "
+              f"{workers / extra * 1e6:,.0f} us, client {client / extra * 1e6:.0f} us")  # fmt: skip
 
 
 def one_round(args: argparse.Namespace, tree: str, lists: dict[int, Path]) -> dict[int, Any]:
-    """A cluster running `tree`: a warm-up, then each list once; (wall, workers' CPU)."""
+    """A cluster running `tree`: a warm-up, then each list once; (wall, workers' CPU,
+    the client's CPU) in seconds."""
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(Path(tree).resolve())
     try:
@@ -84,9 +88,11 @@ def one_round(args: argparse.Namespace, tree: str, lists: dict[int, Path]) -> di
             subprocess.run([*command, str(lists[warm])], stderr=subprocess.DEVNULL)
             for count in sorted(lists, reverse=True):
                 before, started = cpu_of(cluster[1].pid), time.perf_counter()
-                subprocess.run([*command, str(lists[count])], stderr=subprocess.DEVNULL)
+                client = subprocess.Popen([*command, str(lists[count])], stderr=subprocess.DEVNULL)
+                usage = os.wait4(client.pid, 0)[2]
                 wall = time.perf_counter() - started
-                results[count] = (wall, cpu_of(cluster[1].pid) - before)
+                own = usage.ru_utime + usage.ru_stime
+                results[count] = (wall, cpu_of(cluster[1].pid) - before, own)
         finally:
             for process in cluster:
                 process.terminate()
