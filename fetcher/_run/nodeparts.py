@@ -69,10 +69,13 @@ class PartsWriting:
                     self._failure = f"cannot write a part: {exc.strerror or exc}"
             self._unsealed.append(record)
             self._done += 1
-            left = self._held - self._done  # falls by one a record: it meets the mark
-            worth = left == self._refill_at - 1 or (self._done == 1 and left < self._refill_at)
+            # Worth telling only now: the first record done, or the URLs held (falling by
+            # one a record) just under the client's mark.
+            became = self._worth_telling() and (
+                self._done == 1 or self._held - self._done == self._refill_at - 1
+            )
             opened = len(self._unsealed) == 1  # the writer's sleep is now until its seal
-            if worth or opened or self._done == self._batch or self._failure is not None:
+            if became or opened or self._done == self._batch or self._failure is not None:
                 self._condition.notify_all()
 
     def _worth_telling(self) -> bool:
