@@ -125,8 +125,8 @@ class Console:
             parts.append("waiting on per-host cap")
         bar.set_postfix_str(", ".join(parts), refresh=False)
 
-    def count(self, result: FetchResult, tally: Tally) -> None:
-        """Advance the bar for a finished record, with the run's counts beside it (and a
+    def count(self, tally: Tally, finished: int = 1) -> None:
+        """Advance the bar by `finished` records, with the run's counts beside it (and a
         word when the per-host cap is what holds the run back)."""
         bar = self._bar
         if bar is None:
@@ -139,7 +139,7 @@ class Console:
         if now - self._noted >= _TICK_SECONDS / 2:  # a redraw costs more than a count
             self._noted = now
             self._set_counts(bar)
-        bar.update(1)
+        bar.update(finished)
 
     def write(
         self, result: FetchResult, *, flush: bool = True, rendered: bytes | None = None

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -189,8 +189,11 @@ class Session:
         return False
 
     def _counted(self, result: FetchResult, *, written: bool) -> None:
-        self.tally.count(result, written)
-        self._console.count(result, self.tally)
+        self._count([result], written=written)
+
+    def _count(self, results: Sequence[FetchResult], *, written: bool) -> None:
+        self.tally.count(results, written)
+        self._console.count(self.tally, len(results))
 
     def _race(
         self, run: FetchRun, failures: list[FetchResult], reasons: Counter[str]
@@ -237,8 +240,8 @@ class Session:
 
     def _count_held(self) -> None:
         held, self._held = self._held, []
-        for result in held:
-            self._counted(result, written=True)
+        if held:
+            self._count(held, written=True)
 
     def _announce_stop(self) -> None:
         name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"

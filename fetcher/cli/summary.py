@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,20 +43,24 @@ class Tally:
     by_status: Counter[int] = field(default_factory=Counter)
     by_kind: Counter[str] = field(default_factory=Counter)
 
-    def count(self, record: FetchResult, written: bool) -> None:
-        """Count a finished record, written or filtered."""
+    def count(self, records: Sequence[FetchResult], written: bool) -> None:
+        """Count finished records, written or filtered (a burst at a time: a cluster's
+        client counts some thousand a second)."""
         if not written:
-            self.filtered += 1
+            self.filtered += len(records)
             return
-        self.written += 1
-        if record.ok:
-            self.ok += 1
-        else:
-            self.failed += 1
-        if record.error_kind is not None:
-            self.by_kind[record.error_kind] += 1
-        elif record.status is not None:
-            self.by_status[record.status] += 1
+        self.written += len(records)
+        ok = 0
+        by_kind, by_status = self.by_kind, self.by_status
+        for record in records:  # (`record.ok`, written out)
+            status = record.status
+            if record.error_kind is not None:
+                by_kind[record.error_kind] += 1
+            elif status is not None:
+                by_status[status] += 1
+                ok += record.error is None and status < 400
+        self.ok += ok
+        self.failed += len(records) - ok
 
     @property
     def finished(self) -> int:
