@@ -301,7 +301,7 @@ class ClusterRun(PartsTaking, FetchRun):
             self._lost_retries += int(link.status["retries"] or 0)
             self._unsealed -= link.unsealed  # their URLs are fetched again
             self._owners.remove(link)
-            unsent = set(link.pending)
+            unsent = {index for index, _ in link.pending}
             orphans = sorted(link.outstanding.items())
             link.outstanding.clear()
             link.pending.clear()
@@ -339,7 +339,7 @@ class ClusterRun(PartsTaking, FetchRun):
         with self._lock:
             links = list(self._links.values())
             for link in links:
-                for index in link.pending:
+                for index, _ in link.pending:
                     link.outstanding.pop(index, None)
                 self._outstanding -= len(link.pending)
                 link.pending.clear()

@@ -45,7 +45,9 @@ class Link:
         self.sock = sock
         self.alive = True
         self.ended = False  # the node has sent its last records after a finish
-        self.pending: deque[int] = deque()  # indexes to send
+        #: [index, URL] pairs to send, in order: a frame's `"urls"` as they are, taken by
+        #: the slice (a pair built once, as the URL is queued, not again as it is sent).
+        self.pending: list[tuple[int, str]] = []
         self.outstanding: dict[int, str] = {}  # index -> URL, sent or to send
         self.at_node = 0  # sent and not yet answered
         self.unsealed = 0  # with parts: answered, not yet in a sealed part
@@ -77,7 +79,7 @@ class Link:
     def queue(self, index: int, url: str) -> None:
         """`url` is to be sent (the lock is held)."""
         self.outstanding[index] = url
-        self.pending.append(index)
+        self.pending.append((index, url))
         if len(self.pending) == 1 and self.at_node < self.refill_at:
             self.poke(self)
 
@@ -102,8 +104,9 @@ class Link:
         threads than a batch takes more than one), then any posted (the lock is held)."""
         messages = []
         while self.alive and (count := self.sendable()):
-            indexes = [self.pending.popleft() for _ in range(count)]
-            messages.append({"urls": [[i, self.outstanding[i]] for i in indexes]})
+            pairs = self.pending[:count]
+            del self.pending[:count]
+            messages.append({"urls": pairs})
             self.at_node += count
         if self.alive:
             messages += self.control
