@@ -25,7 +25,7 @@ import json
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, Final
 
@@ -137,10 +137,10 @@ class RecordWriter(ABC):
     """Writes `FetchResult` records to a binary stream in one output format.
 
     `write` emits one record and flushes at once so downstream pipes see records live;
-    a caller that knows more records follow at once says `flush=False`, and the record
-    waits in memory, as whole lines, for the next `write` or `flush()`: a burst of
-    records then costs one system call (one hand-off of the GIL to another thread)
-    instead of one a record, and the stream never holds part of a line. `close` only
+    `write_all` emits a burst of records (those ready at once) in one piece, and a
+    caller that knows more records follow says `write(..., flush=False)`: one system
+    call (one hand-off of the GIL to another thread) instead of one a record, and the
+    stream never holds part of a line. `close` only
     flushes (and completes the format, e.g. a CSV header for an empty run): the stream
     belongs to the caller and stays open. `BrokenPipeError` propagates.
     """
@@ -165,15 +165,27 @@ class RecordWriter(ABC):
         """`result` as the bytes `write` writes."""
         return self.line(result).encode(self.encoding, "replace")
 
-    def write(
-        self, result: FetchResult, *, flush: bool = True, rendered: bytes | None = None
-    ) -> None:
-        """Write one record, and flush unless `flush` is false (more follow at once).
-        `rendered` is its bytes when another process made them (`LineMaker`)."""
-        assert rendered is None or self.standalone
-        self._held.append(self.render(result) if rendered is None else rendered)
+    def write(self, result: FetchResult, *, flush: bool = True) -> None:
+        """Write one record, and flush unless `flush` is false (more follow at once: it
+        waits in memory, as whole lines, for the next write or `flush()`)."""
+        self._held.append(self.render(result))
         if flush:
             self.flush()
+
+    def write_all(
+        self, results: Sequence[FetchResult], rendered: Sequence[bytes | None] | None = None
+    ) -> None:
+        """Write a burst of records in one piece and flush; `rendered` holds each one's
+        bytes, or None, when another process made them (`LineMaker`)."""
+        held = self._held
+        if rendered is None:
+            held += map(self.render, results)
+        else:
+            assert self.standalone or not any(rendered)
+            held += [
+                self.render(r) if b is None else b for r, b in zip(results, rendered, strict=True)
+            ]
+        self.flush()
 
     def flush(self) -> None:
         """Write the records held so far in one piece and flush the stream."""

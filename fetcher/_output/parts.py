@@ -26,7 +26,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, BinaryIO
 
 from .._core.errors import OutputError, ResumeError
@@ -176,10 +176,13 @@ class PartsFolder:
 class DiscardWriter(RecordWriter):
     """The client's writer when the nodes write the records: nothing goes out here."""
 
-    def write(
-        self, result: FetchResult, *, flush: bool = True, rendered: bytes | None = None
-    ) -> None:
+    def write(self, result: FetchResult, *, flush: bool = True) -> None:
         """The record is in a part already."""
+
+    def write_all(
+        self, results: Sequence[FetchResult], rendered: Sequence[bytes | None] | None = None
+    ) -> None:
+        """The records are in parts already."""
 
     def line(self, result: FetchResult) -> str:
         return ""

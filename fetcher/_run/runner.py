@@ -102,10 +102,10 @@ class FetchRun(Iterator[FetchResult]):
     def in_flight(self) -> int:  # URLs submitted to the pool and not yet finished
         return len(self._in_flight)
 
-    @property
-    def has_ready(self) -> bool:
-        """True when a finished record is waiting: the next `next()` returns at once."""
-        return bool(self._ready)
+    def take_ready(self) -> list[FetchResult]:
+        """The records `next()` would return without a wait, all at once (a burst)."""
+        ready, self._ready = list(self._ready), deque()
+        return ready
 
     @property
     def closed(self) -> bool:  # True once the run is over: finished, closed or stopped

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -141,28 +141,20 @@ class Console:
             self._set_counts(bar)
         bar.update(finished)
 
-    def write(
-        self, result: FetchResult, *, flush: bool = True, rendered: bytes | None = None
-    ) -> bool:
-        """Write one record (`rendered`: its bytes, when its node made them): held for
-        the next `flush()` if `flush` is false, unless a bar is drawn around it on the
-        terminal (then it goes out at once). True if it went out. `WriteFailed` if it
-        cannot be written, `BrokenPipeError` as it comes."""
-        if self._bar is not None and self._to_terminal:  # a bar to clear and redraw
-            with _write_errors(), self._bar_cleared(True):
-                self._writer.write(result, rendered=rendered)
-            return True
-        if not flush:  # held in memory: no write to fail yet
-            self._writer.write(result, flush=False, rendered=rendered)
-            return False
-        with _write_errors():
-            self._writer.write(result, rendered=rendered)
-        return True
+    def write(self, result: FetchResult) -> None:
+        """Write one record at once. `WriteFailed` if it cannot be written,
+        `BrokenPipeError` as it comes."""
+        self.write_all([result])
 
-    def flush(self) -> None:
-        """Write the records held back (`write(..., flush=False)`)."""
-        with _write_errors():
-            self._writer.flush()
+    def write_all(
+        self, results: Sequence[FetchResult], rendered: Sequence[bytes | None] | None = None
+    ) -> None:
+        """Write a burst of records in one piece (`rendered`: each one's bytes, or None,
+        when its node made them), the bar cleared once around them if it is drawn on the
+        same terminal. `WriteFailed` if they cannot be written, `BrokenPipeError` as it
+        comes."""
+        with _write_errors(), self._bar_cleared(self._to_terminal):
+            self._writer.write_all(results, rendered)
 
     def close_writer(self) -> None:
         with _write_errors():

@@ -68,7 +68,6 @@ class Session:
         self._signals: list[int] = []  # the stopping signals received, in order
         self._outcome = Outcome()
         self.tally = Tally()
-        self._held: list[FetchResult] = []  # given to the console, not yet counted
         self.run: FetchRun | None = None
         self.elapsed = 0.0
 
@@ -86,11 +85,11 @@ class Session:
         with self._ending(run):
             with _stopping_signals(run, self._signals):
                 try:
-                    self._emit_all(run)
+                    self._emit_all(run, run)
                 except KeyboardInterrupt:
                     finishing = run.finish(self._plan.grace)
                     self._announce_stop()
-                    self._emit_all(finishing)
+                    self._emit_all(run, finishing)
                 except InputError as exc:  # every URL read before it has its record
                     self._outcome.error = exc
             self._console.close_writer()
@@ -209,39 +208,21 @@ class Session:
             reasons[_reason(result)] += 1
         return None
 
-    def _emit_all(self, results: Iterable[FetchResult]) -> None:
-        """Write the records that pass, a burst at a time: records are held while another
-        record (passing or not) is ready to follow at once (the run's `has_ready`), and
-        written, then counted, before the run waits. Records whose write failed are not
-        counted."""
-        run = self.run
-        line_of = run.line_of if run is not None else _no_line
-        passes = self._passes if self._plan.record_filter.active else _passes_all
-        try:
-            for result in results:
-                rendered = line_of(result)  # (taken even if filtered: the run keeps none)
-                if passes(result):
-                    self._held.append(result)
-                    if self._console.write(result, flush=False, rendered=rendered):
-                        self._count_held()  # it went out at once
-                if self._held and not (run is not None and run.has_ready):
-                    self._flush_held()
-        except (WriteFailed, BrokenPipeError):
-            self._held.clear()  # not written, or not all: none is counted
-            raise
-        finally:
-            self._flush_held()  # a stop (Ctrl-C, a bad input) between two records
-
-    def _flush_held(self) -> None:
-        """Write the records held back, then count them."""
-        if self._held:
-            self._console.flush()
-            self._count_held()
-
-    def _count_held(self) -> None:
-        held, self._held = self._held, []
-        if held:
-            self._count(held, written=True)
+    def _emit_all(self, run: FetchRun, results: Iterable[FetchResult]) -> None:
+        """Write the records that pass, a burst at a time: with each record, the others
+        the run has ready to follow it at once (`take_ready`), written in one piece and
+        then counted, before the run waits. Records whose write failed are not counted."""
+        filtering = self._plan.record_filter.active
+        take, line_of = run.take_ready, run.line_of
+        for result in results:
+            burst = [result, *take()]
+            lines = [line_of(record) for record in burst]  # (all: the run keeps none)
+            if filtering:
+                kept = [i for i, record in enumerate(burst) if self._passes(record)]
+                burst, lines = [burst[i] for i in kept], [lines[i] for i in kept]
+            if burst:
+                self._console.write_all(burst, lines)
+                self._count(burst, written=True)
 
     def _announce_stop(self) -> None:
         name = "Ctrl-C" if self._signals[:1] != [signal.SIGTERM] else "SIGTERM"
@@ -380,14 +361,6 @@ def _stopping_signals(run: FetchRun, received: list[int]) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _no_line(result: FetchResult) -> None:
-    return None
-
-
-def _passes_all(result: FetchResult) -> bool:
-    return True
 
 
 def _reason(result: FetchResult) -> str:

@@ -75,6 +75,18 @@ def test_one_record_per_url_whatever_happens_to_it(
     assert all((r.error is None) == (r.error_kind is None) for r in results)
 
 
+def test_records_taken_by_bursts_are_each_given_once(
+    executor_options: dict[str, Any], server: LocalServer
+) -> None:
+    name = executor_options["executor"]
+    urls = [server.html(f"/contract/{name}/burst/{i}", f"<title>{i}</title>") for i in range(8)]
+    taken = []
+    with fetch_all(urls, **executor_options, retries=0, per_host=0) as run:
+        for record in run:  # as the command line writes them: each with those ready
+            taken += [record, *run.take_ready()]
+    assert sorted(r.index or 0 for r in taken) == list(range(1, 9))
+
+
 def test_leaving_early_stops_the_pool_at_once(
     executor_options: dict[str, Any], server: LocalServer
 ) -> None:

@@ -520,6 +520,9 @@ def test_a_burst_is_held_whole_then_written_in_one_call(fmt: str) -> None:
     assert stream.calls == []  # nothing reaches the stream, not even part of a line
     writer.flush()
     assert stream.calls == [one_by_one]
+    writer.write_all(records)  # a burst: in one call too (a CSV's header not again)
+    assert len(stream.calls) == 2 and one_by_one.endswith(stream.calls[1])
+    del stream.calls[1:]
     writer.write(OK)  # a record written alone goes at once, as before
     assert len(stream.calls) == 2 and stream.calls[1].endswith(b"\n")
 
