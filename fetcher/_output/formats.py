@@ -137,19 +137,18 @@ class RecordWriter(ABC):
     """Writes `FetchResult` records to a binary stream in one output format.
 
     `write` emits one record and flushes at once so downstream pipes see records live;
-    `write_all` emits a burst of records (those ready at once) in one piece, and a
-    caller that knows more records follow says `write(..., flush=False)`: one system
-    call (one hand-off of the GIL to another thread) instead of one a record, and the
-    stream never holds part of a line. `close` only
-    flushes (and completes the format, e.g. a CSV header for an empty run): the stream
-    belongs to the caller and stays open. `BrokenPipeError` propagates.
+    `write_all` emits a burst of records (those ready at once) in one piece, as does a
+    caller that says `write(..., flush=False)` while more follow: one system call (one
+    hand-off of the GIL to another thread) instead of one a record, and the stream never
+    holds part of a line. `close` only flushes (and completes the format, e.g. a CSV
+    header for an empty run): the stream belongs to the caller and stays open.
     """
 
     #: The encoding of the format's bytes (text: the one it is given).
     encoding = "utf-8"
     #: A record's bytes are one line in UTF-8 that depends on the record alone (no header,
     #: no terminal's colours), so another process may make them (`LineMaker`): a cluster's
-    #: nodes then do, and `write` takes them as `rendered`.
+    #: nodes then do, and `write_all` takes them as `rendered`.
     standalone: ClassVar[bool] = False
 
     def __init__(self, stream: BinaryIO) -> None:
@@ -177,14 +176,12 @@ class RecordWriter(ABC):
     ) -> None:
         """Write a burst of records in one piece and flush; `rendered` holds each one's
         bytes, or None, when another process made them (`LineMaker`)."""
-        held = self._held
         if rendered is None:
-            held += map(self.render, results)
+            self._held += map(self.render, results)
         else:
             assert self.standalone or not any(rendered)
-            held += [
-                self.render(r) if b is None else b for r, b in zip(results, rendered, strict=True)
-            ]
+            made = zip(results, rendered, strict=True)
+            self._held += [self.render(r) if b is None else b for r, b in made]
         self.flush()
 
     def flush(self) -> None:
