@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .._run.runner import FetchRun
     from .summary import Tally
 
-__all__ = ["Console", "WriteFailed"]
+__all__ = ["Console", "WriteFailed", "write_errors"]
 
 _TICK_SECONDS = 0.5  # how often the bar's counts are redrawn while nothing finishes
 #: Back to the start of the line and erase it: what tqdm's own clearing leaves (a `^C`
@@ -125,7 +125,7 @@ class Console:
             parts.append("waiting on per-host cap")
         bar.set_postfix_str(", ".join(parts), refresh=False)
 
-    def count(self, tally: Tally, finished: int = 1) -> None:
+    def count(self, tally: Tally, finished: int) -> None:
         """Advance the bar by `finished` records, with the run's counts beside it (and a
         word when the per-host cap is what holds the run back)."""
         bar = self._bar
@@ -153,11 +153,11 @@ class Console:
         when its node made them), the bar cleared once around them if it is drawn on the
         same terminal. `WriteFailed` if they cannot be written, `BrokenPipeError` as it
         comes."""
-        with _write_errors(), self._bar_cleared(self._to_terminal):
+        with write_errors(), self._bar_cleared(self._to_terminal):
             self._writer.write_all(results, rendered)
 
     def close_writer(self) -> None:
-        with _write_errors():
+        with write_errors():
             self._writer.close()
 
     def note(self, line: str) -> None:
@@ -192,7 +192,7 @@ class Console:
 
 
 @contextmanager
-def _write_errors() -> Iterator[None]:
+def write_errors() -> Iterator[None]:
     """A failed write (disk full) as `WriteFailed`; a closed pipe stays `BrokenPipeError`."""
     try:
         yield

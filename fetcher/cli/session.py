@@ -32,7 +32,7 @@ from .._output.resume import Finished, FinishedURLs
 from .._output.sanitize import sanitize_text
 from .._run.api import fetch_all
 from .._run.runner import FetchRun
-from .console import Console, WriteFailed
+from .console import Console, WriteFailed, write_errors
 from .exit import Outcome
 from .summary import Tally, plural
 
@@ -183,7 +183,8 @@ class Session:
         if self._plan.record_filter.passes(result):
             return True
         if self._plan.filtered is not None:
-            self._plan.filtered.write(result)
+            with write_errors():  # (a full disk: one line, as for FILE itself)
+                self._plan.filtered.write(result)
         self._counted(result, written=False)
         return False
 

@@ -3,16 +3,22 @@ while the run waits."""
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import io
 import json
 import threading
 
+import pytest
+
 from fetcher._core.options import FetchOptions
+from fetcher._core.result import FetchResult
 from fetcher._output.filters import RecordFilter, parse_statuses
 from fetcher._output.formats import make_writer
 from fetcher.cli.console import Console
 from fetcher.cli.env import Stderr
 from fetcher.cli.session import Plan, Session
+from fetcher.cli.summary import Tally
 from tests.support.local import LocalServer
 
 
@@ -93,3 +99,46 @@ def test_a_record_followed_by_a_filtered_one_is_not_held(server: LocalServer) ->
         records = [json.loads(line) for line in stream.getvalue().decode().splitlines()]
         assert [record["title"] for record in records] == ["kept", "last"], scene
         assert session.tally.ok == 2 and session.tally.filtered == 1
+
+
+def test_the_tally_counts_ok_and_failed_as_records_say() -> None:
+    """`Tally.count` writes out `FetchResult.ok` for speed: the two must agree."""
+    base = FetchResult(
+        url="u", final_url="u", status=200, title=None, bytes=1, elapsed=0.1, error=None
+    )
+    records = [
+        base,
+        dataclasses.replace(base, status=399),
+        dataclasses.replace(base, status=400),
+        dataclasses.replace(base, status=503),
+        dataclasses.replace(base, status=None, error="refused", error_kind="refused"),
+        dataclasses.replace(base, status=200, error="cut off", error_kind="timeout"),
+    ]
+    tally = Tally()
+    tally.count(records, written=True)
+    tally.count(records[:2], written=False)
+    assert (tally.ok, tally.failed) == (sum(r.ok for r in records), sum(not r.ok for r in records))
+    assert (tally.written, tally.filtered) == (6, 2)
+    assert tally.by_status == {200: 1, 399: 1, 400: 1, 503: 1}
+    assert tally.by_kind == {"refused": 1, "timeout": 1}
+
+
+class Full(io.BytesIO):
+    """A stream on a full disk."""
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_under_the_filtered_records_ends_the_run_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """FILE.filtered failing to take a record is a write error like FILE's, not a crash."""
+    console = Console(make_writer("jsonl", Recorded()), Stderr(), show_summary=False)
+    match_200 = RecordFilter(match_status=parse_statuses("200", "--match-status"))
+    plan = Plan(record_filter=match_200, filtered=make_writer("jsonl", Full()))
+    outcome = Session(console, FetchOptions(workers=1), plan).run_all(iter(["ftp://x.invalid/"]))
+    assert outcome.write_error == "No space left on device"
+    assert (
+        capsys.readouterr().err == "fetcher: error: cannot write records: No space left on device\n"
+    )
