@@ -104,7 +104,7 @@ def test_a_signal_stops_in_order_and_keeps_what_finishes_in_the_grace(
     out = tmp_path / "out.jsonl"
     command = [str(FETCHER), urls, "-e", executor, "-w", "3", "-f", "jsonl", "-o", str(out)]
     with subprocess.Popen(
-        [*command, "--timeout", "60", "--grace", "1"],  # the hang holds the stop for the grace
+        [*command, "--timeout", "60", "--grace", "0.5"],  # the hang holds the stop for it
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
