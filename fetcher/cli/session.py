@@ -12,6 +12,7 @@ It writes through the `Console`, sums up in a `Tally`, and returns an `Outcome`;
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 import time
@@ -214,13 +215,16 @@ class Session:
         the run has ready to follow it at once (`take_ready`), written in one piece and
         then counted, before the run waits. Records whose write failed are not counted."""
         filtering = self._plan.record_filter.active
+        making = self._plan.lines is not None  # else no record has a line made elsewhere
         take, line_of = run.take_ready, run.line_of
         for result in results:
             burst = [result, *take()]
-            lines = [line_of(record) for record in burst]  # (all: the run keeps none)
+            # Every record's line is taken, a filtered one's too: the run keeps none.
+            lines = [line_of(record) for record in burst] if making else None
             if filtering:
-                kept = [i for i, record in enumerate(burst) if self._passes(record)]
-                burst, lines = [burst[i] for i in kept], [lines[i] for i in kept]
+                kept = [self._passes(record) for record in burst]
+                burst = list(itertools.compress(burst, kept))
+                lines = None if lines is None else list(itertools.compress(lines, kept))
             if burst:
                 self._console.write_all(burst, lines)
                 self._count(burst, written=True)

@@ -52,13 +52,12 @@ class Tally:
         self.written += len(records)
         ok = 0
         by_kind, by_status = self.by_kind, self.by_status
-        for record in records:  # (`record.ok`, written out)
-            status = record.status
+        for record in records:
+            ok += record.ok
             if record.error_kind is not None:
                 by_kind[record.error_kind] += 1
-            elif status is not None:
-                by_status[status] += 1
-                ok += record.error is None and status < 400
+            elif record.status is not None:
+                by_status[record.status] += 1
         self.ok += ok
         self.failed += len(records) - ok
 

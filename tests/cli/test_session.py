@@ -102,7 +102,7 @@ def test_a_record_followed_by_a_filtered_one_is_not_held(server: LocalServer) ->
 
 
 def test_the_tally_counts_ok_and_failed_as_records_say() -> None:
-    """`Tally.count` writes out `FetchResult.ok` for speed: the two must agree."""
+    """`Tally.count`'s ok and failed follow `FetchResult.ok`, a burst at a time."""
     base = FetchResult(
         url="u", final_url="u", status=200, title=None, bytes=1, elapsed=0.1, error=None
     )
