@@ -138,6 +138,11 @@ class Node(PartsWriting):
         self._finish: float | None = None  # the grace period asked for by the client
         self._succeeded = False  # a successful record has been posted
         self._urgent = False  # the outbox holds the node's first success: send it now
+        #: When (`time.monotonic()`) the next frame of records may leave: at once after a
+        #: frame that left nothing behind on a quiet link, else the grid's next tick.
+        self._due_at = 0.0
+        self._sending = threading.Lock()  # taking a batch and sending it, one thread at a time
+        self._conn: socket.socket | None = None  # the client's, once it is ours
         self._run = FetchRun(self._items(), options, numbered=True)
         self._run.start()  # its pool and HTTP clients, before the first URL
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -163,6 +168,7 @@ class Node(PartsWriting):
             try:
                 if hmac.compare_digest(read_frame(conn) or b"", self._secret):
                     fetching = True
+                    self._conn = conn
                     writing = self._write if self._sink is None else self._write_parts
                     for target in (self._fetch, writing):
                         threading.Thread(target=target, args=(conn,), daemon=True).start()
@@ -230,7 +236,12 @@ class Node(PartsWriting):
 
     def _post(self, record: FetchResult) -> None:
         """Queue a record for the client; the node's first success leaves at once (a
-        race's winner is the first success of the node that fetched it)."""
+        race's winner is the first success of the node that fetched it).
+
+        A record that finds its frame due (the tick has come, or a batch is full) sends
+        the frame itself, here, in the thread that iterates the run: that thread holds
+        the GIL already, where the writer, woken at the tick, would wait for it among
+        the node's fetching threads (on a busy machine, 10 ms late and more at times)."""
         if self._sink is not None:
             self._post_to_part(record)
             return
@@ -238,10 +249,21 @@ class Node(PartsWriting):
             if not self._succeeded and record.ok:  # first in line: in the very next frame
                 self._outbox.appendleft(record)
                 self._succeeded = self._urgent = True
-                self._condition.notify_all()
+            else:
+                self._outbox.append(record)
+            due = self._urgent or len(self._outbox) >= BATCH
+            if not due and time.monotonic() < self._due_at:
+                if len(self._outbox) == 1:  # the writer sends it at the tick
+                    self._condition.notify_all()
                 return
-            self._outbox.append(record)
-            if len(self._outbox) == 1 or len(self._outbox) >= BATCH:
+        conn = self._conn
+        if conn is not None and self._sending.acquire(blocking=False):
+            try:
+                self._send_batch(conn)
+            finally:
+                self._sending.release()
+        else:  # (the writer is sending: what is left goes with its next frame)
+            with self._condition:
                 self._condition.notify_all()
 
     def _status(self) -> dict[str, Any]:
@@ -260,27 +282,38 @@ class Node(PartsWriting):
         grid is every node's (`_flush_deadline`): the client then takes the frames of
         its nodes together, in one wake-up, not one each. (A frame on a quiet link just
         before a tick may be followed by one at the tick: the one time two frames leave
-        less than `FLUSH_SECONDS` apart.)"""
-        sent_at: float | None = None  # when (`time.time()`) the last frame left, if it waits
+        less than `FLUSH_SECONDS` apart.)
+
+        In a busy run the thread posting a record usually sends the frame (`_post`): this
+        one sends what is due when no record comes to send it, and the end."""
         while True:
             with self._condition:
                 while not self._outbox and not self._ended and not self._closed:
                     self._condition.wait()
                 if self._closed:
                     return
-                flush_at = time.monotonic() if sent_at is None else _flush_deadline(sent_at)
                 while len(self._outbox) < BATCH and not self._ended and not self._closed:
-                    left = flush_at - time.monotonic()
+                    left = self._due_at - time.monotonic()
                     if left <= 0 or self._urgent:
                         break
                     self._condition.wait(left)
-                self._urgent = False
-                batch = self._take_batch()
-                last = self._ended and not self._outbox
-                # Records left behind (more than a batch came) have waited: they go next.
-                sent_at = time.time() if not self._outbox else None
-            if not send_or_drop(conn, self._frames(batch, last)) or last:
-                return  # (gone: the client moves the URLs)
+            with self._sending:
+                if not self._send_batch(conn):
+                    return  # (gone: the client moves the URLs; or the end is sent)
+
+    def _send_batch(self, conn: socket.socket) -> bool:
+        """Send a frame of what the outbox holds (and the end, once the run has ended and
+        the outbox is empty); False once the end is sent or the client is gone. The
+        caller holds `_sending`."""
+        with self._condition:
+            if not self._outbox and not self._ended:
+                return not self._closed  # (another thread sent them)
+            self._urgent = False
+            batch = self._take_batch()
+            last = self._ended and not self._outbox
+            # Records left behind (more than a batch came) have waited: they go next.
+            self._due_at = _flush_deadline(time.time()) if not self._outbox else 0.0
+        return send_or_drop(conn, self._frames(batch, last)) and not last
 
     def _frames(self, batch: list[FetchResult], last: bool) -> Iterator[bytes]:
         """The frames of a batch of records, and the end if `last`, made as they leave."""

@@ -312,6 +312,35 @@ def test_a_busy_nodes_frames_leave_on_the_ticks_of_the_wall_clocks_grid(
     assert tick - 0.01 <= came < tick + 0.15, (sent % 0.6, came - tick)
 
 
+def test_a_record_that_finds_its_frame_due_sends_it_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The thread posting a record sends the frame once it is due, with the records that
+    waited for the tick: on a busy node the writer, woken at the tick, may wait long for
+    the GIL. (Here the node has no writer at all.)"""
+    monkeypatch.setattr(node_module, "FLUSH_SECONDS", 0.3)
+    writing = threading.Event()
+    monkeypatch.setattr(Node, "_write", lambda self, conn: writing.set())
+    node = Node(FetchOptions(workers=1), b"s", "127.0.0.1")
+    record = FetchResult("http://f/", None, 404, None, 0, 0.0, None)
+
+    def indexes(sock: socket.socket) -> list[int]:
+        frame = read_frame(sock)
+        assert frame is not None
+        return sorted(record.index or 0 for record in decode_records(decode(frame)))
+
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        send_frame(sock, b"s")
+        assert writing.wait(10)  # the client is the node's: its writer would start now
+        time.sleep((0.02 - time.time() % 0.3) % 0.3)  # early between two ticks
+        node._post(replace(record, index=1))
+        assert indexes(sock) == [1]  # a quiet link: at once
+        node._post(replace(record, index=2))  # the frame is not due: it waits
+        time.sleep(max(0.0, node._due_at - time.monotonic()) + 0.01)  # the tick passes
+        node._post(replace(record, index=3))
+        assert indexes(sock) == [2, 3]
+
+
 @pytest.mark.parametrize("sent_ago", [0.0, 0.013, 0.039, 0.5, -3600.0])
 def test_a_frame_waits_for_the_next_tick_and_never_longer_than_the_interval(
     sent_ago: float,
