@@ -17,7 +17,7 @@ records over 50 ms.
 
 The time a record spends in the node's runner before the outbox, and in the client after
 it is taken, is not counted: the figures are a lower bound of the delay. Everything is on
-127.0.0.0/8; on a machine whose cores the nodes keep busy, every thread (a node's writer,
+127.0.0.0/8; on a machine whose cores the nodes keep busy, every thread (a node's own,
 the client) runs late at times, and the tail says by how much.
 """
 
