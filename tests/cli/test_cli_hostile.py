@@ -405,21 +405,21 @@ def test_utf8_header_values_go_out_as_given(raw_server: RawServer, tmp_path: Pat
 
 
 def test_total_timeout_bounds_a_url_across_retries(raw_server: RawServer, tmp_path: Path) -> None:
-    async def one_byte_a_second(peer: Peer, request: Request) -> None:
+    async def one_byte_every_half_second(peer: Peer, request: Request) -> None:
         peer.send(response(200, b"", [("Content-Type", "text/html")], length=100))
         for _ in range(100):
             peer.send(b"x")
             await peer.drain()
-            await asyncio.sleep(1)
+            await asyncio.sleep(0.5)
 
-    url = raw_server.route("/one-byte-a-second", one_byte_a_second)
+    url = raw_server.route("/one-byte-every-half-second", one_byte_every_half_second)
     started = time.monotonic()
     result = fetcher(
-        write_list(tmp_path, url), "--timeout", "2", "--total-timeout", "3", "-f", "jsonl"
+        write_list(tmp_path, url), "--timeout", "1", "--total-timeout", "1.5", "-f", "jsonl"
     )
-    assert time.monotonic() - started < 3.5 + 0.5  # 0.5 s for the interpreter's start-up
+    assert time.monotonic() - started < 2 + 0.5  # 0.5 s for the interpreter's start-up
     record = json.loads(result.stdout)
-    assert record["error"] == "gave up after 3s (2 attempts)"
+    assert record["error"] == "gave up after 1.5s (2 attempts)"
     assert tuple(record) == FIELDS
 
 
