@@ -95,6 +95,9 @@ class Feeder:
                 if self._stopped:
                     return
                 buffer.append(item)
+                if self._stopped:  # (stopped as it appended: `stop` leaves the buffer empty)
+                    buffer.clear()
+                    return
                 if not self._signalled:
                     with condition:
                         self._signal()

@@ -138,8 +138,9 @@ class Node(PartsWriting):
         self._finish: float | None = None  # the grace period asked for by the client
         self._succeeded = False  # a successful record has been posted
         self._urgent = False  # the outbox holds the node's first success: send it now
-        #: When (`time.monotonic()`) the next frame of records may leave: at once after a
-        #: frame that left nothing behind on a quiet link, else the grid's next tick.
+        #: When (`time.monotonic()`) the next frame of records may leave: 0 (at once)
+        #: after a frame that left records behind, else the grid's next tick after the
+        #: last frame (long past when a record comes to a quiet link).
         self._due_at = 0.0
         self._sending = threading.Lock()  # taking a batch and sending it, one thread at a time
         self._conn: socket.socket | None = None  # the client's, once it is ours
@@ -241,7 +242,9 @@ class Node(PartsWriting):
         A record that finds its frame due (the tick has come, or a batch is full) sends
         the frame itself, here, in the thread that iterates the run: that thread holds
         the GIL already, where the writer, woken at the tick, would wait for it among
-        the node's fetching threads (on a busy machine, 10 ms late and more at times)."""
+        the node's fetching threads (on a busy machine, 10 ms late and more at times).
+        Meanwhile the run starts no URL, so only frames without bodies leave here (a
+        frame of bodies may be megabytes for a slow client: the writer sends those)."""
         if self._sink is not None:
             self._post_to_part(record)
             return
@@ -251,20 +254,25 @@ class Node(PartsWriting):
                 self._succeeded = self._urgent = True
             else:
                 self._outbox.append(record)
-            due = self._urgent or len(self._outbox) >= BATCH
-            if not due and time.monotonic() < self._due_at:
+            if not self._due():
                 if len(self._outbox) == 1:  # the writer sends it at the tick
                     self._condition.notify_all()
                 return
         conn = self._conn
-        if conn is not None and self._sending.acquire(blocking=False):
-            try:
-                self._send_batch(conn)
-            finally:
-                self._sending.release()
-        else:  # (the writer is sending: what is left goes with its next frame)
-            with self._condition:
+        if conn is None or self._options.keep_body or not self._sending.acquire(blocking=False):
+            with self._condition:  # the writer sends it (or is sending: then next)
                 self._condition.notify_all()
+            return
+        try:
+            self._send_batch(conn)
+        finally:
+            self._sending.release()
+
+    def _due(self) -> bool:
+        """Whether a frame of records may leave now (the lock is held)."""
+        if self._urgent or len(self._outbox) >= BATCH:
+            return True
+        return time.monotonic() >= self._due_at
 
     def _status(self) -> dict[str, Any]:
         run = self._run
@@ -306,13 +314,15 @@ class Node(PartsWriting):
         the outbox is empty); False once the end is sent or the client is gone. The
         caller holds `_sending`."""
         with self._condition:
-            if not self._outbox and not self._ended:
-                return not self._closed  # (another thread sent them)
+            if not self._ended and (not self._outbox or not self._due()):
+                return not self._closed  # (another thread sent them, and the tick moved)
             self._urgent = False
             batch = self._take_batch()
             last = self._ended and not self._outbox
             # Records left behind (more than a batch came) have waited: they go next.
             self._due_at = _flush_deadline(time.time()) if not self._outbox else 0.0
+            if self._outbox:
+                self._condition.notify_all()  # (the writer sends them if no record comes)
         return send_or_drop(conn, self._frames(batch, last)) and not last
 
     def _frames(self, batch: list[FetchResult], last: bool) -> Iterator[bytes]:
