@@ -241,6 +241,13 @@ def test_a_frame_longer_than_the_reader_allows_is_refused() -> None:
     assert frame_limit(10**9, keep_body=False) == MAX_FRAME
 
 
+def frame_indexes(sock: socket.socket) -> list[int]:
+    """The indexes of the records in the next frame a node sends on `sock`, sorted."""
+    frame = read_frame(sock)
+    assert frame is not None
+    return sorted(record.index or 0 for record in decode_records(decode(frame)))
+
+
 def test_a_node_serves_only_the_client_that_knows_its_secret(server: LocalServer) -> None:
     url = server.html("/node/secret", "<title>s</title>")
     node = Node(FetchOptions(workers=2), b"the-secret", "127.0.0.1")
@@ -272,20 +279,15 @@ def test_a_node_sends_its_first_success_at_once_and_batches_the_rest(
     ]
     node = Node(FetchOptions(workers=2, retries=0), b"s", "127.0.0.1")
 
-    def indexes(sock: socket.socket) -> list[int]:
-        frame = read_frame(sock)
-        assert frame is not None
-        return sorted(record.index or 0 for record in decode_records(decode(frame)))
-
     with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
         send_frame(sock, b"s")
         send_frame(sock, encode({"urls": [[1, urls[0]], [2, urls[1]]]}))
-        assert indexes(sock) == [1]  # a quiet link: at once
-        assert indexes(sock) == [2]  # 0.3 s later, not ten minutes: the first success
+        assert frame_indexes(sock) == [1]  # a quiet link: at once
+        assert frame_indexes(sock) == [2]  # 0.3 s later, not ten minutes: the first success
         send_frame(sock, encode({"urls": [[3, urls[2]], [4, urls[3]]]}))
         server.wait_for(lambda s: s.hits.get("/urgent/later") == s.hits.get("/urgent/gone") == 1)
         send_frame(sock, encode({"finish": 10}))
-        assert indexes(sock) == [3, 4]  # a second success waits for its batch
+        assert frame_indexes(sock) == [3, 4]  # a second success waits for its batch
         assert decode(read_frame(sock) or b"{}") == {"end": True}
 
 
@@ -324,21 +326,16 @@ def test_a_record_that_finds_its_frame_due_sends_it_itself(
     node = Node(FetchOptions(workers=1), b"s", "127.0.0.1")
     record = FetchResult("http://f/", None, 404, None, 0, 0.0, None)
 
-    def indexes(sock: socket.socket) -> list[int]:
-        frame = read_frame(sock)
-        assert frame is not None
-        return sorted(record.index or 0 for record in decode_records(decode(frame)))
-
     with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
         send_frame(sock, b"s")
         assert writing.wait(10)  # the client is the node's: its writer would start now
         time.sleep((0.02 - time.time() % 0.3) % 0.3)  # early between two ticks
         node._post(replace(record, index=1))
-        assert indexes(sock) == [1]  # a quiet link: at once
+        assert frame_indexes(sock) == [1]  # a quiet link: at once
         node._post(replace(record, index=2))  # the frame is not due: it waits
         time.sleep(max(0.0, node._due_at - time.monotonic()) + 0.01)  # the tick passes
         node._post(replace(record, index=3))
-        assert indexes(sock) == [2, 3]
+        assert frame_indexes(sock) == [2, 3]
 
 
 @pytest.mark.parametrize("sent_ago", [0.0, 0.013, 0.039, 0.5, -3600.0])
@@ -373,9 +370,7 @@ def test_a_first_success_behind_more_than_a_batch_is_in_the_next_frame(
         send_frame(sock, b"s")
         frames = []
         for _ in range(2):  # within the socket's 10 s, not the ten-minute interval
-            frame = read_frame(sock)
-            assert frame is not None
-            frames.append(sorted(record.index or 0 for record in decode_records(decode(frame))))
+            frames.append(frame_indexes(sock))
         assert frames == [[1, 2, 9], [3]]
 
 
