@@ -73,13 +73,18 @@ def start_cluster(
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    own_session = getattr(args, "own_session", False)
     scheduler = subprocess.Popen(
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
     )
+    # A process group of its own (to end it whole), in this session: Linux's autogroup
+    # scheduler shares the CPU fairly between sessions, so workers in a session of their
+    # own would get as much CPU as the server, scheduler and client together (see
+    # docs/benchmarks.md, "One session").
     worker = subprocess.Popen(
         [DASK, "worker", address, "--nworkers", str(args.nodes), "--nthreads", str(args.threads),
          "--host", "127.0.0.1", "--no-dashboard", *(f"--preload={p}" for p in preload)],
-        start_new_session=True, **quiet,
+        **({"start_new_session": True} if own_session else {"process_group": 0}), **quiet,
     )  # fmt: skip
     import distributed
 
@@ -224,6 +229,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-tasks", action="store_true", help="leave out dask-tasks")
     parser.add_argument("--parts", action="store_true", help="also dask-parts: -e dask --parts DIR")
+    parser.add_argument(
+        "--own-session", action="store_true",
+        help="start the workers in a session of their own (to show what that costs them)",
+    )  # fmt: skip
     measure(parser.parse_args())
 
 
