@@ -35,7 +35,7 @@ from .._core.options import FetchOptions
 from .._core.result import Attempt
 from .._core.signals import signals_blocked
 from .._http.client import PageFetcher
-from .base import Pool
+from .base import REAP_SECONDS, Pool
 from .processes import (
     crash_if_marked,
     crash_marker,
@@ -114,8 +114,16 @@ class ProcessPool:
         # shutdown(cancel_futures=True) alone waits for running tasks, and leaving worker
         # processes behind would keep the output pipe open: terminate them.
         processes = pool_processes(self._executor)
+        # (taken first: shutdown forgets it)
+        manager = getattr(self._executor, "_executor_manager_thread", None)
         self._executor.shutdown(wait=False, cancel_futures=True)
         end_processes(processes)
+        # Its manager thread then sees the workers gone and closes its wake-up pipe. Let
+        # it finish first: concurrent.futures' exit hook writes to that pipe, and on
+        # Python 3.11 a close between its check and its write printed a traceback
+        # ("Bad file descriptor") as fetcher exited after a signal.
+        if manager is not None:
+            manager.join(REAP_SECONDS)
 
     def alone(self) -> Pool | None:
         return ProcessPool(replace(self._options, workers=1))

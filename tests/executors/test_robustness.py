@@ -278,6 +278,23 @@ def test_a_pool_that_breaks_as_a_url_goes_in_is_replaced_at_once(server: LocalSe
     pool.shutdown()
 
 
+def test_an_abort_returns_after_the_pools_manager_thread_has_ended(server: LocalServer) -> None:
+    """A run stopped by a signal aborts its process pool, then the interpreter exits:
+    concurrent.futures' exit hook writes to the pool's wake-up pipe, which its manager
+    thread closes as it ends, without a lock (on Python 3.11 the two met now and then,
+    and fetcher printed "Bad file descriptor" under its summary). After `abort()` that
+    thread has ended, so the hook finds the pipe closed and leaves it alone."""
+    hang = server.add("/abort/manager/hang", hang=True)
+    pool = ProcessPool(FetchOptions(executor="process", workers=2, retries=0, timeout=60))
+    future = pool.submit(hang)
+    server.wait_for(lambda s: s.hits.get("/abort/manager/hang", 0) == 1)
+    manager = pool._executor._executor_manager_thread  # type: ignore[attr-defined]
+    assert manager is not None and manager.is_alive()
+    pool.abort()
+    assert not manager.is_alive()
+    assert future.done()
+
+
 def _a_worker_pid(run: object) -> int:
     pool = run._pool  # type: ignore[attr-defined]
     if hasattr(pool, "_executor"):
