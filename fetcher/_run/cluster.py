@@ -56,8 +56,9 @@ __all__ = ["ClusterRun"]
 
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
 #: While the nodes' frames are small, the links' loop reads them at most this often
-#: (`LinkLoop`): a record waits at most 40 ms at its node and this here, which leaves
-#: 2 ms of the 50 ms a record may take to reach the run for the network and the turn.
+#: (`LinkLoop`): a record waits at most 30 ms at its node and this here, which leaves
+#: 12 ms of the 50 ms a record may take to reach the run for the network, the turn and
+#: threads late for their GIL.
 _PACE_SECONDS = 0.008
 
 

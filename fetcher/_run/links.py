@@ -5,7 +5,7 @@
 One selector for all the nodes, in the thread that runs the run: no sender and receiver
 thread a node, nor a thread of its own, since each hand-off between threads costs more
 CPU than a small frame's records. While the nodes' frames are small it reads at most
-every 8 ms: each busy node sends a frame every 40 ms however few records it holds, on
+every 8 ms: each busy node sends a frame every 30 ms however few records it holds, on
 the same ticks of the wall clock as every other node (`node`), and the frames that came
 meanwhile are taken in one turn. Figures in docs/benchmarks.md ("How many nodes one
 client drives").
