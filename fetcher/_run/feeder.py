@@ -92,10 +92,8 @@ class Feeder:
                     with condition:
                         while len(buffer) >= capacity and not self._stopped:
                             condition.wait()
-                if self._stopped:
-                    return
                 buffer.append(item)
-                if self._stopped:  # (stopped as it appended: `stop` leaves the buffer empty)
+                if self._stopped:  # (before or as it appended: `stop` leaves the buffer empty)
                     buffer.clear()
                     return
                 if not self._signalled:

@@ -368,9 +368,8 @@ def test_a_first_success_behind_more_than_a_batch_is_in_the_next_frame(
     node._post(FetchResult("http://w/", "http://w/", 200, "w", 1, 0.0, None, index=9))
     with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
         send_frame(sock, b"s")
-        frames = []
-        for _ in range(2):  # within the socket's 10 s, not the ten-minute interval
-            frames.append(frame_indexes(sock))
+        # within the socket's 10 s, not the ten-minute interval
+        frames = [frame_indexes(sock) for _ in range(2)]
         assert frames == [[1, 2, 9], [3]]
 
 
