@@ -141,21 +141,6 @@ def scan_site() -> Iterator[ScanSite]:
 DASK = Path(sys.executable).with_name("dask")
 
 
-#: Fixtures whose tests run in one pytest-xdist worker (the `xdist_group` of `--dist
-#: loadgroup`, in pyproject.toml): the session's one Dask cluster is started once, not
-#: once a worker; a server on 127.0.0.7:80 is bound by one test at a time.
-SERIAL_GROUPS = {"scheduler_address": "cluster", "plain_on_port_80": "port-80"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put each test using a fixture of `SERIAL_GROUPS` in that fixture's group."""
-    for item in items:
-        for fixture in getattr(item, "fixturenames", ()):
-            if fixture in SERIAL_GROUPS:
-                item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[fixture]))
-
-
 @pytest.fixture(scope="session")
 def scheduler_address() -> Iterator[str]:
     """A `dask scheduler` and a `dask worker --nworkers 2` on 127.0.0.1 (as shipped: each

@@ -3,6 +3,7 @@ be reported as data (`follow=False`, `location`); `keep_body` keeps the decoded 
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import socket
@@ -73,8 +74,18 @@ def test_a_refused_line_with_a_port_does_not_fall_back(refused_url: str, executo
 
 
 @pytest.fixture
-def plain_on_port_80() -> Iterator[str]:
-    """An HTTP server on 127.0.0.7:80 (nothing on 443): a host whose https is refused."""
+def plain_on_port_80(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTP server on 127.0.0.7:80 (nothing on 443): a host whose https is refused.
+
+    One test at a time has it, across pytest-xdist's workers too: a lock file in the
+    folder above each worker's temporary folder, which is the run's."""
+    lock_path = tmp_path_factory.getbasetemp().parent / "port-80.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
+        yield from _serve_on_port_80()
+
+
+def _serve_on_port_80() -> Iterator[str]:
     try:
         listener = socket.create_server(("127.0.0.7", 80))
     except OSError:
