@@ -13,7 +13,8 @@ one clock (`time.time()`). Reported per run: the percentiles of outbox-to-client
 its two parts: at the node, outbox to frame; after it, frame to client) and the share of
 records over 50 ms; then, over all runs, how many records came later than that and the
 slowest, and the full passes of the nodes' garbage collector during the runs (each
-stops every thread of its node) with the longest.
+stops every thread of its node; a worker's own `gc.collect()` counts too) with the
+longest.
 
     python scripts/cluster_delivery.py --nodes 2 --threads 16 --latency-ms 0
     python scripts/cluster_delivery.py --nodes 2 --threads 32 --latency-ms 50

@@ -9,8 +9,7 @@ The node runs a `FetchRun` on the thread executor with as many workers as its Da
 worker has threads (`nthreads`), so the per-host cap, retries, `Retry-After` and backoff
 are applied here, exactly, for the hosts this node owns (see `cluster`); `--rate` is
 shared evenly among the nodes of a run. Its `PageFetcher`s are built before the first
-URL (warm imports and clients), and while it runs the garbage collector's full passes
-skip the worker's older objects (`fetcher._core.heap`).
+URL (warm imports and clients).
 
 It serves one client. `{"finish": grace}` stops it in order (what is in flight gets
 `grace` seconds and its records, then `{"end": true}`); the connection closing stops it
@@ -35,7 +34,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from .._core.heap import hold_old_objects, release_old_objects
 from .._core.limits import allow_many_connections
 from .._core.options import FetchOptions
 from .._core.parts import PartSink
@@ -153,8 +151,6 @@ class Node(PartsWriting):
         self._listener = socket.create_server((host, 0), family=family)
         self._listener.settimeout(_ACCEPT_SECONDS)
         self.port: int = self._listener.getsockname()[1]
-        self._released = False
-        hold_old_objects()  # full collections skip the worker's objects (`heap`)
         with signals_blocked():
             threading.Thread(target=self._serve, name="fetcher-node", daemon=True).start()
 
@@ -164,7 +160,7 @@ class Node(PartsWriting):
                 conn, _ = self._listener.accept()
         except OSError:  # no client came: nothing will iterate the run
             self._stop()
-            self._close_run()
+            self._run.close()
             return
         fetching = False
         with conn:
@@ -184,7 +180,7 @@ class Node(PartsWriting):
             finally:
                 self._stop()
                 if not fetching:  # a stranger's connection: nothing iterates the run
-                    self._close_run()
+                    self._run.close()
 
     def _read(self, conn: socket.socket) -> None:
         while (frame := read_frame(conn)) is not None:
@@ -235,20 +231,10 @@ class Node(PartsWriting):
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         finally:
-            self._close_run()
+            run.close()
             with self._condition:
                 self._ended = True
                 self._condition.notify_all()
-
-    def _close_run(self) -> None:
-        """Close the run (once: one thread ends the node) and give the collector back
-        the objects it skipped meanwhile."""
-        try:
-            self._run.close()
-        finally:
-            if not self._released:
-                self._released = True
-                release_old_objects()
 
     def _post(self, record: FetchResult) -> None:
         """Queue a record for the client; the node's first success leaves at once (a

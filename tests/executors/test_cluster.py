@@ -7,7 +7,6 @@ as shipped); skipped only when the optional extra is not installed.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 import os
@@ -26,7 +25,6 @@ from typing import Any
 import pytest
 
 from fetcher import FetchOptions, FetchResult, FetchRun, fetch_all
-from fetcher._core import heap
 from fetcher._core.errors import ExecutorError
 from fetcher._executors.wire import (
     MAX_FRAME,
@@ -264,48 +262,6 @@ def test_a_node_serves_only_the_client_that_knows_its_secret(server: LocalServer
     assert server.hits.get("/node/secret", 0) == 0
     with pytest.raises(OSError):  # and it served its one connection: nobody else gets in
         socket.create_connection(("127.0.0.1", node.port), timeout=2).recv(1)
-
-
-def test_a_node_keeps_older_objects_out_of_full_collections_while_it_runs(
-    server: LocalServer,
-) -> None:
-    """A full pass of the collector over a Dask worker's objects stopped a node for 50-80
-    ms: while a node runs, the objects older than it are frozen (`heap`), and once it has
-    ended (before its last frame leaves) they are back in the collector's view."""
-    url = server.html("/node/heap", "<title>h</title>")
-    before = heap._holders  # (a node of another test may still wait for its client)
-    node = Node(FetchOptions(workers=1), b"s", "127.0.0.1")
-    assert heap._holders == before + 1 and gc.get_freeze_count() > 1000
-    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
-        send_frame(sock, b"s")
-        send_frame(sock, encode({"urls": [[1, url]]}))
-        assert frame_indexes(sock) == [1]
-        assert heap._holders == before + 1
-        send_frame(sock, encode({"finish": 1}))
-        assert decode(read_frame(sock) or b"{}") == {"end": True}
-    assert heap._holders == before
-    if before == 0:
-        assert gc.get_freeze_count() == 0
-
-
-def test_the_freeze_is_shared_and_the_last_holder_thaws() -> None:
-    """Nodes of two runs in one process share one freeze (the second freezes nothing
-    more: objects made meanwhile stay in the collector's view), and only the last node's
-    end thaws. (A frozen object freed meanwhile leaves the count.)"""
-    before = heap._holders
-    heap.hold_old_objects()
-    frozen = gc.get_freeze_count()
-    assert frozen > 1000
-    made_meanwhile = [[] for _ in range(1000)]
-    heap.hold_old_objects()
-    assert gc.get_freeze_count() <= frozen
-    heap.release_old_objects()
-    assert 0 < gc.get_freeze_count() <= frozen
-    heap.release_old_objects()
-    assert heap._holders == before
-    if before == 0:
-        assert gc.get_freeze_count() == 0
-    assert len(made_meanwhile) == 1000
 
 
 def test_a_node_sends_its_first_success_at_once_and_batches_the_rest(
