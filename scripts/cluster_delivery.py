@@ -90,20 +90,18 @@ def _patch_node() -> None:
 
 
 def _note_full_collections() -> None:
-    """Note (start, ms) of each full pass of this process's garbage collector."""
+    """Note (start, end) of each full pass of this process's garbage collector."""
     import gc
 
-    path = Path(os.environ[LOG_ENV]) / f"collections-{os.getpid()}.txt"
+    ended = _log_to("collections")
     started = [0.0]
 
     def note(phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2:
-            return
-        if phase == "start":
-            started[0] = time.time()
-            return
-        with path.open("a") as out:
-            out.write(f"{started[0]:.6f} {(time.time() - started[0]) * 1000:.1f}\n")
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.time()
+            else:
+                ended([f"{started[0]:.6f}"], flush=True)
 
     gc.callbacks.append(note)
 
@@ -156,15 +154,17 @@ def _collections(folder: Path, start: float, end: float) -> list[float]:
     pauses = []
     for path in folder.glob("collections-*.txt"):
         for line in path.read_text().splitlines():
-            began, took = map(float, line.split())
+            began, ended = map(float, line.split())
             if start <= began <= end:
-                pauses.append(took)
+                pauses.append((ended - began) * 1000)
     return pauses
 
 
-def measure_once(args: argparse.Namespace, address: str, urls: Path) -> dict[str, dict[str, float]]:
-    """One run of the client over `urls`: the delays' summaries, in ms, and the nodes'
-    full collections (`"collections"`: how many, the longest)."""
+def measure_once(
+    args: argparse.Namespace, address: str, urls: Path
+) -> tuple[dict[str, dict[str, float]], list[float]]:
+    """One run of the client over `urls`: the delays' summaries, and how long each of
+    the nodes' full collections took, in ms."""
     logs = Path(os.environ[LOG_ENV])
     for old in logs.glob("*.txt"):
         old.unlink()
@@ -177,11 +177,10 @@ def measure_once(args: argparse.Namespace, address: str, urls: Path) -> dict[str
     seen = [index for index in taken if index in posted and index in framed]
     pauses = _collections(logs, min(posted.values()), max(taken.values()))
     return {
-        "collections": {"count": len(pauses), "longest": max(pauses, default=0.0)},
         "outbox to client": _summary([(taken[i] - posted[i]) * 1000 for i in seen]),
         "  at the node": _summary([(framed[i] - posted[i]) * 1000 for i in seen]),
         "  frame to client": _summary([(taken[i] - framed[i]) * 1000 for i in seen]),
-    }
+    }, pauses
 
 
 def main() -> None:
@@ -206,7 +205,7 @@ def main() -> None:
         server, urls = start_server(args, Path(work))
         address, processes = start_cluster(args, preload=(str(Path(__file__).resolve()),))
         try:
-            runs = [measure_once(args, address, urls) for _ in range(args.repeat)]
+            measured = [measure_once(args, address, urls) for _ in range(args.repeat)]
         finally:
             ending: list[subprocess.Popen[Any]] = [*processes, server]
             for process in ending:
@@ -218,7 +217,9 @@ def main() -> None:
         f"{args.nodes} x {args.threads} threads; ms, medians of {args.repeat} runs"
     )
     print(f"{'':18s} {'p50':>6s} {'p90':>6s} {'p99':>6s} {'max':>6s}  over 50 ms")
-    for part in [part for part in runs[0] if part != "collections"]:
+    runs = [summaries for summaries, _ in measured]
+    pauses = [pause for _, run_pauses in measured for pause in run_pauses]
+    for part in runs[0]:
         row = {key: statistics.median(run[part][key] for run in runs) for key in runs[0][part]}
         print(
             f"{part:18s} {row['p50']:6.1f} {row['p90']:6.1f} {row['p99']:6.1f} "
@@ -230,10 +231,9 @@ def main() -> None:
         f"all {len(runs)} runs: {late:,} of {count:,} records over 50 ms ({late / count:.3%}); "
         f"slowest {max(run['max'] for run in whole):.1f} ms"
     )
-    pauses = [run["collections"] for run in runs]
     print(
-        f"full collections at the nodes during the runs: {sum(int(p['count']) for p in pauses)}"
-        f", the longest {max(p['longest'] for p in pauses):.1f} ms"
+        f"full collections at the nodes during the runs: {len(pauses)}"
+        f", the longest {max(pauses, default=0.0):.1f} ms"
     )
 
 
