@@ -66,10 +66,11 @@ def start_server(args: argparse.Namespace, folder: Path) -> tuple[subprocess.Pop
 
 
 def start_cluster(
-    args: argparse.Namespace, preload: tuple[str, ...] = ()
+    args: argparse.Namespace, preload: tuple[str, ...] = (), nice: int = 0
 ) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """A `dask scheduler` and `dask worker --nworkers N --nthreads T` (each worker running
-    the `preload` modules); its address, once every worker has joined."""
+    the `preload` modules, every process of it at niceness `nice`); its address, once
+    every worker has joined."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -81,9 +82,11 @@ def start_cluster(
     # scheduler shares the CPU fairly between sessions, so workers in a session of their
     # own would get as much CPU as the server, scheduler and client together (see
     # docs/benchmarks.md, "One session").
+    niced = ["nice", "-n", str(nice)] if nice else []
     worker = subprocess.Popen(
-        [DASK, "worker", address, "--nworkers", str(args.nodes), "--nthreads", str(args.threads),
-         "--host", "127.0.0.1", "--no-dashboard", *(f"--preload={p}" for p in preload)],
+        [*niced, DASK, "worker", address, "--nworkers", str(args.nodes),
+         "--nthreads", str(args.threads), "--host", "127.0.0.1", "--no-dashboard",
+         *(f"--preload={p}" for p in preload)],
         **({"start_new_session": True} if own_session else {"process_group": 0}), **quiet,
     )  # fmt: skip
     import distributed
