@@ -56,10 +56,13 @@ __all__ = ["ClusterRun"]
 
 _END_SECONDS = 1.0  # after a finish's grace, how long the nodes' last records may take
 #: While the nodes' frames are small, the links' loop reads them at most this often
-#: (`LinkLoop`): a record waits at most 30 ms at its node and this here, which leaves
-#: 12 ms of the 50 ms a record may take to reach the run for the network, the turn and
-#: threads late for their GIL.
+#: (`LinkLoop`): a record waits at most 20 ms at its node and this here, which leaves
+#: 22 ms of the 50 ms a record may take to reach the run for the network, the turn and
+#: threads late for a core or their GIL.
 _PACE_SECONDS = 0.008
+#: After a frame, how long the loop waits for the other busy nodes' frames of the same
+#: tick (`LinkLoop`): taken in one turn, not in one each.
+_GATHER_SECONDS = 0.004
 
 
 class ClusterRun(PartsTaking, FetchRun):
@@ -241,7 +244,8 @@ class ClusterRun(PartsTaking, FetchRun):
         self._window = self.options.window + 2 * BATCH * len(self._links)
         self._owners = Owners({link: link.threads for link in self._links.values()})
         limit = frame_limit(self.options.max_bytes, self.options.keep_body)
-        self._loop = LinkLoop(self._lock, limit, self._receive, self._lose, _PACE_SECONDS)
+        gather = _GATHER_SECONDS if self.options.parts is None else 0.0  # (no frame a tick)
+        self._loop = LinkLoop(self._lock, limit, self._receive, self._lose, _PACE_SECONDS, gather)
         for link in self._links.values():
             self._loop.add(link)
 

@@ -4,11 +4,12 @@
 
 One selector for all the nodes, in the thread that runs the run: no sender and receiver
 thread a node, nor a thread of its own, since each hand-off between threads costs more
-CPU than a small frame's records. While the nodes' frames are small it reads at most
-every 8 ms: each busy node sends a frame every 30 ms however few records it holds, on
-the same ticks of the wall clock as every other node (`node`), and the frames that came
-meanwhile are taken in one turn. Figures in docs/benchmarks.md ("How many nodes one
-client drives").
+CPU than a small frame's records. Each busy node sends a frame every 20 ms however few
+records it holds, on the same ticks of the wall clock as every other node (`node`):
+after the first frame of a tick the loop waits a few milliseconds for the other busy
+nodes' (`gather`), and takes them in one turn; while the frames are small it then reads
+no sooner than 8 ms after that turn (`pace`). Figures in docs/benchmarks.md ("How many
+nodes one client drives", "Taking a tick's frames together").
 """
 
 from __future__ import annotations
@@ -134,6 +135,12 @@ class LinkLoop:
     the run for a frame of bodies. A link that fails, closes or breaks the protocol goes
     to `lose(link)`.
 
+    A turn that takes a frame then waits up to `gather` for the frames of the other
+    nodes holding URLs (each sends on the same tick, some milliseconds apart as their
+    threads run late), taking each as it comes, until every one has sent or a `wake`:
+    one turn a tick, not one a node, and a frame that missed the first read does not
+    wait out the pace.
+
     In the run's thread, not one of its own: on a 2-core machine, handing a frame's
     records to another thread cost some 125 µs of CPU (a future completed and waited
     for), and a poke back with URLs to send some 60 µs (`python
@@ -147,12 +154,14 @@ class LinkLoop:
         receive: Callable[[Link, bytes], int],
         lose: Callable[[Link], None],
         pace: float,
+        gather: float = 0.0,
     ) -> None:
         self._lock = lock
         self._limit = limit
         self._receive = receive
         self._lose = lose
         self._pace = pace
+        self._gather_seconds = gather
         self._selector = selectors.DefaultSelector()
         self._waker, self._poker = socket.socketpair()
         for end in (self._waker, self._poker):
@@ -206,18 +215,38 @@ class LinkLoop:
                 return 0
             events = self._selector.select(0)
         started = time.monotonic()
-        took, busy = self._serve(events)
-        if took:  # the frames that came meanwhile (the other nodes' of the same tick)
-            more, busy_too = self._serve(self._selector.select(0))
+        heard: set[Link] = set()
+        took, busy = self._serve(events, heard)
+        if took:  # the other busy nodes' frames of the same tick, if they come soon
+            more, busy_too = self._gather(heard, started + self._gather_seconds)
             took, busy = max(took, more), busy or busy_too
         self.send()
         if took and took < BATCH and not busy:
             self._read_from = started + self._pace
         return took
 
-    def _serve(self, events: list[tuple[selectors.SelectorKey, int]]) -> tuple[int, bool]:
-        """Read and write the links of `events`: the most records a frame held (1 for a
-        frame of none, 0 for no frame), and whether a frame is partly read."""
+    def _gather(self, heard: set[Link], until: float) -> tuple[int, bool]:
+        """After a frame, take the frames of the other nodes holding URLs (so sending on
+        this tick too) as they come, until each has sent one (`heard`), a wake, or
+        `until`: the most records a frame held, and whether one is partly read."""
+        took, busy = 0, False
+        while True:
+            with self._lock:
+                waiting = any(link.at_node for link in self._links if link not in heard)
+            left = until - time.monotonic() if waiting else 0.0
+            events = self._selector.select(max(0.0, left))
+            more, partly = self._serve(events, heard)
+            took, busy = max(took, more), busy or partly
+            woken = any(key.data is None for key, _ in events)
+            if left <= 0 or not events or woken:
+                return took, busy
+
+    def _serve(
+        self, events: list[tuple[selectors.SelectorKey, int]], heard: set[Link]
+    ) -> tuple[int, bool]:
+        """Read and write the links of `events`, adding those that sent a whole frame to
+        `heard`: the most records a frame held (1 for a frame of none, 0 for no frame),
+        and whether a frame is partly read."""
         took = 0
         busy = False
         for key, mask in events:
@@ -228,6 +257,8 @@ class LinkLoop:
             if mask & selectors.EVENT_READ:
                 records, partly = self._read(link)
                 took, busy = max(took, records), busy or partly
+                if records:
+                    heard.add(link)
             if mask & selectors.EVENT_WRITE and link in self._links:
                 self._write(link)
         return took, busy

@@ -55,11 +55,12 @@ __all__ = ["BATCH", "BATCH_BODY_BYTES", "FLUSH_SECONDS", "refill_mark", "start_n
 
 #: Records sent at most in one frame, and the longest a finished record waits for others
 #: (a record is to reach the client within 50 ms of finishing: at 40 ms, with the
-#: client's 8 ms pace, 1.0-1.5% of records came later, at 30 ms 0.03-0.12%, and the
-#: client's CPU a URL did not change; each frame costs both ends CPU: at 40 ms rather
-#: than 20 a no-latency run's client had spent 31-34 us a URL against 46-48).
+#: client's 8 ms pace, 1.0-1.5% of records came later, at 30 ms 0.03-0.12%). Each frame
+#: costs both ends CPU: a 20 ms tick cost the client 29 us a URL against 16 at 30 ms
+#: until it took the frames of a tick in one turn (`LinkLoop`); with that, 21 against
+#: 23 at 30 ms without it, and a record's p99 fell from 41 to 30 ms (docs/benchmarks.md).
 BATCH = 256
-FLUSH_SECONDS = 0.03
+FLUSH_SECONDS = 0.02
 BATCH_BODY_BYTES = 16 * 1024 * 1024  # bodies in one frame, when records carry them
 _ACCEPT_SECONDS = 30.0  # the client connects right after starting the node
 

@@ -180,6 +180,94 @@ def test_frames_that_come_while_a_turn_takes_one_are_taken_in_that_turn() -> Non
         loop.close()
 
 
+class Nodes:
+    """A `LinkLoop` over two links (socket pairs' ends), turned by the test's thread, with
+    URLs out at the nodes given (`busy`), and the payloads it took."""
+
+    def __init__(self, busy: tuple[int, int], gather: float) -> None:
+        self.pairs = [socket.socketpair() for _ in busy]
+        self.links = [
+            Link(f"tcp://127.0.0.1:{n}", near, 16) for n, (near, _) in enumerate(self.pairs)
+        ]
+        self.payloads: list[bytes] = []
+        self.loop = LinkLoop(
+            threading.Lock(), 1 << 20, self._receive, lambda link: None, 600.0, gather
+        )
+        for link, at_node in zip(self.links, busy, strict=True):
+            link.at_node = at_node
+            self.loop.add(link)
+
+    def _receive(self, link: Link, payload: bytes) -> int:
+        self.payloads.append(payload)
+        return 1
+
+    def send(self, node: int, payload: bytes) -> None:
+        self.pairs[node][1].sendall(frame(payload))
+
+    def close(self) -> None:
+        self.loop.close()
+        for near, far in self.pairs:
+            near.close()
+            far.close()
+
+
+def test_a_turn_waits_for_the_other_busy_nodes_frames_of_the_tick() -> None:
+    """Frames of one tick come some milliseconds apart: after the first, the loop takes
+    the other busy nodes' as they come (up to `gather`), in the same turn, where they
+    would otherwise wait out the pace (ten minutes here)."""
+    nodes = Nodes(busy=(5, 5), gather=60.0)
+    later = threading.Timer(0.2, nodes.send, args=(1, b"second node"))
+    try:
+        nodes.send(0, b"first node")
+        later.start()  # after the loop has taken the first, as a rule
+        started = time.monotonic()
+        assert nodes.loop.turn(30) == 1
+        assert nodes.payloads == [b"first node", b"second node"]
+        assert time.monotonic() - started < 30  # once both came, not at the gather's end
+    finally:
+        later.cancel()
+        nodes.close()
+
+
+def test_a_turn_waits_for_no_node_without_urls_out() -> None:
+    nodes = Nodes(busy=(5, 0), gather=60.0)  # the second node has nothing to send
+    try:
+        nodes.send(0, b"first node")
+        started = time.monotonic()
+        assert nodes.loop.turn(30) == 1
+        assert time.monotonic() - started < 30
+        assert nodes.payloads == [b"first node"]
+    finally:
+        nodes.close()
+
+
+def test_the_wait_for_a_silent_node_ends_with_the_gather() -> None:
+    nodes = Nodes(busy=(5, 5), gather=0.3)  # the second node sends nothing on this tick
+    try:
+        nodes.send(0, b"first node")
+        started = time.monotonic()
+        assert nodes.loop.turn(30) == 1
+        assert 0.3 <= time.monotonic() - started < 30
+        assert nodes.payloads == [b"first node"]
+    finally:
+        nodes.close()
+
+
+def test_a_wake_ends_the_wait_for_a_silent_node() -> None:
+    """The run's other waits (more input, Ctrl-C) end a turn gathering frames too."""
+    nodes = Nodes(busy=(5, 5), gather=60.0)
+    waker = threading.Timer(0.1, nodes.loop.wake)
+    try:
+        nodes.send(0, b"first node")
+        waker.start()
+        started = time.monotonic()
+        assert nodes.loop.turn(30) == 1
+        assert time.monotonic() - started < 30
+    finally:
+        waker.cancel()
+        nodes.close()
+
+
 class CountedSelector:
     """A selector that counts its `select` calls."""
 
