@@ -121,7 +121,10 @@ class DaskPool:
                 threads_per_worker=threads,
                 processes=True,
                 dashboard_address=":0",  # never a fixed port another run may hold
-                silence_logs=logging.ERROR,
+                # fetcher's own cluster: what goes wrong in it reaches the user as
+                # fetcher's one-line errors, never as Dask's log (a worker's heartbeat to
+                # a scheduler closing at the end logs an error with a traceback).
+                silence_logs=logging.CRITICAL,
                 preload=[_PRELOAD],  # Ctrl-C is fetcher's to handle
                 preload_nanny=[_PRELOAD],
             )
