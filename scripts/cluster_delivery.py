@@ -34,6 +34,7 @@ the client) runs late at times, and the tail says by how much.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -120,12 +121,12 @@ def _run_client(arguments: list[str]) -> None:
     from fetcher.cli import main
 
     accept, taken = cluster.ClusterRun._accept, _log_to("taken")
-    turn, turned = links.LinkLoop.turn, _log_to("turns")
+    turn, turned, turns = links.LinkLoop.turn, _log_to("turns"), itertools.count()
 
     def noted_turn(self: Any, timeout: float) -> int:
         took = turn(self, timeout)
         if took:
-            turned([0])
+            turned([next(turns)])  # numbered, as records are by their index
         return took
 
     def noted_accept(self: Any, link: Any, records: list[Any], lines: Any, message: Any) -> None:
@@ -164,15 +165,6 @@ def _summary(delays: list[float]) -> dict[str, float]:
     }  # fmt: skip
 
 
-def _turns(folder: Path) -> list[float]:
-    """When the client took frames, a turn of its loop each (`LinkLoop.turn`)."""
-    return [
-        float(line.split()[1])
-        for path in folder.glob("turns-*.txt")
-        for line in path.read_text().splitlines()
-    ]
-
-
 def _collections(folder: Path, start: float, end: float) -> list[float]:
     """How long (ms) each full collection of a node that began within the run took."""
     pauses = []
@@ -198,11 +190,13 @@ def measure_once(
     command += ["-q", "-f", "jsonl", "-o", os.devnull]
     subprocess.run(command, check=True)
     time.sleep(0.5)  # the nodes write their last times as their links end
-    posted, framed, taken = (_times(logs, kind) for kind in ("posted", "framed", "taken"))
+    posted, framed, taken, turned = (
+        _times(logs, kind) for kind in ("posted", "framed", "taken", "turns")
+    )
     seen = [index for index in taken if index in posted and index in framed]
     start, end = min(posted.values()), max(taken.values())
     pauses = _collections(logs, start, end)
-    turns = sum(start <= moment <= end for moment in _turns(logs)) / (end - start)
+    turns = sum(start <= moment <= end for moment in turned.values()) / (end - start)
     return (
         {
             "outbox to client": _summary([(taken[i] - posted[i]) * 1000 for i in seen]),
