@@ -13,10 +13,11 @@ with `--client`) notes when it takes each record from a frame. All on one machin
 one clock (`time.time()`). Reported per run: the percentiles of outbox-to-client (and
 its two parts: at the node, outbox to frame; after it, frame to client) and the share of
 records over 50 ms; then, over all runs, how many records came later than that and the
-slowest, and the full passes of the nodes' garbage collector during the runs (each
-stops every thread of its node; a worker's own `gc.collect()` counts too) with the
-longest, and how many turns of its loop a second the client took frames in (each busy
-node sends a frame a tick of the grid: one turn a tick is the fewest).
+slowest, the full passes of the garbage collector during the runs at the nodes and at
+the client (each stops every thread of its process; a worker's own `gc.collect()`
+counts too) with the longest, how many of the late records waited across one at their
+node or at the client, and how many turns of its loop a second the client took frames
+in (each busy node sends a frame a tick of the grid: one turn a tick is the fewest).
 
     python scripts/cluster_delivery.py --nodes 2 --threads 16 --latency-ms 0
     python scripts/cluster_delivery.py --nodes 2 --threads 32 --latency-ms 50
@@ -41,7 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +99,11 @@ def _patch_node() -> None:
     _note_full_collections()
 
 
-def _note_full_collections() -> None:
+def _note_full_collections(kind: str = "collections") -> None:
     """Note (start, end) of each full pass of this process's garbage collector."""
     import gc
 
-    ended = _log_to("collections")
+    ended = _log_to(kind)
     started = [0.0]
 
     def note(phase: str, info: dict[str, int]) -> None:
@@ -135,6 +138,7 @@ def _run_client(arguments: list[str]) -> None:
 
     cluster.ClusterRun._accept = noted_accept  # type: ignore[method-assign]
     links.LinkLoop.turn = noted_turn  # type: ignore[method-assign]
+    _note_full_collections("client-collections")
     atexit.register(taken, [], True)
     atexit.register(turned, [], True)
     sys.argv = ["fetcher", *arguments]
@@ -165,23 +169,72 @@ def _summary(delays: list[float]) -> dict[str, float]:
     }  # fmt: skip
 
 
-def _collections(folder: Path, start: float, end: float) -> list[float]:
-    """How long (ms) each full collection of a node that began within the run took."""
-    pauses = []
-    for path in folder.glob("collections-*.txt"):
+def _senders(folder: Path) -> dict[int, int]:
+    """The node (its process ID) each record was posted at, by index."""
+    senders = {}
+    for path in folder.glob("posted-*.txt"):
+        pid = int(path.stem.split("-")[1])
+        for line in path.read_text().splitlines():
+            index = line.split()[0]
+            if index != "None":
+                senders[int(index)] = pid
+    return senders
+
+
+def _collections(folder: Path, kind: str = "collections") -> dict[int, list[tuple[float, float]]]:
+    """The full collections (start, end) of each process (its ID) that noted them."""
+    spans: dict[int, list[tuple[float, float]]] = {}
+    for path in folder.glob(f"{kind}-*.txt"):
         for line in path.read_text().splitlines():
             began, ended = map(float, line.split())
-            if start <= began <= end:
-                pauses.append((ended - began) * 1000)
-    return pauses
+            spans.setdefault(int(path.stem.rsplit("-", 1)[1]), []).append((began, ended))
+    return spans
 
 
-def measure_once(
-    args: argparse.Namespace, address: str, urls: Path
-) -> tuple[dict[str, dict[str, float]], list[float], float]:
-    """One run of the client over `urls`: the delays' summaries, how long each of the
-    nodes' full collections took (ms), and the client's turns that took frames, a
-    second."""
+def _late_causes(folder: Path, posted: dict[int, float], taken: dict[int, float]) -> Counter[str]:
+    """The records over 50 ms by what their wait spanned: a full collection at their
+    node, one at the client, or neither."""
+    senders, nodes = _senders(folder), _collections(folder)
+    client = [
+        span for spans in _collections(folder, "client-collections").values() for span in spans
+    ]
+    causes: Counter[str] = Counter()
+    for index, came in taken.items():
+        left = posted.get(index)
+        if left is None or came - left <= 0.05:
+            continue
+        if _overlaps(nodes.get(senders.get(index, 0), []), left, came):
+            causes["node"] += 1
+        elif _overlaps(client, left, came):
+            causes["client"] += 1
+        else:
+            causes["neither"] += 1
+    return causes
+
+
+def _overlaps(spans: list[tuple[float, float]], start: float, end: float) -> bool:
+    return any(began < end and ended > start for began, ended in spans)
+
+
+def _pauses(spans: dict[int, list[tuple[float, float]]], start: float, end: float) -> list[float]:
+    """How long (ms) each of the collections that began within the run took."""
+    return [(e - b) * 1000 for each in spans.values() for b, e in each if start <= b <= end]
+
+
+@dataclass
+class Measured:
+    """One run's delays (summaries by part), its full collections (ms) at the nodes and
+    at the client, its late records by cause, and the client's turns a second."""
+
+    summaries: dict[str, dict[str, float]]
+    node_pauses: list[float]
+    client_pauses: list[float]
+    causes: Counter[str]
+    turns: float
+
+
+def measure_once(args: argparse.Namespace, address: str, urls: Path) -> Measured:
+    """One run of the client over `urls`."""
     logs = Path(os.environ[LOG_ENV])
     for old in logs.glob("*.txt"):
         old.unlink()
@@ -195,15 +248,16 @@ def measure_once(
     )
     seen = [index for index in taken if index in posted and index in framed]
     start, end = min(posted.values()), max(taken.values())
-    pauses = _collections(logs, start, end)
     turns = sum(start <= moment <= end for moment in turned.values()) / (end - start)
-    return (
+    return Measured(
         {
             "outbox to client": _summary([(taken[i] - posted[i]) * 1000 for i in seen]),
             "  at the node": _summary([(framed[i] - posted[i]) * 1000 for i in seen]),
             "  frame to client": _summary([(taken[i] - framed[i]) * 1000 for i in seen]),
         },
-        pauses,
+        _pauses(_collections(logs), start, end),
+        _pauses(_collections(logs, "client-collections"), start, end),
+        _late_causes(logs, posted, taken),
         turns,
     )
 
@@ -249,8 +303,7 @@ def main() -> None:
         f"{args.nodes} x {args.threads} threads{niced}; ms, medians of {args.repeat} runs"
     )
     print(f"{'':18s} {'p50':>6s} {'p90':>6s} {'p99':>6s} {'max':>6s}  over 50 ms")
-    runs = [summaries for summaries, _, _ in measured]
-    pauses = [pause for _, run_pauses, _ in measured for pause in run_pauses]
+    runs = [run.summaries for run in measured]
     for part in runs[0]:
         row = {key: statistics.median(run[part][key] for run in runs) for key in runs[0][part]}
         print(
@@ -263,11 +316,18 @@ def main() -> None:
         f"all {len(runs)} runs: {late:,} of {count:,} records over 50 ms ({late / count:.3%}); "
         f"slowest {max(run['max'] for run in whole):.1f} ms"
     )
+    for where, field in (("nodes", "node_pauses"), ("client", "client_pauses")):
+        pauses = [pause for run in measured for pause in getattr(run, field)]
+        print(
+            f"full collections at the {where} during the runs: {len(pauses)}"
+            f", the longest {max(pauses, default=0.0):.1f} ms"
+        )
+    causes = sum((run.causes for run in measured), Counter())
     print(
-        f"full collections at the nodes during the runs: {len(pauses)}"
-        f", the longest {max(pauses, default=0.0):.1f} ms"
+        f"records over 50 ms whose wait spanned a full collection: {causes['node']:,} at their"
+        f" node, {causes['client']:,} at the client; neither: {causes['neither']:,}"
     )
-    turns = statistics.median(turns for _, _, turns in measured)
+    turns = statistics.median(run.turns for run in measured)
     print(f"the client's turns that took frames: {turns:.1f} a second (median)")
 
 
