@@ -23,6 +23,7 @@ worker that dies, and the client moves the dead node's URLs to the other nodes.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hmac
 import math
 import secrets
@@ -134,12 +135,14 @@ class Node(PartsWriting):
         self._secret = secret
         self._inbox: deque[tuple[int, str]] = deque()
         self._outbox: deque[FetchResult] = deque()
-        self._condition = threading.Condition()  # guards both boxes and the flags below
+        # Guards both boxes and the flags below. Not reentrant: a thread that finds it
+        # taken may be holding it itself (`_send_before_collection`).
+        self._condition = threading.Condition(threading.Lock())
         self._closed = False  # the client is gone, or the node is done
         self._ended = False  # the run has ended: the last records are in the outbox
         self._finish: float | None = None  # the grace period asked for by the client
         self._succeeded = False  # a successful record has been posted
-        self._urgent = False  # the outbox holds the node's first success: send it now
+        self._urgent = False  # send the outbox now: its first success, or a collection
         #: When (`time.monotonic()`) the next frame of records may leave: 0 (at once)
         #: after a frame that left records behind, else the grid's next tick after the
         #: last frame (long past when a record comes to a quiet link).
@@ -171,6 +174,7 @@ class Node(PartsWriting):
             try:
                 if hmac.compare_digest(read_frame(conn) or b"", self._secret):
                     fetching = True
+                    gc.callbacks.append(self._send_before_collection)  # (it needs `_conn`)
                     self._conn = conn
                     writing = self._write if self._sink is None else self._write_parts
                     for target in (self._fetch, writing):
@@ -179,6 +183,8 @@ class Node(PartsWriting):
             except (OSError, ValueError):
                 pass  # the client went away (or was never ours): the node ends
             finally:
+                with contextlib.suppress(ValueError):
+                    gc.callbacks.remove(self._send_before_collection)
                 self._stop()
                 if not fetching:  # a stranger's connection: nothing iterates the run
                     self._run.close()
@@ -267,6 +273,31 @@ class Node(PartsWriting):
             return
         try:
             self._send_batch(conn)
+        finally:
+            self._sending.release()
+
+    def _send_before_collection(self, phase: str, info: dict[str, Any]) -> None:
+        """Before a full pass of the garbage collector (a `gc` callback), send what the
+        outbox holds. The pass stops every thread of the process, and over a Dask
+        worker's heap it takes 50-90 ms here: the records waiting for the tick would
+        reach the client that much late, past the 50 ms a record is allowed. The node
+        leaves the collector as it is (the process is the Dask worker's).
+
+        It runs in whichever thread allocated last, maybe one holding a lock of the
+        node's: it sends only when it can take both locks itself (neither is reentrant),
+        and otherwise leaves the records to the thread that is already at them."""
+        if phase != "start" or info.get("generation") != 2 or not self._outbox:
+            return
+        conn = self._conn
+        if conn is None or self._options.keep_body or not self._sending.acquire(blocking=False):
+            return
+        try:
+            if not self._condition.acquire(blocking=False):
+                return
+            ended, self._urgent = self._ended, True
+            self._condition.release()
+            if not ended:  # (the end is the writer's to send)
+                self._send_batch(conn)
         finally:
             self._sending.release()
 

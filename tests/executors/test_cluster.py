@@ -7,6 +7,7 @@ as shipped); skipped only when the optional extra is not installed.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -336,6 +337,36 @@ def test_a_record_that_finds_its_frame_due_sends_it_itself(
         time.sleep(max(0.0, node._due_at - time.monotonic()) + 0.01)  # the tick passes
         node._post(replace(record, index=3))
         assert frame_indexes(sock) == [2, 3]
+
+
+def test_a_full_collection_first_sends_the_records_waiting_for_the_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full pass of the garbage collector stops every thread of a node, for 50-90 ms
+    over a Dask worker's heap: the records waiting for the tick (here ten minutes away)
+    leave before it; a young generation's pass sends nothing. The node's callback is
+    gone once its client is."""
+    monkeypatch.setattr(node_module, "FLUSH_SECONDS", 600.0)
+    before = set(threading.enumerate())
+    node = Node(FetchOptions(workers=1), b"s", "127.0.0.1")
+    (serving,) = [t for t in set(threading.enumerate()) - before if t.name == "fetcher-node"]
+    record = FetchResult("http://f/", None, 404, None, 0, 0.0, None)
+    gc.disable()  # only the passes the test makes
+    try:
+        with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+            send_frame(sock, b"s")
+            node._post(replace(record, index=1))
+            assert frame_indexes(sock) == [1]  # a quiet link: at once
+            node._post(replace(record, index=2))  # then one waits for the tick
+            gc.collect(1)
+            node._post(replace(record, index=3))
+            gc.collect()
+            assert frame_indexes(sock) == [2, 3]  # both, in one frame: not at gc.collect(1)
+    finally:
+        gc.enable()
+    serving.join(10)
+    assert not serving.is_alive()
+    assert node._send_before_collection not in gc.callbacks
 
 
 @pytest.mark.parametrize("sent_ago", [0.0, 0.013, 0.039, 0.5, -3600.0])
