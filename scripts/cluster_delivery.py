@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,14 +145,18 @@ def _run_client(arguments: list[str]) -> None:
     main()
 
 
-def _times(folder: Path, kind: str) -> dict[int, float]:
-    times = {}
+def _noted(folder: Path, kind: str) -> Iterator[tuple[int, str, str]]:
+    """The (process ID, first, second) of each line that processes noted in `kind`."""
     for path in folder.glob(f"{kind}-*.txt"):
+        pid = int(path.stem.rsplit("-", 1)[1])
         for line in path.read_text().splitlines():
-            index, moment = line.split()
-            if index != "None":
-                times[int(index)] = float(moment)
-    return times
+            first, second = line.split()
+            yield pid, first, second
+
+
+def _times(folder: Path, kind: str) -> dict[int, float]:
+    """When each record (by index) was noted in `kind`."""
+    return {int(i): float(at) for _, i, at in _noted(folder, kind) if i != "None"}
 
 
 def _summary(delays: list[float]) -> dict[str, float]:
@@ -171,33 +175,26 @@ def _summary(delays: list[float]) -> dict[str, float]:
 
 def _senders(folder: Path) -> dict[int, int]:
     """The node (its process ID) each record was posted at, by index."""
-    senders = {}
-    for path in folder.glob("posted-*.txt"):
-        pid = int(path.stem.split("-")[1])
-        for line in path.read_text().splitlines():
-            index = line.split()[0]
-            if index != "None":
-                senders[int(index)] = pid
-    return senders
+    return {int(i): pid for pid, i, _ in _noted(folder, "posted") if i != "None"}
 
 
 def _collections(folder: Path, kind: str = "collections") -> dict[int, list[tuple[float, float]]]:
     """The full collections (start, end) of each process (its ID) that noted them."""
     spans: dict[int, list[tuple[float, float]]] = {}
-    for path in folder.glob(f"{kind}-*.txt"):
-        for line in path.read_text().splitlines():
-            began, ended = map(float, line.split())
-            spans.setdefault(int(path.stem.rsplit("-", 1)[1]), []).append((began, ended))
+    for pid, began, ended in _noted(folder, kind):
+        spans.setdefault(pid, []).append((float(began), float(ended)))
     return spans
 
 
-def _late_causes(folder: Path, posted: dict[int, float], taken: dict[int, float]) -> Counter[str]:
+def _late_causes(
+    posted: dict[int, float],
+    taken: dict[int, float],
+    senders: dict[int, int],
+    nodes: dict[int, list[tuple[float, float]]],
+    client: list[tuple[float, float]],
+) -> Counter[str]:
     """The records over 50 ms by what their wait spanned: a full collection at their
-    node, one at the client, or neither."""
-    senders, nodes = _senders(folder), _collections(folder)
-    client = [
-        span for spans in _collections(folder, "client-collections").values() for span in spans
-    ]
+    node (`senders` says which), one at the client, or neither."""
     causes: Counter[str] = Counter()
     for index, came in taken.items():
         left = posted.get(index)
@@ -249,15 +246,17 @@ def measure_once(args: argparse.Namespace, address: str, urls: Path) -> Measured
     seen = [index for index in taken if index in posted and index in framed]
     start, end = min(posted.values()), max(taken.values())
     turns = sum(start <= moment <= end for moment in turned.values()) / (end - start)
+    nodes, client = _collections(logs), _collections(logs, "client-collections")
+    client_spans = [span for spans in client.values() for span in spans]
     return Measured(
         {
             "outbox to client": _summary([(taken[i] - posted[i]) * 1000 for i in seen]),
             "  at the node": _summary([(framed[i] - posted[i]) * 1000 for i in seen]),
             "  frame to client": _summary([(taken[i] - framed[i]) * 1000 for i in seen]),
         },
-        _pauses(_collections(logs), start, end),
-        _pauses(_collections(logs, "client-collections"), start, end),
-        _late_causes(logs, posted, taken),
+        _pauses(nodes, start, end),
+        _pauses(client, start, end),
+        _late_causes(posted, taken, _senders(logs), nodes, client_spans),
         turns,
     )
 

@@ -38,6 +38,11 @@ def _no_poke(link: Link) -> None:
     """What a link does with a change before a loop serves it: nothing."""
 
 
+def _woken(events: list[tuple[selectors.SelectorKey, int]]) -> bool:
+    """Whether `events` hold a `wake` (the waker's key carries no link)."""
+    return any(key.data is None for key, _ in events)
+
+
 class Link:
     """The connection to one node, and the URLs outstanding on it (its lock: the run's)."""
 
@@ -207,8 +212,7 @@ class LinkLoop:
         if now < self._read_from and any(key.data is not None for key, _ in events):
             # A frame came within the pace: it waits for the frames that follow it, and
             # a wake (or the caller's deadline) ends the wait, the frames left unread.
-            woken = any(key.data is None for key, _ in events)
-            if woken or self._pause.select(min(self._read_from, deadline) - now):
+            if _woken(events) or self._pause.select(min(self._read_from, deadline) - now):
                 self._drain_waker()
                 return 0
             if deadline < self._read_from:
@@ -237,8 +241,7 @@ class LinkLoop:
             events = self._selector.select(max(0.0, left))
             more, partly = self._serve(events, heard)
             took, busy = max(took, more), busy or partly
-            woken = any(key.data is None for key, _ in events)
-            if left <= 0 or not events or woken:
+            if left <= 0 or not events or _woken(events):
                 return took, busy
 
     def _serve(
