@@ -135,19 +135,19 @@ class Node(PartsWriting):
         self._secret = secret
         self._inbox: deque[tuple[int, str]] = deque()
         self._outbox: deque[FetchResult] = deque()
-        # Guards both boxes and the flags below. Not reentrant: a thread that finds it
-        # taken may be holding it itself (`_send_before_collection`).
-        self._condition = threading.Condition(threading.Lock())
+        self._condition = threading.Condition()  # guards both boxes and the flags below
         self._closed = False  # the client is gone, or the node is done
         self._ended = False  # the run has ended: the last records are in the outbox
         self._finish: float | None = None  # the grace period asked for by the client
         self._succeeded = False  # a successful record has been posted
-        self._urgent = False  # send the outbox now: its first success, or a collection
+        self._urgent = False  # the outbox holds the node's first success: send it now
         #: When (`time.monotonic()`) the next frame of records may leave: 0 (at once)
         #: after a frame that left records behind, else the grid's next tick after the
         #: last frame (long past when a record comes to a quiet link).
         self._due_at = 0.0
-        self._sending = threading.Lock()  # taking a batch and sending it, one thread at a time
+        # Taking a batch and sending it, one thread at a time: only its holder takes
+        # records from the outbox (others append, under `_condition`).
+        self._sending = threading.Lock()
         self._conn: socket.socket | None = None  # the client's, once it is ours
         self._run = FetchRun(self._items(), options, numbered=True)
         self._run.start()  # its pool and HTTP clients, before the first URL
@@ -277,27 +277,25 @@ class Node(PartsWriting):
             self._sending.release()
 
     def _send_before_collection(self, phase: str, info: dict[str, Any]) -> None:
-        """Before a full pass of the garbage collector (a `gc` callback), send what the
-        outbox holds. The pass stops every thread of the process, and over a Dask
-        worker's heap it takes 50-90 ms here: the records waiting for the tick would
-        reach the client that much late, past the 50 ms a record is allowed. The node
-        leaves the collector as it is (the process is the Dask worker's).
+        """Before a full pass of the garbage collector (a `gc` callback), send what waits
+        for the tick: the pass stops every thread of the process, 50-90 ms over a Dask
+        worker's heap here, past the 50 ms a record may take. (The collector is left as
+        it is: the process is the Dask worker's.)
 
-        It runs in whichever thread allocated last, maybe one holding a lock of the
-        node's: it sends only when it can take both locks itself (neither is reentrant),
-        and otherwise leaves the records to the thread that is already at them."""
-        if phase != "start" or info.get("generation") != 2 or not self._outbox:
+        It runs in whichever thread allocated, maybe one inside `_condition`, so it does
+        not take that: holding `_sending` makes it the only taker of records, and a
+        deque's pops and appends are atomic. While another thread holds `_sending` (for
+        a frame's send, a few hundred microseconds of the tick) the records wait as
+        before. The end stays the writer's to send."""
+        if phase != "start" or info.get("generation") != 2 or not self._outbox or self._ended:
             return
         conn = self._conn
         if conn is None or self._options.keep_body or not self._sending.acquire(blocking=False):
             return
         try:
-            if not self._condition.acquire(blocking=False):
-                return
-            ended, self._urgent = self._ended, True
-            self._condition.release()
-            if not ended:  # (the end is the writer's to send)
-                self._send_batch(conn)
+            batch = self._take_batch()
+            if batch:
+                send_or_drop(conn, self._frames(batch, last=False))
         finally:
             self._sending.release()
 
@@ -367,7 +365,7 @@ class Node(PartsWriting):
 
     def _take_batch(self) -> list[FetchResult]:
         """Up to `BATCH` records from the outbox, and no more bodies (`keep_body`) than
-        `BATCH_BODY_BYTES` unless one alone is larger (the lock is held)."""
+        `BATCH_BODY_BYTES` unless one alone is larger (`_sending` is held)."""
         batch: list[FetchResult] = []
         size = 0
         while self._outbox and len(batch) < BATCH:

@@ -345,8 +345,11 @@ def test_a_full_collection_first_sends_the_records_waiting_for_the_tick(
     """A full pass of the garbage collector stops every thread of a node, for 50-90 ms
     over a Dask worker's heap: the records waiting for the tick (here ten minutes away)
     leave before it; a young generation's pass sends nothing. The node's callback is
-    gone once its client is."""
+    gone once its client is. (The node has no writer here: one that has just woken may
+    hold the sending lock for a moment, and the pass would then leave the records.)"""
     monkeypatch.setattr(node_module, "FLUSH_SECONDS", 600.0)
+    writing = threading.Event()
+    monkeypatch.setattr(Node, "_write", lambda self, conn: writing.set())
     before = set(threading.enumerate())
     node = Node(FetchOptions(workers=1), b"s", "127.0.0.1")
     (serving,) = [t for t in set(threading.enumerate()) - before if t.name == "fetcher-node"]
@@ -355,6 +358,7 @@ def test_a_full_collection_first_sends_the_records_waiting_for_the_tick(
     try:
         with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
             send_frame(sock, b"s")
+            assert writing.wait(10)  # the client is the node's: its writer would start now
             node._post(replace(record, index=1))
             assert frame_indexes(sock) == [1]  # a quiet link: at once
             node._post(replace(record, index=2))  # then one waits for the tick
